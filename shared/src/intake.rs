@@ -1,0 +1,389 @@
+//! Intake: one input's bytes in, every report in it out, each failure with its reason.
+//!
+//! [`parse_input`] sniffs the input, walks mail and containers to any depth within
+//! [`Limits`], and parses each XML or JSON payload it meets. XML is parsed while it is being
+//! decompressed, so a 65 MB report never sits in memory as text. One bad attachment or zip
+//! entry never hides the good ones: each ends as a report or as a [`Problem`].
+
+use std::io::{BufRead, BufReader, Cursor};
+
+use serde::{Deserialize, Serialize};
+
+use crate::dmarc::{self, AggregateReport};
+use crate::identity::ReportId;
+use crate::limits::{LimitKind, Limits};
+use crate::mail::{self, MessageFacts};
+use crate::sniff::{Format, describe_prefix, sniff};
+use crate::tlsrpt::{self, TlsReport};
+use crate::unpack::{self, BoundedReader, Budget, GzipMembers, limit_of};
+use crate::warning::Warning;
+
+/// A report of either kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Report {
+    Aggregate(AggregateReport),
+    #[serde(rename = "tlsrpt")]
+    Tls(TlsReport),
+}
+
+impl Report {
+    pub fn warnings(&self) -> &[Warning] {
+        match self {
+            Report::Aggregate(r) => &r.warnings,
+            Report::Tls(r) => &r.warnings,
+        }
+    }
+
+    fn warnings_mut(&mut self) -> &mut Vec<Warning> {
+        match self {
+            Report::Aggregate(r) => &mut r.warnings,
+            Report::Tls(r) => &mut r.warnings,
+        }
+    }
+
+    /// `"aggregate"` or `"tlsrpt"`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Report::Aggregate(_) => "aggregate",
+            Report::Tls(_) => "tlsrpt",
+        }
+    }
+
+    /// The identity used to recognise a re-sent report (see [`crate::identity`]).
+    pub fn id(&self) -> ReportId {
+        match self {
+            Report::Aggregate(r) => ReportId::new(
+                "aggregate",
+                &r.policy.domain,
+                &r.metadata.org_name,
+                &r.metadata.report_id,
+                r.metadata.begin,
+                r.metadata.end,
+            ),
+            Report::Tls(r) => ReportId::new(
+                "tlsrpt",
+                r.policies.iter().find_map(|p| p.policy.policy_domain.as_deref()).unwrap_or(""),
+                r.organization_name.as_deref().unwrap_or(""),
+                r.report_id.as_deref().unwrap_or(""),
+                r.start,
+                r.end,
+            ),
+        }
+    }
+}
+
+/// Where in the input a report or problem was found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    /// The mail attachment's file name, when the input was a mail.
+    pub attachment: Option<String>,
+    /// The attachment's declared content type (not trusted; kept for diagnosis).
+    pub content_type: Option<String>,
+    /// The zip entry name.
+    pub member: Option<String>,
+    /// Containers opened on the way, outermost first.
+    pub containers: Vec<Container>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Container {
+    Mail,
+    Gzip,
+    Zip,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(a) = &self.attachment {
+            parts.push(format!("attachment {a:?}"));
+        }
+        if let Some(m) = &self.member {
+            parts.push(format!("zip entry {m:?}"));
+        }
+        if parts.is_empty() {
+            f.write_str("input")
+        } else {
+            f.write_str(&parts.join(", "))
+        }
+    }
+}
+
+impl Origin {
+    fn inside(&self, c: Container) -> Origin {
+        let mut o = self.clone();
+        o.containers.push(c);
+        o
+    }
+
+    /// Declared as a report by its name or type; used to decide whether an unreadable
+    /// attachment is worth a problem or is just a logo or a signature.
+    fn looks_like_report(&self) -> bool {
+        let name = self.attachment.as_deref().unwrap_or("").to_ascii_lowercase();
+        let ct = self.content_type.as_deref().unwrap_or("");
+        [".xml", ".gz", ".zip", ".json", ".gzip"].iter().any(|e| name.ends_with(e))
+            || ["gzip", "zip", "xml", "json", "tlsrpt", "octet-stream"].iter().any(|t| ct.contains(t))
+    }
+}
+
+/// One report found in an input.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParsedReport {
+    pub id: ReportId,
+    pub origin: Origin,
+    pub report: Report,
+}
+
+/// Why (part of) an input gave no report.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum IntakeError {
+    #[error("the input is empty")]
+    Empty,
+    #[error("{limit} exceeds the limit of {max}")]
+    LimitExceeded { limit: LimitKind, max: u64 },
+    #[error("corrupt {container}: {detail}")]
+    Corrupt { container: String, detail: String },
+    #[error("not a readable mail: {0}")]
+    Mail(String),
+    #[error("not a report: {0}")]
+    NotAReport(String),
+    #[error("not XML, JSON, gzip, zip or mail (starts with {0})")]
+    UnknownFormat(String),
+    #[error("no report found in the mail")]
+    NoReportFound,
+}
+
+impl IntakeError {
+    /// A stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            IntakeError::Empty => "empty",
+            IntakeError::LimitExceeded { .. } => "limit_exceeded",
+            IntakeError::Corrupt { .. } => "corrupt",
+            IntakeError::Mail(_) => "mail",
+            IntakeError::NotAReport(_) => "not_a_report",
+            IntakeError::UnknownFormat(_) => "unknown_format",
+            IntakeError::NoReportFound => "no_report_found",
+        }
+    }
+
+    fn from_io(container: &str, err: &std::io::Error) -> Self {
+        match limit_of(err) {
+            Some(l) => IntakeError::LimitExceeded { limit: l.kind, max: l.max },
+            None => IntakeError::Corrupt { container: container.to_owned(), detail: err.to_string() },
+        }
+    }
+}
+
+/// A part of the input that gave no report, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    pub origin: Origin,
+    pub error: IntakeError,
+}
+
+/// Everything found in one input.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Intake {
+    /// Header facts of the outermost mail, when the input was a mail.
+    pub message: Option<MessageFacts>,
+    pub reports: Vec<ParsedReport>,
+    pub problems: Vec<Problem>,
+}
+
+impl Intake {
+    /// The reason to give a user when nothing usable came out of the input.
+    pub fn rejection(&self) -> Option<String> {
+        if !self.reports.is_empty() {
+            return None;
+        }
+        let reasons: Vec<String> = self
+            .problems
+            .iter()
+            .map(|p| if p.origin == Origin::default() { p.error.to_string() } else { format!("{}: {}", p.origin, p.error) })
+            .collect();
+        Some(if reasons.is_empty() { IntakeError::NoReportFound.to_string() } else { reasons.join("; ") })
+    }
+}
+
+/// Parses one input: a mail, a bare XML or JSON report, or a gzip or zip of either.
+pub fn parse_input(bytes: &[u8], limits: &Limits) -> Intake {
+    let budget = Budget::new(limits);
+    let mut ctx = Walk { limits, budget: &budget, intake: Intake::default() };
+    if bytes.len() as u64 > limits.max_input_bytes {
+        ctx.problem(&Origin::default(), IntakeError::LimitExceeded { limit: LimitKind::InputBytes, max: limits.max_input_bytes });
+    } else {
+        ctx.bytes(bytes, &Origin::default(), 0);
+    }
+    if ctx.intake.reports.is_empty() && ctx.intake.problems.is_empty() {
+        ctx.problem(&Origin::default(), IntakeError::NoReportFound);
+    }
+    ctx.intake
+}
+
+struct Walk<'l> {
+    limits: &'l Limits,
+    budget: &'l Budget,
+    intake: Intake,
+}
+
+impl<'l> Walk<'l> {
+    fn problem(&mut self, origin: &Origin, error: IntakeError) {
+        self.intake.problems.push(Problem { origin: origin.clone(), error });
+    }
+
+    fn too_deep(&mut self, origin: &Origin, depth: usize) -> bool {
+        if depth > self.limits.max_nesting {
+            let max = self.limits.max_nesting as u64;
+            self.problem(origin, IntakeError::LimitExceeded { limit: LimitKind::Nesting, max });
+            return true;
+        }
+        false
+    }
+
+    /// An in-memory payload: the input itself, a mail attachment, or a buffered zip.
+    fn bytes(&mut self, bytes: &[u8], origin: &Origin, depth: usize) {
+        if self.too_deep(origin, depth) {
+            return;
+        }
+        match sniff(bytes) {
+            Format::Zip => self.zip(bytes, &origin.inside(Container::Zip), depth + 1),
+            Format::Mail => self.mail(bytes, origin, depth + 1),
+            Format::Empty if !origin.containers.is_empty() || origin.attachment.is_none() || origin.looks_like_report() => {
+                self.problem(origin, IntakeError::Empty)
+            }
+            Format::Unknown if origin.attachment.is_some() && !origin.looks_like_report() => {}
+            Format::Empty => {}
+            _ => self.stream(&mut Cursor::new(bytes), origin, depth),
+        }
+    }
+
+    /// A payload being read: sniffed from its first bytes, parsed as it streams.
+    fn stream(&mut self, reader: &mut dyn BufRead, origin: &Origin, depth: usize) {
+        if self.too_deep(origin, depth) {
+            return;
+        }
+        let head = match reader.fill_buf() {
+            Ok(h) => h,
+            Err(e) => return self.problem(origin, IntakeError::from_io(container_name(origin), &e)),
+        };
+        let format = sniff(head);
+        let prefix = describe_prefix(head);
+        match format {
+            Format::Gzip => {
+                let inner = origin.inside(Container::Gzip);
+                let members = GzipMembers::new(reader, self.budget);
+                let bounded = BoundedReader::new(members, self.limits, self.budget);
+                let mut decoded = BufReader::with_capacity(64 * 1024, bounded);
+                self.stream(&mut decoded, &inner, depth + 1);
+            }
+            Format::Xml => match dmarc::parse(reader, self.limits) {
+                Ok(report) => self.report(Report::Aggregate(report), origin),
+                Err(dmarc::ParseError::NotAReport(detail)) => self.problem(origin, IntakeError::NotAReport(detail)),
+                Err(dmarc::ParseError::Limit(l)) => {
+                    self.problem(origin, IntakeError::LimitExceeded { limit: l.kind, max: l.max })
+                }
+                Err(dmarc::ParseError::Io(e)) => self.problem(origin, IntakeError::from_io(container_name(origin), &e)),
+            },
+            Format::Json | Format::Zip | Format::Mail => {
+                let all = match self.read_bounded(reader) {
+                    Ok(all) => all,
+                    Err(e) => return self.problem(origin, IntakeError::from_io(container_name(origin), &e)),
+                };
+                match format {
+                    Format::Json => match tlsrpt::parse_slice(&all) {
+                        Ok(report) => self.report(Report::Tls(report), origin),
+                        Err(e) => self.problem(origin, IntakeError::NotAReport(e.to_string())),
+                    },
+                    _ => self.bytes(&all, origin, depth),
+                }
+            }
+            Format::Empty => self.problem(origin, IntakeError::Empty),
+            Format::Unknown => self.problem(origin, IntakeError::UnknownFormat(prefix)),
+        }
+    }
+
+    fn read_bounded(&self, reader: &mut dyn BufRead) -> std::io::Result<Vec<u8>> {
+        let mut bounded = BoundedReader::new(reader, self.limits, self.budget);
+        unpack::read_all(&mut bounded)
+    }
+
+    fn zip(&mut self, bytes: &[u8], origin: &Origin, depth: usize) {
+        let mut archive = match zip::ZipArchive::new(Cursor::new(bytes)) {
+            Ok(a) => a,
+            Err(e) => return self.problem(origin, IntakeError::Corrupt { container: "zip".into(), detail: e.to_string() }),
+        };
+        if archive.len() > self.limits.max_zip_entries {
+            let max = self.limits.max_zip_entries as u64;
+            return self.problem(origin, IntakeError::LimitExceeded { limit: LimitKind::ZipEntries, max });
+        }
+        let entries: Vec<(usize, String, bool)> = (0..archive.len())
+            .filter_map(|i| archive.name_for_index(i).and_then(Result::ok).map(|n| (i, n.to_string(), n.ends_with('/'))))
+            .collect();
+        let mut wanted: Vec<&(usize, String, bool)> =
+            entries.iter().filter(|(_, name, dir)| unpack::zip_entry_wanted(name, *dir)).collect();
+        if wanted.is_empty() {
+            // No .xml/.json name: try every file (reporters name entries oddly).
+            wanted = entries.iter().filter(|(_, n, dir)| !dir && !unpack::is_macos_metadata(n)).collect();
+        }
+        if wanted.is_empty() {
+            return self.problem(origin, IntakeError::NotAReport("the zip archive holds no files".into()));
+        }
+        for (index, name, _) in wanted {
+            let mut entry_origin = origin.clone();
+            entry_origin.member = Some(name.clone());
+            let file = match archive.by_index(*index) {
+                Ok(f) => f,
+                Err(e) => {
+                    self.problem(&entry_origin, IntakeError::Corrupt { container: "zip".into(), detail: e.to_string() });
+                    continue;
+                }
+            };
+            let bounded = BoundedReader::new(file, self.limits, self.budget);
+            let mut reader = BufReader::with_capacity(64 * 1024, bounded);
+            self.stream(&mut reader, &entry_origin, depth);
+        }
+    }
+
+    fn mail(&mut self, bytes: &[u8], origin: &Origin, depth: usize) {
+        let (facts, attachments) = match mail::walk(bytes, self.limits) {
+            Ok(found) => found,
+            Err(e) => return self.problem(origin, e),
+        };
+        if self.intake.message.is_none() {
+            self.intake.message = Some(facts);
+        }
+        let before = (self.intake.reports.len(), self.intake.problems.len());
+        for attachment in attachments {
+            let mut part_origin = origin.inside(Container::Mail);
+            part_origin.attachment = attachment.name.clone().or_else(|| attachment.content_type.clone());
+            part_origin.content_type = attachment.content_type.clone();
+            self.bytes(&attachment.bytes, &part_origin, depth);
+        }
+        if (self.intake.reports.len(), self.intake.problems.len()) == before {
+            self.problem(origin, IntakeError::NoReportFound);
+        }
+    }
+
+    fn report(&mut self, mut report: Report, origin: &Origin) {
+        if self.intake.reports.len() >= self.limits.max_reports {
+            let max = self.limits.max_reports as u64;
+            return self.problem(origin, IntakeError::LimitExceeded { limit: LimitKind::Reports, max });
+        }
+        report.warnings_mut().extend(self.budget.take_warnings());
+        let id = report.id();
+        self.intake.reports.push(ParsedReport { id, origin: origin.clone(), report });
+    }
+}
+
+fn container_name(origin: &Origin) -> &'static str {
+    match origin.containers.last() {
+        Some(Container::Gzip) => "gzip stream",
+        Some(Container::Zip) => "zip entry",
+        Some(Container::Mail) => "mail part",
+        None => "input",
+    }
+}

@@ -1,0 +1,36 @@
+//! Rampart's core: turns raw report bytes into normalised reports.
+//!
+//! Data walks one way through the rooms of this crate:
+//!
+//! 1. [`intake`] takes the bytes of one input (a mail, a bare report file, an upload) and
+//!    returns every report found in it, with the facts of the carrying mail.
+//! 2. [`mail`] walks the MIME tree of a message and hands out the attachments;
+//!    [`unpack`] sniffs each payload and opens gzip and zip containers within [`Limits`].
+//! 3. [`dmarc`] parses DMARC aggregate XML (RFC 7489 and RFC 9990) into an
+//!    [`AggregateReport`]; [`tlsrpt`] parses SMTP TLS reports (RFC 8460) into a [`TlsReport`].
+//! 4. [`identity`] names each report with a stable [`ReportId`] so a re-sent report is recognised.
+//!
+//! Nothing here does I/O beyond reading the bytes it is given: no files, clock or network.
+//! Every tolerance, repair or skipped item is recorded as a [`Warning`] on the report that
+//! carried it, so a user can see what was fixed.
+
+pub mod dmarc;
+pub mod identity;
+pub mod intake;
+pub mod limits;
+pub mod mail;
+pub mod sniff;
+pub mod tlsrpt;
+pub mod unpack;
+pub mod warning;
+
+mod enums;
+pub mod time;
+
+pub use dmarc::{AggregateReport, Record};
+pub use identity::ReportId;
+pub use intake::{Intake, IntakeError, Origin, ParsedReport, Report};
+pub use limits::Limits;
+pub use mail::MessageFacts;
+pub use tlsrpt::TlsReport;
+pub use warning::{Warning, WarningKind};
