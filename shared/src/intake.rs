@@ -154,6 +154,8 @@ pub enum IntakeError {
     UnknownFormat(String),
     #[error("no report found in the mail")]
     NoReportFound,
+    #[error("a DMARC failure report (RFC 6591 feedback report); Rampart reads aggregate and TLS reports only")]
+    FailureReport,
 }
 
 impl IntakeError {
@@ -167,6 +169,7 @@ impl IntakeError {
             IntakeError::NotAReport(_) => "not_a_report",
             IntakeError::UnknownFormat(_) => "unknown_format",
             IntakeError::NoReportFound => "no_report_found",
+            IntakeError::FailureReport => "failure_report",
         }
     }
 
@@ -307,7 +310,8 @@ impl<'l> Walk<'l> {
     }
 
     fn read_bounded(&self, reader: &mut dyn BufRead) -> std::io::Result<Vec<u8>> {
-        let mut bounded = BoundedReader::new(reader, self.limits, self.budget);
+        let mut bounded =
+            BoundedReader::with_bound(reader, LimitKind::BufferedBytes, self.limits.max_buffered_bytes, self.budget);
         unpack::read_all(&mut bounded)
     }
 
@@ -357,13 +361,23 @@ impl<'l> Walk<'l> {
             self.intake.message = Some(facts);
         }
         let before = (self.intake.reports.len(), self.intake.problems.len());
+        let mut failure_report = false;
         for attachment in attachments {
+            if let Some("message/feedback-report" | "text/rfc822-headers" | "message/rfc822-headers") =
+                attachment.content_type.as_deref()
+            {
+                failure_report = true;
+                continue;
+            }
             let mut part_origin = origin.inside(Container::Mail);
             part_origin.attachment = attachment.name.clone().or_else(|| attachment.content_type.clone());
             part_origin.content_type = attachment.content_type.clone();
             self.bytes(&attachment.bytes, &part_origin, depth);
         }
-        if (self.intake.reports.len(), self.intake.problems.len()) == before {
+        let found_nothing = (self.intake.reports.len(), self.intake.problems.len()) == before;
+        if found_nothing && failure_report {
+            self.problem(origin, IntakeError::FailureReport);
+        } else if found_nothing && origin.containers.is_empty() {
             self.problem(origin, IntakeError::NoReportFound);
         }
     }

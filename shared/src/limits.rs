@@ -17,6 +17,11 @@ pub struct Limits {
     pub max_payload_bytes: u64,
     /// Largest sum of decompressed bytes over every payload of one input.
     pub max_total_bytes: u64,
+    /// Largest payload held whole in memory (JSON reports, zips and mails found inside
+    /// containers); XML is streamed and bounded by `max_payload_bytes` instead.
+    pub max_buffered_bytes: u64,
+    /// Longest text of one XML value; longer values are cut, with a warning.
+    pub max_value_bytes: usize,
     /// Most entries read from one zip archive (directories included).
     pub max_zip_entries: usize,
     /// Deepest nesting of containers (gzip in zip in a message in a message...).
@@ -31,8 +36,10 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_input_bytes: 40 << 20,
-            max_payload_bytes: 512 << 20,
-            max_total_bytes: 1 << 30,
+            max_payload_bytes: 256 << 20,
+            max_total_bytes: 512 << 20,
+            max_buffered_bytes: 32 << 20,
+            max_value_bytes: 64 << 10,
             max_zip_entries: 64,
             max_nesting: 6,
             max_xml_depth: 64,
@@ -48,6 +55,7 @@ pub enum LimitKind {
     InputBytes,
     PayloadBytes,
     TotalBytes,
+    BufferedBytes,
     ZipEntries,
     Nesting,
     XmlDepth,
@@ -60,6 +68,7 @@ impl std::fmt::Display for LimitKind {
             LimitKind::InputBytes => "input size",
             LimitKind::PayloadBytes => "decompressed payload size",
             LimitKind::TotalBytes => "decompressed size of the whole input",
+            LimitKind::BufferedBytes => "size of a payload read into memory",
             LimitKind::ZipEntries => "zip entry count",
             LimitKind::Nesting => "container nesting depth",
             LimitKind::XmlDepth => "XML nesting depth",

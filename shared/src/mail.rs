@@ -11,6 +11,7 @@ use mail_parser::{Encoding, Message, MessageParser, MimeHeaders, PartType};
 use serde::{Deserialize, Serialize};
 
 use crate::enums::report_enum;
+use crate::sniff::{Format, sniff};
 use crate::intake::IntakeError;
 use crate::limits::{LimitKind, Limits};
 
@@ -77,6 +78,8 @@ pub struct Attachment {
 
 /// Parses a mail and collects its header facts and candidate attachments.
 pub fn walk(raw: &[u8], limits: &Limits) -> Result<(MessageFacts, Vec<Attachment>), IntakeError> {
+    let repaired = repair_headers(raw);
+    let raw = repaired.as_deref().unwrap_or(raw);
     let message = MessageParser::default()
         .parse(raw)
         .ok_or_else(|| IntakeError::Mail("no RFC 5322 header block found".into()))?;
@@ -114,7 +117,11 @@ fn collect(
             PartType::Html(_) => continue,
             PartType::Text(text) => {
                 let prose = matches!(content_type.as_deref(), None | Some("text/plain" | "text/html"));
-                if prose && named.is_none() && !is_attachment {
+                // A part with no Content-Type at all may be a report whose header was misspelt
+                // (Trustwave's `ContentType:`, field guide §2.1 item 10): keep it if it sniffs as one.
+                let undeclared_report = content_type.is_none()
+                    && matches!(sniff(text.as_bytes()), Format::Gzip | Format::Zip | Format::Xml | Format::Json);
+                if prose && named.is_none() && !is_attachment && !undeclared_report {
                     continue;
                 }
                 text.as_bytes()
@@ -137,6 +144,49 @@ fn collect(
         out.push(Attachment { name: named, content_type, bytes });
     }
     Ok(())
+}
+
+/// Repairs header blocks that real report mails break, returning a corrected copy only when
+/// a repair was needed:
+/// - a folded header whose continuation line lost its indentation (Microsoft TLS-RPT,
+///   PDM #561; field guide §2.1 item 17): a line without `name:` is joined to the previous one;
+/// - Trustwave's `ContentType:` for `Content-Type:` (item 10).
+fn repair_headers(raw: &[u8]) -> Option<Vec<u8>> {
+    let mut out: Option<Vec<u8>> = None;
+    let mut pos = 0;
+    let mut first = true;
+    while pos < raw.len() {
+        let end = raw[pos..].iter().position(|&b| b == b'\n').map(|i| pos + i + 1).unwrap_or(raw.len());
+        let line = &raw[pos..end];
+        let content = line.strip_suffix(b"\n").unwrap_or(line);
+        let content = content.strip_suffix(b"\r").unwrap_or(content);
+        if content.is_empty() {
+            break;
+        }
+        let continuation = matches!(content[0], b' ' | b'\t');
+        let is_field = match content.iter().position(|&b| b == b':') {
+            Some(colon) if colon > 0 => content[..colon].iter().all(|&b| (33..=126).contains(&b)),
+            _ => false,
+        };
+        let typo = content.len() > 12 && content[..12].eq_ignore_ascii_case(b"ContentType:");
+        if !first && !continuation && !is_field || typo {
+            let fixed = out.get_or_insert_with(|| raw[..pos].to_vec());
+            if typo {
+                fixed.extend_from_slice(b"Content-Type:");
+                fixed.extend_from_slice(&line[12..]);
+            } else {
+                fixed.push(b' ');
+                fixed.extend_from_slice(line);
+            }
+        } else if let Some(fixed) = out.as_mut() {
+            fixed.extend_from_slice(line);
+        }
+        first = false;
+        pos = end;
+    }
+    let mut fixed = out?;
+    fixed.extend_from_slice(&raw[pos..]);
+    Some(fixed)
 }
 
 /// Decodes base64 whatever its line length, ignoring every byte outside the alphabet
@@ -194,7 +244,10 @@ fn facts_of(message: &Message<'_>) -> MessageFacts {
         from,
         subject: message.subject().map(|s| s.trim().to_owned()),
         message_id: message.message_id().map(str::to_owned),
-        date: message.date().map(|d| d.to_timestamp()),
+        date: message
+            .date()
+            .map(|d| d.to_timestamp())
+            .or_else(|| message.header_raw("Date").and_then(crate::time::parse_mail_date)),
         ses,
     }
 }

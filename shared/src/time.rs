@@ -59,6 +59,22 @@ pub fn parse_datetime(text: &str) -> Option<i64> {
     None
 }
 
+/// Reads a `Date:` header that the mail parser could not, in the odd layouts reporters use
+/// (e.g. `Fri, May 09 2017 16:54:30 -0800`, month before day). Returns epoch seconds.
+pub fn parse_mail_date(raw: &str) -> Option<i64> {
+    let t = raw.trim();
+    if let Ok(dt) = DateTime::parse_from_rfc2822(t) {
+        return Some(dt.timestamp());
+    }
+    let without_weekday = t.split_once(',').map(|(_, rest)| rest.trim()).unwrap_or(t);
+    for format in ["%b %d %Y %H:%M:%S %z", "%d %b %Y %H:%M:%S %z", "%b %d, %Y %H:%M:%S %z"] {
+        if let Ok(dt) = DateTime::parse_from_str(without_weekday, format) {
+            return Some(dt.timestamp());
+        }
+    }
+    None
+}
+
 /// Renders epoch seconds as `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn format_utc(epoch: i64) -> String {
     DateTime::from_timestamp(epoch, 0)
@@ -91,5 +107,6 @@ mod tests {
         assert_eq!(parse_datetime("2016-04-01T00:00:00.5Z"), Some(1459468800));
         assert_eq!(parse_datetime("yesterday"), None);
         assert_eq!(format_utc(1459468800), "2016-04-01T00:00:00Z");
+        assert_eq!(parse_mail_date("Fri, May 09 2017 16:54:30 -0800"), Some(1494377670));
     }
 }

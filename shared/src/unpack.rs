@@ -71,12 +71,19 @@ pub struct BoundedReader<'b, R> {
     inner: R,
     left: u64,
     max: u64,
+    kind: LimitKind,
     budget: &'b Budget,
 }
 
 impl<'b, R: Read> BoundedReader<'b, R> {
+    /// Bounded by the payload limit.
     pub fn new(inner: R, limits: &Limits, budget: &'b Budget) -> Self {
-        BoundedReader { inner, left: limits.max_payload_bytes, max: limits.max_payload_bytes, budget }
+        Self::with_bound(inner, LimitKind::PayloadBytes, limits.max_payload_bytes, budget)
+    }
+
+    /// Bounded by another limit (e.g. the in-memory bound for payloads read whole).
+    pub fn with_bound(inner: R, kind: LimitKind, max: u64, budget: &'b Budget) -> Self {
+        BoundedReader { inner, left: max, max, kind, budget }
     }
 }
 
@@ -90,7 +97,7 @@ impl<R: Read> Read for BoundedReader<'_, R> {
         let n = self.inner.read(&mut buf[..want])?;
         let n64 = n as u64;
         if n64 > self.left {
-            return Err(LimitExceeded { kind: LimitKind::PayloadBytes, max: self.max }.into_io());
+            return Err(LimitExceeded { kind: self.kind, max: self.max }.into_io());
         }
         self.left -= n64;
         let used = self.budget.used.get() + n64;

@@ -47,7 +47,7 @@ pub fn parse<R: BufRead>(input: R, limits: &Limits) -> Result<AggregateReport, P
     config.check_comments = false;
     config.expand_empty_elements = false;
 
-    let mut parser = Parser::new(limits.max_xml_depth);
+    let mut parser = Parser::new(limits.max_xml_depth, limits.max_value_bytes);
     let mut buf = Vec::with_capacity(1024);
     let mut last_error_at = None;
     loop {
@@ -182,6 +182,7 @@ impl Warnings {
 
 struct Parser {
     max_depth: usize,
+    max_value: usize,
     stack: Vec<Frame>,
     names: Vec<u8>,
     text: String,
@@ -196,9 +197,10 @@ struct Parser {
 }
 
 impl Parser {
-    fn new(max_depth: usize) -> Self {
+    fn new(max_depth: usize, max_value: usize) -> Self {
         Parser {
             max_depth,
+            max_value,
             stack: Vec::with_capacity(16),
             names: Vec::with_capacity(256),
             text: String::with_capacity(64),
@@ -346,6 +348,16 @@ impl Parser {
     }
 
     fn push_text(&mut self, bytes: &[u8]) {
+        if self.text.len() + bytes.len() > self.max_value {
+            let room = self.max_value.saturating_sub(self.text.len());
+            let name = String::from_utf8_lossy(self.top_name()).into_owned();
+            let max = self.max_value;
+            self.warn(WarningKind::InvalidValue, format!("<{name}> longer than {max} bytes; cut"));
+            if room == 0 {
+                return;
+            }
+            return self.push_text(&bytes[..room]);
+        }
         match std::str::from_utf8(bytes) {
             Ok(s) => self.text.push_str(s),
             Err(_) => {

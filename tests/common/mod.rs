@@ -1,0 +1,102 @@
+//! Helpers shared by the test files.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use rampart::intake::{Intake, parse_input};
+use rampart::{AggregateReport, Limits, TlsReport};
+
+pub fn fixture(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(path)
+}
+
+pub fn read_fixture(path: &str) -> Vec<u8> {
+    std::fs::read(fixture(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+pub fn parse_fixture(path: &str) -> Intake {
+    parse_input(&read_fixture(path), &Limits::default())
+}
+
+pub fn parse(bytes: &[u8]) -> Intake {
+    parse_input(bytes, &Limits::default())
+}
+
+/// The only report of an input, which must be an aggregate report.
+pub fn aggregate(bytes: &[u8]) -> AggregateReport {
+    let intake = parse(bytes);
+    assert_eq!(intake.reports.len(), 1, "problems: {:?}", intake.problems);
+    match intake.reports.into_iter().next().unwrap().report {
+        rampart::Report::Aggregate(r) => r,
+        other => panic!("not aggregate: {other:?}"),
+    }
+}
+
+pub fn tls(bytes: &[u8]) -> TlsReport {
+    let intake = parse(bytes);
+    assert_eq!(intake.reports.len(), 1, "problems: {:?}", intake.problems);
+    match intake.reports.into_iter().next().unwrap().report {
+        rampart::Report::Tls(r) => r,
+        other => panic!("not tlsrpt: {other:?}"),
+    }
+}
+
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+/// A zip of (name, content) entries; names ending in `/` are directories.
+pub fn zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    for (name, content) in entries {
+        if name.ends_with('/') {
+            w.add_directory(*name, options).unwrap();
+        } else {
+            w.start_file(*name, options).unwrap();
+            w.write_all(content).unwrap();
+        }
+    }
+    w.finish().unwrap().into_inner()
+}
+
+pub fn base64(data: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// A minimal aggregate report around the given records XML.
+pub fn report_xml(records: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\"?><feedback><report_metadata><org_name>Example Reporter</org_name>\
+<email>dmarc@reporter.example</email><report_id>r-1</report_id><date_range><begin>1700000000</begin>\
+<end>1700086399</end></date_range></report_metadata><policy_published><domain>example.com</domain>\
+<p>none</p></policy_published>{records}</feedback>"
+    )
+}
+
+/// One record with the given source IP and count.
+pub fn record(ip: &str, count: &str) -> String {
+    format!(
+        "<record><row><source_ip>{ip}</source_ip><count>{count}</count><policy_evaluated>\
+<disposition>none</disposition><dkim>pass</dkim><spf>fail</spf></policy_evaluated></row>\
+<identifiers><header_from>example.com</header_from></identifiers><auth_results><dkim>\
+<domain>example.com</domain><selector>s1</selector><result>pass</result></dkim><spf>\
+<domain>bounce.example.net</domain><result>fail</result></spf></auth_results></record>"
+    )
+}

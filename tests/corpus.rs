@@ -1,0 +1,169 @@
+//! Every report in the fixture corpus gives exactly the facts in its EXPECTED.json.
+//!
+//! `fixtures/corpus` is a copy of the team corpus (see its MANIFEST.md for sources and
+//! licences); `fixtures/generated` holds reports made by `gen_aggregate.py` (see its README).
+
+mod common;
+
+use common::{fixture, parse_fixture};
+use rampart::intake::{IntakeError, Report};
+use rampart::warning::WarningKind;
+use serde_json::Value;
+
+fn expected(path: &str) -> Value {
+    serde_json::from_slice(&std::fs::read(fixture(path)).unwrap()).unwrap()
+}
+
+fn s<'a>(v: &'a Value, key: &str) -> &'a str {
+    v[key].as_str().unwrap_or_else(|| panic!("{key} missing in {v}"))
+}
+
+/// Lenient facts for malformed files carry a `lenient_` prefix.
+fn fact<'a>(v: &'a Value, key: &str) -> &'a Value {
+    if v["well_formed"] == Value::Bool(false) { &v[format!("lenient_{key}")] } else { &v[key] }
+}
+
+fn check_aggregate(file: &str, want: &Value, got: &rampart::AggregateReport) {
+    let org = fact(want, "org_name").as_str().unwrap();
+    if org.is_empty() {
+        // Recovered from the contact address (field guide §2.3 item 29).
+        let email = got.metadata.email.as_deref().expect("email to recover org_name from");
+        assert_eq!(got.metadata.org_name, email.rsplit('@').next().unwrap(), "{file}");
+        assert!(got.warnings.iter().any(|w| w.kind == WarningKind::Recovered), "{file}: {:?}", got.warnings);
+    } else {
+        assert_eq!(got.metadata.org_name, org, "{file}");
+    }
+    assert_eq!(got.metadata.report_id, fact(want, "report_id").as_str().unwrap(), "{file}");
+    assert_eq!(got.policy.domain, fact(want, "policy_domain").as_str().unwrap().to_lowercase(), "{file}");
+    let begin = fact(want, "begin");
+    let end = fact(want, "end");
+    assert_eq!(got.metadata.begin, begin.as_str().map(|s| s.parse().unwrap()).or(begin.as_i64()), "{file}");
+    assert_eq!(got.metadata.end, end.as_str().map(|s| s.parse().unwrap()).or(end.as_i64()), "{file}");
+    assert_eq!(got.records.len() as u64, fact(want, "records").as_u64().unwrap(), "{file}");
+    assert_eq!(got.message_count(), fact(want, "count_total").as_u64().unwrap(), "{file}");
+    if want["well_formed"] == Value::Bool(false) {
+        assert!(!got.warnings.is_empty(), "{file}: a repaired document must say so");
+    }
+    if let Some(ns) = want["ns"].as_str().filter(|ns| !ns.is_empty()) {
+        assert_eq!(got.namespace.as_deref(), Some(ns), "{file}");
+    }
+}
+
+fn check_tls(file: &str, want: &Value, got: &rampart::TlsReport) {
+    let name = want.get("organization_name").and_then(Value::as_str);
+    assert_eq!(got.organization_name.as_deref(), name, "{file}");
+    assert_eq!(got.report_id.as_deref(), want["report_id"].as_str(), "{file}");
+    if let Some(start) = want["start"].as_str() {
+        assert_eq!(got.start, rampart::time::parse_datetime(start), "{file}");
+        assert_eq!(got.end, rampart::time::parse_datetime(s(want, "end")), "{file}");
+    }
+    assert_eq!(got.policies.len() as u64, want["policies"].as_u64().unwrap(), "{file}");
+    if let Some(domains) = want["policy_domains"].as_array() {
+        let got_domains: Vec<Value> =
+            got.policies.iter().map(|p| p.policy.policy_domain.clone().map(Value::from).unwrap_or(Value::Null)).collect();
+        assert_eq!(&got_domains, domains, "{file}");
+        let types: Vec<&str> = got.policies.iter().map(|p| p.policy.policy_type.as_ref().unwrap().as_str()).collect();
+        let want_types: Vec<&str> = want["policy_types"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+        assert_eq!(types, want_types, "{file}");
+        let details: usize = got.policies.iter().map(|p| p.failure_details.len()).sum();
+        assert_eq!(details as u64, want["failure_detail_entries"].as_u64().unwrap(), "{file}");
+    }
+    assert_eq!(got.successful_sessions(), want["successful_total"].as_u64().unwrap(), "{file}");
+    assert_eq!(got.failed_sessions(), want["failure_total"].as_u64().unwrap(), "{file}");
+}
+
+fn check(file: &str, want_reports: &[Value]) -> usize {
+    let intake = parse_fixture(file);
+    let real: Vec<&Value> = want_reports.iter().filter(|r| r["kind"] != "empty").collect();
+    if real.is_empty() {
+        assert!(intake.reports.is_empty(), "{file}");
+        assert_eq!(intake.problems[0].error, IntakeError::Empty, "{file}");
+        return 0;
+    }
+    assert_eq!(intake.reports.len(), real.len(), "{file}: {:?}", intake.problems);
+    assert!(intake.problems.is_empty(), "{file}: {:?}", intake.problems);
+    for (want, got) in real.iter().zip(&intake.reports) {
+        match (&got.report, want["kind"].as_str()) {
+            (Report::Aggregate(r), Some("aggregate")) => check_aggregate(file, want, r),
+            (Report::Tls(r), Some("tlsrpt")) => check_tls(file, want, r),
+            (r, k) => panic!("{file}: got a {} report, expected {k:?}", r.kind()),
+        }
+        if let Some(attachment) = want["attachment"].as_str() {
+            assert_eq!(got.origin.attachment.as_deref(), Some(attachment), "{file}");
+        }
+        if let Some(member) = want["member"].as_str() {
+            assert_eq!(got.origin.member.as_deref(), Some(member), "{file}");
+        }
+    }
+    real.len()
+}
+
+#[test]
+fn corpus_reports_match_expected_facts() {
+    let mut checked = 0;
+    let mut files = 0;
+    for entry in expected("corpus/EXPECTED.json").as_array().unwrap() {
+        let dest = s(entry, "dest");
+        if !["aggregate/", "email/", "tlsrpt/"].iter().any(|p| dest.starts_with(p)) {
+            continue;
+        }
+        files += 1;
+        checked += check(&format!("corpus/{dest}"), entry["facts"]["reports"].as_array().unwrap());
+    }
+    assert_eq!(files, 62, "aggregate 35 + email 8 + tlsrpt 19 files");
+    assert_eq!(checked, 61, "every report except the empty file");
+}
+
+#[test]
+fn mail_header_facts_match() {
+    for entry in expected("corpus/EXPECTED.json").as_array().unwrap() {
+        let facts = &entry["facts"];
+        if facts["kind"] != "email" || s(entry, "dest").starts_with("forensic/") {
+            continue;
+        }
+        let file = format!("corpus/{}", s(entry, "dest"));
+        let intake = parse_fixture(&file);
+        let message = intake.message.expect("message facts");
+        let from = s(facts, "from");
+        let address = from.rsplit('<').next().unwrap().trim_end_matches('>');
+        assert_eq!(message.from.as_deref(), Some(address), "{file}");
+        let squash = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert_eq!(message.subject.as_deref().map(squash), Some(squash(s(facts, "subject"))), "{file}");
+        let raw = String::from_utf8_lossy(&common::read_fixture(&file)).to_lowercase().replace("\r\n", "\n");
+        let raw = format!("\n{}", raw.split("\n\n").next().unwrap());
+        assert_eq!(message.message_id.is_some(), raw.contains("\nmessage-id:"), "{file}");
+        assert_eq!(message.date.is_some(), raw.contains("\ndate:"), "{file}");
+    }
+}
+
+#[test]
+fn generated_reports_match_expected_facts() {
+    let want = expected("generated/EXPECTED.json");
+    let mut n = 0;
+    for (file, reports) in want.as_object().unwrap() {
+        n += check(&format!("generated/{file}"), reports.as_array().unwrap());
+    }
+    assert_eq!(n, 6);
+}
+
+#[test]
+fn forensic_mails_are_rejected_with_a_reason() {
+    for entry in std::fs::read_dir(fixture("corpus/forensic/parsedmarc")).unwrap().chain(std::fs::read_dir(fixture("corpus/forensic/mail-auth")).unwrap()) {
+        let path = entry.unwrap().path();
+        let intake = rampart::intake::parse_input(&std::fs::read(&path).unwrap(), &rampart::Limits::default());
+        assert!(intake.reports.is_empty(), "{path:?}");
+        let error = &intake.problems[0].error;
+        let expect = if path.to_string_lossy().contains("exim_plain_text") { IntakeError::NoReportFound } else { IntakeError::FailureReport };
+        assert_eq!(error, &expect, "{path:?}");
+    }
+}
+
+#[test]
+fn same_report_in_three_containers_has_one_identity() {
+    let ids: Vec<_> = ["nice-input.xml", "nice-input.xml.gz", "nice-input.xml.zip"]
+        .iter()
+        .map(|f| parse_fixture(&format!("corpus/aggregate/parsedmarc/{f}")).reports[0].id.clone())
+        .collect();
+    assert_eq!(ids[0], ids[1]);
+    assert_eq!(ids[0], ids[2]);
+}
