@@ -104,7 +104,12 @@ impl std::fmt::Display for Origin {
             parts.push(format!("zip entry {m:?}"));
         }
         if parts.is_empty() {
-            f.write_str("input")
+            match self.containers.last() {
+                Some(Container::Gzip) => f.write_str("content of the gzip"),
+                Some(Container::Zip) => f.write_str("content of the zip"),
+                Some(Container::Mail) => f.write_str("mail part"),
+                None => f.write_str("input"),
+            }
         } else {
             f.write_str(&parts.join(", "))
         }
