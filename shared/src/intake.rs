@@ -302,8 +302,12 @@ impl<'l> Walk<'l> {
                     Err(e) => return self.problem(origin, IntakeError::from_io(container_name(origin), &e)),
                 };
                 match format {
-                    Format::Json => match tlsrpt::parse_slice(&all) {
+                    Format::Json => match tlsrpt::parse_slice(&all, self.limits) {
                         Ok(report) => self.report(Report::Tls(report), origin),
+                        Err(tlsrpt::TlsParseError::TooLarge(_, max)) => self.problem(
+                            origin,
+                            IntakeError::LimitExceeded { limit: LimitKind::Records, max: max as u64 },
+                        ),
                         Err(e) => self.problem(origin, IntakeError::NotAReport(e.to_string())),
                     },
                     _ => self.bytes(&all, origin, depth),

@@ -22,6 +22,11 @@ pub struct Limits {
     pub max_buffered_bytes: u64,
     /// Longest text of one XML value; longer values are cut, with a warning.
     pub max_value_bytes: usize,
+    /// Longest run of XML without a `<` or without a `>`: bounds what the tokenizer buffers
+    /// for one text or tag, whatever the payload size.
+    pub max_xml_token_bytes: usize,
+    /// Most records (aggregate) or policies plus failure details (TLS-RPT) in one report.
+    pub max_records: usize,
     /// Most entries read from one zip archive (directories included).
     pub max_zip_entries: usize,
     /// Deepest nesting of containers (gzip in zip in a message in a message...).
@@ -36,10 +41,12 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_input_bytes: 40 << 20,
-            max_payload_bytes: 256 << 20,
-            max_total_bytes: 512 << 20,
-            max_buffered_bytes: 32 << 20,
+            max_payload_bytes: 128 << 20,
+            max_total_bytes: 256 << 20,
+            max_buffered_bytes: 8 << 20,
             max_value_bytes: 64 << 10,
+            max_xml_token_bytes: 1 << 20,
+            max_records: 500_000,
             max_zip_entries: 64,
             max_nesting: 6,
             max_xml_depth: 64,
@@ -59,6 +66,8 @@ pub enum LimitKind {
     ZipEntries,
     Nesting,
     XmlDepth,
+    XmlToken,
+    Records,
     Reports,
 }
 
@@ -72,6 +81,8 @@ impl std::fmt::Display for LimitKind {
             LimitKind::ZipEntries => "zip entry count",
             LimitKind::Nesting => "container nesting depth",
             LimitKind::XmlDepth => "XML nesting depth",
+            LimitKind::XmlToken => "length of one XML text or tag",
+            LimitKind::Records => "records per report",
             LimitKind::Reports => "reports per input",
         })
     }

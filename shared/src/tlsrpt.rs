@@ -105,6 +105,19 @@ pub enum TlsParseError {
     Json(#[from] serde_json::Error),
     #[error("not an SMTP TLS report: {0}")]
     NotAReport(String),
+    #[error("{0} policies and failure details exceed the limit of {1}")]
+    TooLarge(usize, usize),
+}
+
+/// Policies plus failure details, counted before the report is built.
+fn count_entries(v: &Value) -> usize {
+    match v.get("policies") {
+        Some(Value::Array(policies)) => policies
+            .iter()
+            .map(|p| 1 + p.get("failure-details").and_then(Value::as_array).map_or(0, Vec::len))
+            .sum(),
+        _ => 0,
+    }
 }
 
 /// The wire form, read leniently; converted into [`TlsReport`] with warnings.
@@ -131,7 +144,7 @@ struct WireDateRange {
 }
 
 /// Parses a TLS report from JSON bytes (a UTF-8 BOM is allowed).
-pub fn parse_slice(bytes: &[u8]) -> Result<TlsReport, TlsParseError> {
+pub fn parse_slice(bytes: &[u8], limits: &crate::Limits) -> Result<TlsReport, TlsParseError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let value: Value = serde_json::from_slice(bytes)?;
     if !value.is_object() {
@@ -140,6 +153,10 @@ pub fn parse_slice(bytes: &[u8]) -> Result<TlsReport, TlsParseError> {
     let is_tls = ["policies", "organization-name", "report-id", "date-range"].iter().any(|k| value.get(k).is_some());
     if !is_tls {
         return Err(TlsParseError::NotAReport("none of policies, organization-name, report-id, date-range".into()));
+    }
+    let entries = count_entries(&value);
+    if entries > limits.max_records {
+        return Err(TlsParseError::TooLarge(entries, limits.max_records));
     }
     let wire: Wire = serde_json::from_value(value)?;
     let mut warnings = Vec::new();
@@ -299,7 +316,7 @@ mod tests {
            "summary":{"total-successful-session-count":"7","total-failure-session-count":1},
            "failure-details":[{"result-type":"brand-new-type","failed-session-count":2}]},
           {"policy":{"policy-type":"sts","mx-host":["a.example","b.example"]},"summary":{}}]}"#;
-        let r = parse_slice(json).unwrap();
+        let r = parse_slice(json, &crate::Limits::default()).unwrap();
         assert_eq!(r.start, Some(1704067200));
         assert_eq!(r.contact_info, None);
         assert_eq!(r.policies[0].policy.mx_host, vec!["mx.example.com"]);
@@ -316,8 +333,8 @@ mod tests {
 
     #[test]
     fn rejects_other_json() {
-        assert!(matches!(parse_slice(b"[1,2]"), Err(TlsParseError::NotAReport(_))));
-        assert!(matches!(parse_slice(b"{\"a\":1}"), Err(TlsParseError::NotAReport(_))));
-        assert!(matches!(parse_slice(b"{"), Err(TlsParseError::Json(_))));
+        assert!(matches!(parse_slice(b"[1,2]", &crate::Limits::default()), Err(TlsParseError::NotAReport(_))));
+        assert!(matches!(parse_slice(b"{\"a\":1}", &crate::Limits::default()), Err(TlsParseError::NotAReport(_))));
+        assert!(matches!(parse_slice(b"{", &crate::Limits::default()), Err(TlsParseError::Json(_))));
     }
 }

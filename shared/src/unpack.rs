@@ -158,6 +158,42 @@ impl<R: BufRead> Read for GzipMembers<'_, R> {
     }
 }
 
+/// Fails a stream that runs longer than a bound without a `<` or without a `>`.
+///
+/// quick-xml buffers one whole text or tag per event, so a gigabyte of zeros after `<a>` would
+/// become a gigabyte of memory. Real reports never carry more than a few KB between brackets.
+pub struct MarkupRunGuard<R> {
+    inner: R,
+    since_open: usize,
+    since_close: usize,
+    max: usize,
+}
+
+impl<R: Read> MarkupRunGuard<R> {
+    pub fn new(inner: R, max: usize) -> Self {
+        MarkupRunGuard { inner, since_open: 0, since_close: 0, max }
+    }
+}
+
+impl<R: Read> Read for MarkupRunGuard<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let chunk = &buf[..n];
+        self.since_open = match memchr::memrchr(b'<', chunk) {
+            Some(i) => n - i - 1,
+            None => self.since_open + n,
+        };
+        self.since_close = match memchr::memrchr(b'>', chunk) {
+            Some(i) => n - i - 1,
+            None => self.since_close + n,
+        };
+        if self.since_open > self.max || self.since_close > self.max {
+            return Err(LimitExceeded { kind: LimitKind::XmlToken, max: self.max as u64 }.into_io());
+        }
+        Ok(n)
+    }
+}
+
 /// Names of zip entries worth reading: `.xml` and `.json` files, any case, outside
 /// `__MACOSX/`. When no entry qualifies, every file entry is tried (its content is sniffed).
 pub fn zip_entry_wanted(name: &str, is_dir: bool) -> bool {
@@ -219,6 +255,15 @@ mod tests {
         let mut over = BoundedReader::new(&b"123456"[..], &limits, &budget);
         let err = read_all(&mut over).unwrap_err();
         assert_eq!(limit_of(&err), Some(LimitExceeded { kind: LimitKind::PayloadBytes, max: 5 }));
+    }
+
+    #[test]
+    fn markup_runs_are_bounded() {
+        let mut ok = MarkupRunGuard::new(&b"<a>12345</a>"[..], 5);
+        assert!(read_all(&mut ok).is_ok());
+        let mut long = MarkupRunGuard::new(&b"<a>123456</a>"[..], 5);
+        let err = read_all(&mut long).unwrap_err();
+        assert_eq!(limit_of(&err).map(|l| l.kind), Some(LimitKind::XmlToken));
     }
 
     #[test]

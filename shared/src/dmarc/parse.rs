@@ -8,7 +8,7 @@
 //! other than the five predefined ones and character references is ever expanded.
 
 use std::collections::HashSet;
-use std::io::BufRead;
+use std::io::{BufRead, BufReader};
 
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
@@ -17,7 +17,7 @@ use super::model::*;
 use super::tags::{Field, Slot, Tag, classify};
 use crate::limits::{LimitKind, Limits};
 use crate::time::{EpochForm, parse_epoch};
-use crate::unpack::LimitExceeded;
+use crate::unpack::{LimitExceeded, MarkupRunGuard};
 use crate::warning::{Warning, WarningKind};
 
 /// Why a document gave no report at all.
@@ -38,7 +38,8 @@ pub fn parse_slice(bytes: &[u8], limits: &Limits) -> Result<AggregateReport, Par
 
 /// Parses an aggregate report from a stream, reading no further than the root's end.
 pub fn parse<R: BufRead>(input: R, limits: &Limits) -> Result<AggregateReport, ParseError> {
-    let mut reader = Reader::from_reader(input);
+    let guarded = BufReader::with_capacity(64 * 1024, MarkupRunGuard::new(input, limits.max_xml_token_bytes));
+    let mut reader = Reader::from_reader(guarded);
     let config = reader.config_mut();
     config.trim_text(false);
     config.check_end_names = false;
@@ -47,7 +48,7 @@ pub fn parse<R: BufRead>(input: R, limits: &Limits) -> Result<AggregateReport, P
     config.check_comments = false;
     config.expand_empty_elements = false;
 
-    let mut parser = Parser::new(limits.max_xml_depth, limits.max_value_bytes);
+    let mut parser = Parser::new(limits);
     let mut buf = Vec::with_capacity(1024);
     let mut last_error_at = None;
     loop {
@@ -183,6 +184,7 @@ impl Warnings {
 struct Parser {
     max_depth: usize,
     max_value: usize,
+    max_records: usize,
     stack: Vec<Frame>,
     names: Vec<u8>,
     text: String,
@@ -197,10 +199,11 @@ struct Parser {
 }
 
 impl Parser {
-    fn new(max_depth: usize, max_value: usize) -> Self {
+    fn new(limits: &Limits) -> Self {
         Parser {
-            max_depth,
-            max_value,
+            max_depth: limits.max_xml_depth,
+            max_value: limits.max_value_bytes,
+            max_records: limits.max_records,
             stack: Vec::with_capacity(16),
             names: Vec::with_capacity(256),
             text: String::with_capacity(64),
@@ -251,7 +254,12 @@ impl Parser {
                     self.warn(WarningKind::IgnoredContent, format!("report root was inside <{name}>; wrapper ignored"));
                 }
             }
-            Slot::Record => self.record = Some(RecordDraft::default()),
+            Slot::Record => {
+                if self.report.records.len() >= self.max_records {
+                    return Err(LimitExceeded { kind: LimitKind::Records, max: self.max_records as u64 }.into());
+                }
+                self.record = Some(RecordDraft::default())
+            }
             Slot::DkimAuth => {
                 if let Some(r) = self.record.as_mut() {
                     r.auth_results.dkim.push(DkimAuth::default());
