@@ -51,7 +51,12 @@ fn limit_hit(intake: &rampart::Intake) -> Vec<LimitKind> {
 fn peak_rss_mib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() / 1024
+    line.split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse::<u64>()
+        .unwrap()
+        / 1024
 }
 
 /// All bombs in one test, so that the process's peak memory measures them alone.
@@ -73,7 +78,10 @@ fn bombs_are_rejected_in_bounded_memory() {
 
     // 4 GiB of zeros alone: refused on sight.
     let intake = parse_input(&gzip_bomb(b"", b"\0", 256), &limits);
-    assert!(matches!(intake.problems[0].error, IntakeError::UnknownFormat(_)));
+    assert!(matches!(
+        intake.problems[0].error,
+        IntakeError::UnknownFormat(_)
+    ));
 
     // gzip in gzip: 4 GiB inside a few KB.
     let inner = gzip_bomb(b"<feedback>", b"<x/>", 256);
@@ -85,13 +93,24 @@ fn bombs_are_rejected_in_bounded_memory() {
     let mut inner = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let mut source = zip::ZipArchive::new(std::io::Cursor::new(entry)).unwrap();
     for i in 0..16 {
-        inner.raw_copy_file_rename(source.by_index(0).unwrap(), format!("e{i}.xml")).unwrap();
+        inner
+            .raw_copy_file_rename(source.by_index(0).unwrap(), format!("e{i}.xml"))
+            .unwrap();
     }
     let inner = inner.finish().unwrap().into_inner();
-    let outer = zip(&(0..16).map(|i| (format!("z{i}.zip"), inner.clone())).collect::<Vec<_>>().iter().map(|(n, b)| (n.as_str(), b.as_slice())).collect::<Vec<_>>());
+    let outer = zip(&(0..16)
+        .map(|i| (format!("z{i}.zip"), inner.clone()))
+        .collect::<Vec<_>>()
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.as_slice()))
+        .collect::<Vec<_>>());
     assert!(outer.len() < 4 * MIB);
     let intake = parse_input(&outer, &limits);
-    assert!(limit_hit(&intake).contains(&LimitKind::TotalBytes), "{:?}", intake.problems.first());
+    assert!(
+        limit_hit(&intake).contains(&LimitKind::TotalBytes),
+        "{:?}",
+        intake.problems.first()
+    );
     assert!(intake.reports.is_empty());
 
     let peak = peak_rss_mib();
@@ -102,7 +121,10 @@ fn bombs_are_rejected_in_bounded_memory() {
 #[test]
 fn too_many_zip_entries() {
     let names: Vec<String> = (0..100).map(|i| format!("r{i}.xml")).collect();
-    let entries: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b"<feedback/>"[..])).collect();
+    let entries: Vec<(&str, &[u8])> = names
+        .iter()
+        .map(|n| (n.as_str(), &b"<feedback/>"[..]))
+        .collect();
     let intake = parse(&zip(&entries));
     assert_eq!(limit_hit(&intake), vec![LimitKind::ZipEntries]);
 }
@@ -111,7 +133,11 @@ fn too_many_zip_entries() {
 fn nesting_is_bounded() {
     let mut data = report_xml(&record("192.0.2.1", "1")).into_bytes();
     for i in 0..10 {
-        data = if i % 2 == 0 { gzip(&data) } else { zip(&[("x.xml", &data)]) };
+        data = if i % 2 == 0 {
+            gzip(&data)
+        } else {
+            zip(&[("x.xml", &data)])
+        };
     }
     let intake = parse(&data);
     assert_eq!(limit_hit(&intake), vec![LimitKind::Nesting]);
@@ -125,34 +151,70 @@ fn nesting_is_bounded() {
 
 #[test]
 fn xml_depth_records_and_input_size_are_bounded() {
-    let deep = format!("<feedback>{}{}</feedback>", "<a>".repeat(100), "</a>".repeat(100));
-    assert_eq!(limit_hit(&parse(deep.as_bytes())), vec![LimitKind::XmlDepth]);
+    let deep = format!(
+        "<feedback>{}{}</feedback>",
+        "<a>".repeat(100),
+        "</a>".repeat(100)
+    );
+    assert_eq!(
+        limit_hit(&parse(deep.as_bytes())),
+        vec![LimitKind::XmlDepth]
+    );
 
-    let limits = Limits { max_records: 3, ..Limits::default() };
+    let limits = Limits {
+        max_records: 3,
+        ..Limits::default()
+    };
     let xml = report_xml(&record("192.0.2.1", "1").repeat(4));
-    assert_eq!(limit_hit(&parse_input(xml.as_bytes(), &limits)), vec![LimitKind::Records]);
+    assert_eq!(
+        limit_hit(&parse_input(xml.as_bytes(), &limits)),
+        vec![LimitKind::Records]
+    );
     let xml = report_xml(&record("192.0.2.1", "1").repeat(3));
     assert_eq!(parse_input(xml.as_bytes(), &limits).reports.len(), 1);
 
-    let limits = Limits { max_input_bytes: 100, ..Limits::default() };
-    assert_eq!(limit_hit(&parse_input(xml.as_bytes(), &limits)), vec![LimitKind::InputBytes]);
+    let limits = Limits {
+        max_input_bytes: 100,
+        ..Limits::default()
+    };
+    assert_eq!(
+        limit_hit(&parse_input(xml.as_bytes(), &limits)),
+        vec![LimitKind::InputBytes]
+    );
 
-    let limits = Limits { max_payload_bytes: 100, ..Limits::default() };
-    assert_eq!(limit_hit(&parse_input(&gzip(xml.as_bytes()), &limits)), vec![LimitKind::PayloadBytes]);
+    let limits = Limits {
+        max_payload_bytes: 100,
+        ..Limits::default()
+    };
+    assert_eq!(
+        limit_hit(&parse_input(&gzip(xml.as_bytes()), &limits)),
+        vec![LimitKind::PayloadBytes]
+    );
 }
 
 #[test]
 fn long_values_are_cut_not_buffered() {
-    let xml = report_xml(&record("192.0.2.1", "1")).replace("Example Reporter", &"A".repeat(200_000));
+    let xml =
+        report_xml(&record("192.0.2.1", "1")).replace("Example Reporter", &"A".repeat(200_000));
     let r = aggregate(xml.as_bytes());
     assert_eq!(r.metadata.org_name.len(), Limits::default().max_value_bytes);
-    assert!(r.warnings.iter().any(|w| w.message.contains("<org_name> longer than")));
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.message.contains("<org_name> longer than"))
+    );
 }
 
 #[test]
 fn tls_report_entry_count_is_bounded() {
     let policies = vec![r#"{"policy":{"policy-type":"sts"},"summary":{}}"#; 20].join(",");
     let json = format!(r#"{{"organization-name":"x","report-id":"r","policies":[{policies}]}}"#);
-    let limits = Limits { max_records: 10, ..Limits::default() };
-    assert_eq!(limit_hit(&parse_input(json.as_bytes(), &limits)), vec![LimitKind::Records]);
+    let limits = Limits {
+        max_records: 10,
+        ..Limits::default()
+    };
+    assert_eq!(
+        limit_hit(&parse_input(json.as_bytes(), &limits)),
+        vec![LimitKind::Records]
+    );
 }

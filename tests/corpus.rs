@@ -15,34 +15,84 @@ fn expected(path: &str) -> Value {
 }
 
 fn s<'a>(v: &'a Value, key: &str) -> &'a str {
-    v[key].as_str().unwrap_or_else(|| panic!("{key} missing in {v}"))
+    v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key} missing in {v}"))
 }
 
 /// Lenient facts for malformed files carry a `lenient_` prefix.
 fn fact<'a>(v: &'a Value, key: &str) -> &'a Value {
-    if v["well_formed"] == Value::Bool(false) { &v[format!("lenient_{key}")] } else { &v[key] }
+    if v["well_formed"] == Value::Bool(false) {
+        &v[format!("lenient_{key}")]
+    } else {
+        &v[key]
+    }
 }
 
 fn check_aggregate(file: &str, want: &Value, got: &rampart::AggregateReport) {
     let org = fact(want, "org_name").as_str().unwrap();
     if org.is_empty() {
         // Recovered from the contact address (field guide §2.3 item 29).
-        let email = got.metadata.email.as_deref().expect("email to recover org_name from");
-        assert_eq!(got.metadata.org_name, email.rsplit('@').next().unwrap(), "{file}");
-        assert!(got.warnings.iter().any(|w| w.kind == WarningKind::Recovered), "{file}: {:?}", got.warnings);
+        let email = got
+            .metadata
+            .email
+            .as_deref()
+            .expect("email to recover org_name from");
+        assert_eq!(
+            got.metadata.org_name,
+            email.rsplit('@').next().unwrap(),
+            "{file}"
+        );
+        assert!(
+            got.warnings
+                .iter()
+                .any(|w| w.kind == WarningKind::Recovered),
+            "{file}: {:?}",
+            got.warnings
+        );
     } else {
         assert_eq!(got.metadata.org_name, org, "{file}");
     }
-    assert_eq!(got.metadata.report_id, fact(want, "report_id").as_str().unwrap(), "{file}");
-    assert_eq!(got.policy.domain, fact(want, "policy_domain").as_str().unwrap().to_lowercase(), "{file}");
+    assert_eq!(
+        got.metadata.report_id,
+        fact(want, "report_id").as_str().unwrap(),
+        "{file}"
+    );
+    assert_eq!(
+        got.policy.domain,
+        fact(want, "policy_domain").as_str().unwrap().to_lowercase(),
+        "{file}"
+    );
     let begin = fact(want, "begin");
     let end = fact(want, "end");
-    assert_eq!(got.metadata.begin, begin.as_str().map(|s| s.parse().unwrap()).or(begin.as_i64()), "{file}");
-    assert_eq!(got.metadata.end, end.as_str().map(|s| s.parse().unwrap()).or(end.as_i64()), "{file}");
-    assert_eq!(got.records.len() as u64, fact(want, "records").as_u64().unwrap(), "{file}");
-    assert_eq!(got.message_count(), fact(want, "count_total").as_u64().unwrap(), "{file}");
+    assert_eq!(
+        got.metadata.begin,
+        begin
+            .as_str()
+            .map(|s| s.parse().unwrap())
+            .or(begin.as_i64()),
+        "{file}"
+    );
+    assert_eq!(
+        got.metadata.end,
+        end.as_str().map(|s| s.parse().unwrap()).or(end.as_i64()),
+        "{file}"
+    );
+    assert_eq!(
+        got.records.len() as u64,
+        fact(want, "records").as_u64().unwrap(),
+        "{file}"
+    );
+    assert_eq!(
+        got.message_count(),
+        fact(want, "count_total").as_u64().unwrap(),
+        "{file}"
+    );
     if want["well_formed"] == Value::Bool(false) {
-        assert!(!got.warnings.is_empty(), "{file}: a repaired document must say so");
+        assert!(
+            !got.warnings.is_empty(),
+            "{file}: a repaired document must say so"
+        );
     }
     if let Some(ns) = want["ns"].as_str().filter(|ns| !ns.is_empty()) {
         assert_eq!(got.namespace.as_deref(), Some(ns), "{file}");
@@ -52,35 +102,85 @@ fn check_aggregate(file: &str, want: &Value, got: &rampart::AggregateReport) {
 fn check_tls(file: &str, want: &Value, got: &rampart::TlsReport) {
     let name = want.get("organization_name").and_then(Value::as_str);
     assert_eq!(got.organization_name.as_deref(), name, "{file}");
-    assert_eq!(got.report_id.as_deref(), want["report_id"].as_str(), "{file}");
+    assert_eq!(
+        got.report_id.as_deref(),
+        want["report_id"].as_str(),
+        "{file}"
+    );
     if let Some(start) = want["start"].as_str() {
         assert_eq!(got.start, rampart::time::parse_datetime(start), "{file}");
-        assert_eq!(got.end, rampart::time::parse_datetime(s(want, "end")), "{file}");
+        assert_eq!(
+            got.end,
+            rampart::time::parse_datetime(s(want, "end")),
+            "{file}"
+        );
     }
-    assert_eq!(got.policies.len() as u64, want["policies"].as_u64().unwrap(), "{file}");
+    assert_eq!(
+        got.policies.len() as u64,
+        want["policies"].as_u64().unwrap(),
+        "{file}"
+    );
     if let Some(domains) = want["policy_domains"].as_array() {
-        let got_domains: Vec<Value> =
-            got.policies.iter().map(|p| p.policy.policy_domain.clone().map(Value::from).unwrap_or(Value::Null)).collect();
+        let got_domains: Vec<Value> = got
+            .policies
+            .iter()
+            .map(|p| {
+                p.policy
+                    .policy_domain
+                    .clone()
+                    .map(Value::from)
+                    .unwrap_or(Value::Null)
+            })
+            .collect();
         assert_eq!(&got_domains, domains, "{file}");
-        let types: Vec<&str> = got.policies.iter().map(|p| p.policy.policy_type.as_ref().unwrap().as_str()).collect();
-        let want_types: Vec<&str> = want["policy_types"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+        let types: Vec<&str> = got
+            .policies
+            .iter()
+            .map(|p| p.policy.policy_type.as_ref().unwrap().as_str())
+            .collect();
+        let want_types: Vec<&str> = want["policy_types"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .collect();
         assert_eq!(types, want_types, "{file}");
         let details: usize = got.policies.iter().map(|p| p.failure_details.len()).sum();
-        assert_eq!(details as u64, want["failure_detail_entries"].as_u64().unwrap(), "{file}");
+        assert_eq!(
+            details as u64,
+            want["failure_detail_entries"].as_u64().unwrap(),
+            "{file}"
+        );
     }
-    assert_eq!(got.successful_sessions(), want["successful_total"].as_u64().unwrap(), "{file}");
-    assert_eq!(got.failed_sessions(), want["failure_total"].as_u64().unwrap(), "{file}");
+    assert_eq!(
+        got.successful_sessions(),
+        want["successful_total"].as_u64().unwrap(),
+        "{file}"
+    );
+    assert_eq!(
+        got.failed_sessions(),
+        want["failure_total"].as_u64().unwrap(),
+        "{file}"
+    );
 }
 
 fn check(file: &str, want_reports: &[Value]) -> usize {
     let intake = parse_fixture(file);
-    let real: Vec<&Value> = want_reports.iter().filter(|r| r["kind"] != "empty").collect();
+    let real: Vec<&Value> = want_reports
+        .iter()
+        .filter(|r| r["kind"] != "empty")
+        .collect();
     if real.is_empty() {
         assert!(intake.reports.is_empty(), "{file}");
         assert_eq!(intake.problems[0].error, IntakeError::Empty, "{file}");
         return 0;
     }
-    assert_eq!(intake.reports.len(), real.len(), "{file}: {:?}", intake.problems);
+    assert_eq!(
+        intake.reports.len(),
+        real.len(),
+        "{file}: {:?}",
+        intake.problems
+    );
     assert!(intake.problems.is_empty(), "{file}: {:?}", intake.problems);
     for (want, got) in real.iter().zip(&intake.reports) {
         match (&got.report, want["kind"].as_str()) {
@@ -104,11 +204,17 @@ fn corpus_reports_match_expected_facts() {
     let mut files = 0;
     for entry in expected("corpus/EXPECTED.json").as_array().unwrap() {
         let dest = s(entry, "dest");
-        if !["aggregate/", "email/", "tlsrpt/"].iter().any(|p| dest.starts_with(p)) {
+        if !["aggregate/", "email/", "tlsrpt/"]
+            .iter()
+            .any(|p| dest.starts_with(p))
+        {
             continue;
         }
         files += 1;
-        checked += check(&format!("corpus/{dest}"), entry["facts"]["reports"].as_array().unwrap());
+        checked += check(
+            &format!("corpus/{dest}"),
+            entry["facts"]["reports"].as_array().unwrap(),
+        );
     }
     assert_eq!(files, 62, "aggregate 35 + email 8 + tlsrpt 19 files");
     assert_eq!(checked, 61, "every report except the empty file");
@@ -128,10 +234,20 @@ fn mail_header_facts_match() {
         let address = from.rsplit('<').next().unwrap().trim_end_matches('>');
         assert_eq!(message.from.as_deref(), Some(address), "{file}");
         let squash = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
-        assert_eq!(message.subject.as_deref().map(squash), Some(squash(s(facts, "subject"))), "{file}");
-        let raw = String::from_utf8_lossy(&common::read_fixture(&file)).to_lowercase().replace("\r\n", "\n");
+        assert_eq!(
+            message.subject.as_deref().map(squash),
+            Some(squash(s(facts, "subject"))),
+            "{file}"
+        );
+        let raw = String::from_utf8_lossy(&common::read_fixture(&file))
+            .to_lowercase()
+            .replace("\r\n", "\n");
         let raw = format!("\n{}", raw.split("\n\n").next().unwrap());
-        assert_eq!(message.message_id.is_some(), raw.contains("\nmessage-id:"), "{file}");
+        assert_eq!(
+            message.message_id.is_some(),
+            raw.contains("\nmessage-id:"),
+            "{file}"
+        );
         assert_eq!(message.date.is_some(), raw.contains("\ndate:"), "{file}");
     }
 }
@@ -148,12 +264,22 @@ fn generated_reports_match_expected_facts() {
 
 #[test]
 fn forensic_mails_are_rejected_with_a_reason() {
-    for entry in std::fs::read_dir(fixture("corpus/forensic/parsedmarc")).unwrap().chain(std::fs::read_dir(fixture("corpus/forensic/mail-auth")).unwrap()) {
+    for entry in std::fs::read_dir(fixture("corpus/forensic/parsedmarc"))
+        .unwrap()
+        .chain(std::fs::read_dir(fixture("corpus/forensic/mail-auth")).unwrap())
+    {
         let path = entry.unwrap().path();
-        let intake = rampart::intake::parse_input(&std::fs::read(&path).unwrap(), &rampart::Limits::default());
+        let intake = rampart::intake::parse_input(
+            &std::fs::read(&path).unwrap(),
+            &rampart::Limits::default(),
+        );
         assert!(intake.reports.is_empty(), "{path:?}");
         let error = &intake.problems[0].error;
-        let expect = if path.to_string_lossy().contains("exim_plain_text") { IntakeError::NoReportFound } else { IntakeError::FailureReport };
+        let expect = if path.to_string_lossy().contains("exim_plain_text") {
+            IntakeError::NoReportFound
+        } else {
+            IntakeError::FailureReport
+        };
         assert_eq!(error, &expect, "{path:?}");
     }
 }
@@ -162,7 +288,11 @@ fn forensic_mails_are_rejected_with_a_reason() {
 fn same_report_in_three_containers_has_one_identity() {
     let ids: Vec<_> = ["nice-input.xml", "nice-input.xml.gz", "nice-input.xml.zip"]
         .iter()
-        .map(|f| parse_fixture(&format!("corpus/aggregate/parsedmarc/{f}")).reports[0].id.clone())
+        .map(|f| {
+            parse_fixture(&format!("corpus/aggregate/parsedmarc/{f}")).reports[0]
+                .id
+                .clone()
+        })
         .collect();
     assert_eq!(ids[0], ids[1]);
     assert_eq!(ids[0], ids[2]);

@@ -16,7 +16,11 @@ use rampart::Limits;
 use rampart::intake::parse_input;
 
 #[derive(Parser)]
-#[command(name = "rampart", version, about = "DMARC and TLS-RPT reports, decoded however broken")]
+#[command(
+    name = "rampart",
+    version,
+    about = "DMARC and TLS-RPT reports, decoded however broken"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -77,8 +81,10 @@ fn parse(args: &ParseArgs) -> anyhow::Result<bool> {
         ..Limits::default()
     };
     let (files, mut all_ok) = collect_files(&args.paths);
-    let progress = (files.len() > 1 && std::io::stderr().is_terminal() && args.paths.iter().any(|p| p.is_dir()))
-        .then(|| indicatif::ProgressBar::new(files.len() as u64));
+    let progress = (files.len() > 1
+        && std::io::stderr().is_terminal()
+        && args.paths.iter().any(|p| p.is_dir()))
+    .then(|| indicatif::ProgressBar::new(files.len() as u64));
     let stdout = std::io::stdout().lock();
     let mut out = output::Writer::new(stdout, args.format == Format::Csv, args.summary)?;
     for file in &files {
@@ -96,11 +102,16 @@ fn parse(args: &ParseArgs) -> anyhow::Result<bool> {
         };
         let intake = parse_input(&bytes, &limits);
         for problem in &intake.problems {
-            let at = if problem.origin == Default::default() { String::new() } else { format!("{}: ", problem.origin) };
+            let at = if problem.origin == Default::default() {
+                String::new()
+            } else {
+                format!("{}: ", problem.origin)
+            };
             report_error(progress.as_ref(), &format!("{name}: {at}{}", problem.error));
             all_ok = false;
         }
-        out.write(&name, &intake).with_context(|| format!("writing the output for {name}"))?;
+        out.write(&name, &intake)
+            .with_context(|| format!("writing the output for {name}"))?;
     }
     out.finish()?;
     if let Some(bar) = progress {
@@ -112,7 +123,10 @@ fn parse(args: &ParseArgs) -> anyhow::Result<bool> {
 fn read_input(path: &Path, limits: &Limits) -> anyhow::Result<Vec<u8>> {
     let size = std::fs::metadata(path).context("cannot read")?.len();
     if size > limits.max_input_bytes {
-        anyhow::bail!("{size} bytes is more than the input limit of {} bytes", limits.max_input_bytes);
+        anyhow::bail!(
+            "{size} bytes is more than the input limit of {} bytes",
+            limits.max_input_bytes
+        );
     }
     std::fs::read(path).context("cannot read")
 }
@@ -143,7 +157,9 @@ fn collect_files(paths: &[PathBuf]) -> (Vec<PathBuf>, bool) {
         }
         for entry in walkdir::WalkDir::new(path).sort_by_file_name() {
             match entry {
-                Ok(e) if e.file_type().is_file() && has_report_extension(e.path()) => files.push(e.into_path()),
+                Ok(e) if e.file_type().is_file() && has_report_extension(e.path()) => {
+                    files.push(e.into_path())
+                }
                 Ok(_) => {}
                 Err(e) => {
                     eprintln!("rampart: {e}");

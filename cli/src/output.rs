@@ -19,17 +19,47 @@ struct FullLine<'a> {
 }
 
 const CSV_HEADER: [&str; 31] = [
-    "file", "org_name", "org_email", "report_id", "begin", "end", "errors", "domain", "adkim", "aspf",
-    "p", "sp", "np", "pct", "fo", "source_ip", "count", "disposition", "dkim_aligned", "spf_aligned",
-    "dmarc_pass", "override_reasons", "override_comments", "header_from", "envelope_from",
-    "envelope_to", "dkim_domains", "dkim_selectors", "dkim_results", "spf_domains", "spf_results",
+    "file",
+    "org_name",
+    "org_email",
+    "report_id",
+    "begin",
+    "end",
+    "errors",
+    "domain",
+    "adkim",
+    "aspf",
+    "p",
+    "sp",
+    "np",
+    "pct",
+    "fo",
+    "source_ip",
+    "count",
+    "disposition",
+    "dkim_aligned",
+    "spf_aligned",
+    "dmarc_pass",
+    "override_reasons",
+    "override_comments",
+    "header_from",
+    "envelope_from",
+    "envelope_to",
+    "dkim_domains",
+    "dkim_selectors",
+    "dkim_results",
+    "spf_domains",
+    "spf_results",
 ];
 
 /// Writes reports in the chosen form, as they come.
 pub enum Writer<W: Write> {
     Full(W),
     Summary(W),
-    Csv { out: csv::Writer<W>, skipped_tls: usize },
+    Csv {
+        out: Box<csv::Writer<W>>,
+        skipped_tls: usize,
+    },
 }
 
 impl<W: Write> Writer<W> {
@@ -39,7 +69,10 @@ impl<W: Write> Writer<W> {
         } else if csv {
             let mut out = csv::Writer::from_writer(out);
             out.write_record(CSV_HEADER)?;
-            Writer::Csv { out, skipped_tls: 0 }
+            Writer::Csv {
+                out: Box::new(out),
+                skipped_tls: 0,
+            }
         } else {
             Writer::Full(out)
         })
@@ -64,7 +97,10 @@ impl<W: Write> Writer<W> {
     pub fn finish(self) -> anyhow::Result<()> {
         match self {
             Writer::Full(mut out) | Writer::Summary(mut out) => out.flush()?,
-            Writer::Csv { mut out, skipped_tls } => {
+            Writer::Csv {
+                mut out,
+                skipped_tls,
+            } => {
                 out.flush()?;
                 if skipped_tls > 0 {
                     eprintln!(
@@ -77,7 +113,12 @@ impl<W: Write> Writer<W> {
     }
 }
 
-fn full(out: &mut impl Write, file: &str, intake: &Intake, parsed: &ParsedReport) -> anyhow::Result<()> {
+fn full(
+    out: &mut impl Write,
+    file: &str,
+    intake: &Intake,
+    parsed: &ParsedReport,
+) -> anyhow::Result<()> {
     let line = FullLine {
         schema: "rampart.report.v1",
         file,
@@ -151,7 +192,10 @@ fn tls_summary<'a>(file: &'a str, r: &'a TlsReport) -> TlsSummary<'a> {
         kind: "tlsrpt",
         org_name: r.organization_name.as_deref(),
         report_id: r.report_id.as_deref(),
-        policy_domain: r.policies.iter().find_map(|p| p.policy.policy_domain.as_deref()),
+        policy_domain: r
+            .policies
+            .iter()
+            .find_map(|p| p.policy.policy_domain.as_deref()),
         begin: r.start,
         end: r.end,
         policies: r.policies.len(),

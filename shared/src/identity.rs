@@ -23,7 +23,14 @@ use sha2::{Digest, Sha256};
 pub struct ReportId(String);
 
 impl ReportId {
-    pub fn new(kind: &str, policy_domain: &str, org: &str, report_id: &str, begin: Option<i64>, end: Option<i64>) -> Self {
+    pub fn new(
+        kind: &str,
+        policy_domain: &str,
+        org: &str,
+        report_id: &str,
+        begin: Option<i64>,
+        end: Option<i64>,
+    ) -> Self {
         let mut h = Sha256::new();
         let fields = [
             kind.to_owned(),
@@ -60,13 +67,57 @@ mod tests {
 
     #[test]
     fn stable_and_case_insensitive_where_it_should_be() {
-        let a = ReportId::new("aggregate", "Example.COM", "Google.com ", "123", Some(1), Some(2));
-        let b = ReportId::new("aggregate", "example.com", "google.com", " 123", Some(1), Some(2));
+        let a = ReportId::new(
+            "aggregate",
+            "Example.COM",
+            "Google.com ",
+            "123",
+            Some(1),
+            Some(2),
+        );
+        let b = ReportId::new(
+            "aggregate",
+            "example.com",
+            "google.com",
+            " 123",
+            Some(1),
+            Some(2),
+        );
         assert_eq!(a, b);
         assert_eq!(a.as_str().len(), 32);
-        assert_ne!(a, ReportId::new("aggregate", "example.com", "google.com", "123", Some(1), Some(3)));
-        assert_ne!(a, ReportId::new("tlsrpt", "example.com", "google.com", "123", Some(1), Some(2)));
-        assert_ne!(a, ReportId::new("aggregate", "example.com", "google.com", "ABC", Some(1), Some(2)));
+        assert_ne!(
+            a,
+            ReportId::new(
+                "aggregate",
+                "example.com",
+                "google.com",
+                "123",
+                Some(1),
+                Some(3)
+            )
+        );
+        assert_ne!(
+            a,
+            ReportId::new(
+                "tlsrpt",
+                "example.com",
+                "google.com",
+                "123",
+                Some(1),
+                Some(2)
+            )
+        );
+        assert_ne!(
+            a,
+            ReportId::new(
+                "aggregate",
+                "example.com",
+                "google.com",
+                "ABC",
+                Some(1),
+                Some(2)
+            )
+        );
         assert_ne!(
             ReportId::new("aggregate", "a", "b", "123", Some(1), Some(2)),
             ReportId::new("aggregate", "ab", "", "123", Some(1), Some(2)),

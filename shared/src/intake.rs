@@ -19,6 +19,8 @@ use crate::unpack::{self, BoundedReader, Budget, GzipMembers, limit_of};
 use crate::warning::Warning;
 
 /// A report of either kind.
+// A handful of reports exist per input; boxing the larger variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Report {
@@ -63,7 +65,10 @@ impl Report {
             ),
             Report::Tls(r) => ReportId::new(
                 "tlsrpt",
-                r.policies.iter().find_map(|p| p.policy.policy_domain.as_deref()).unwrap_or(""),
+                r.policies
+                    .iter()
+                    .find_map(|p| p.policy.policy_domain.as_deref())
+                    .unwrap_or(""),
                 r.organization_name.as_deref().unwrap_or(""),
                 r.report_id.as_deref().unwrap_or(""),
                 r.start,
@@ -126,10 +131,18 @@ impl Origin {
     /// Declared as a report by its name or type; used to decide whether an unreadable
     /// attachment is worth a problem or is just a logo or a signature.
     fn looks_like_report(&self) -> bool {
-        let name = self.attachment.as_deref().unwrap_or("").to_ascii_lowercase();
+        let name = self
+            .attachment
+            .as_deref()
+            .unwrap_or("")
+            .to_ascii_lowercase();
         let ct = self.content_type.as_deref().unwrap_or("");
-        [".xml", ".gz", ".zip", ".json", ".gzip"].iter().any(|e| name.ends_with(e))
-            || ["gzip", "zip", "xml", "json", "tlsrpt", "octet-stream"].iter().any(|t| ct.contains(t))
+        [".xml", ".gz", ".zip", ".json", ".gzip"]
+            .iter()
+            .any(|e| name.ends_with(e))
+            || ["gzip", "zip", "xml", "json", "tlsrpt", "octet-stream"]
+                .iter()
+                .any(|t| ct.contains(t))
     }
 }
 
@@ -159,7 +172,9 @@ pub enum IntakeError {
     UnknownFormat(String),
     #[error("no report found in the mail")]
     NoReportFound,
-    #[error("a DMARC failure report (RFC 6591 feedback report); Rampart reads aggregate and TLS reports only")]
+    #[error(
+        "a DMARC failure report (RFC 6591 feedback report); Rampart reads aggregate and TLS reports only"
+    )]
     FailureReport,
 }
 
@@ -180,8 +195,14 @@ impl IntakeError {
 
     fn from_io(container: &str, err: &std::io::Error) -> Self {
         match limit_of(err) {
-            Some(l) => IntakeError::LimitExceeded { limit: l.kind, max: l.max },
-            None => IntakeError::Corrupt { container: container.to_owned(), detail: err.to_string() },
+            Some(l) => IntakeError::LimitExceeded {
+                limit: l.kind,
+                max: l.max,
+            },
+            None => IntakeError::Corrupt {
+                container: container.to_owned(),
+                detail: err.to_string(),
+            },
         }
     }
 }
@@ -211,18 +232,38 @@ impl Intake {
         let reasons: Vec<String> = self
             .problems
             .iter()
-            .map(|p| if p.origin == Origin::default() { p.error.to_string() } else { format!("{}: {}", p.origin, p.error) })
+            .map(|p| {
+                if p.origin == Origin::default() {
+                    p.error.to_string()
+                } else {
+                    format!("{}: {}", p.origin, p.error)
+                }
+            })
             .collect();
-        Some(if reasons.is_empty() { IntakeError::NoReportFound.to_string() } else { reasons.join("; ") })
+        Some(if reasons.is_empty() {
+            IntakeError::NoReportFound.to_string()
+        } else {
+            reasons.join("; ")
+        })
     }
 }
 
 /// Parses one input: a mail, a bare XML or JSON report, or a gzip or zip of either.
 pub fn parse_input(bytes: &[u8], limits: &Limits) -> Intake {
     let budget = Budget::new(limits);
-    let mut ctx = Walk { limits, budget: &budget, intake: Intake::default() };
+    let mut ctx = Walk {
+        limits,
+        budget: &budget,
+        intake: Intake::default(),
+    };
     if bytes.len() as u64 > limits.max_input_bytes {
-        ctx.problem(&Origin::default(), IntakeError::LimitExceeded { limit: LimitKind::InputBytes, max: limits.max_input_bytes });
+        ctx.problem(
+            &Origin::default(),
+            IntakeError::LimitExceeded {
+                limit: LimitKind::InputBytes,
+                max: limits.max_input_bytes,
+            },
+        );
     } else {
         ctx.bytes(bytes, &Origin::default(), 0);
     }
@@ -240,13 +281,22 @@ struct Walk<'l> {
 
 impl<'l> Walk<'l> {
     fn problem(&mut self, origin: &Origin, error: IntakeError) {
-        self.intake.problems.push(Problem { origin: origin.clone(), error });
+        self.intake.problems.push(Problem {
+            origin: origin.clone(),
+            error,
+        });
     }
 
     fn too_deep(&mut self, origin: &Origin, depth: usize) -> bool {
         if depth > self.limits.max_nesting {
             let max = self.limits.max_nesting as u64;
-            self.problem(origin, IntakeError::LimitExceeded { limit: LimitKind::Nesting, max });
+            self.problem(
+                origin,
+                IntakeError::LimitExceeded {
+                    limit: LimitKind::Nesting,
+                    max,
+                },
+            );
             return true;
         }
         false
@@ -260,7 +310,11 @@ impl<'l> Walk<'l> {
         match sniff(bytes) {
             Format::Zip => self.zip(bytes, &origin.inside(Container::Zip), depth + 1),
             Format::Mail => self.mail(bytes, origin, depth + 1),
-            Format::Empty if !origin.containers.is_empty() || origin.attachment.is_none() || origin.looks_like_report() => {
+            Format::Empty
+                if !origin.containers.is_empty()
+                    || origin.attachment.is_none()
+                    || origin.looks_like_report() =>
+            {
                 self.problem(origin, IntakeError::Empty)
             }
             Format::Unknown if origin.attachment.is_some() && !origin.looks_like_report() => {}
@@ -276,7 +330,9 @@ impl<'l> Walk<'l> {
         }
         let head = match reader.fill_buf() {
             Ok(h) => h,
-            Err(e) => return self.problem(origin, IntakeError::from_io(container_name(origin), &e)),
+            Err(e) => {
+                return self.problem(origin, IntakeError::from_io(container_name(origin), &e));
+            }
         };
         let format = sniff(head);
         let prefix = describe_prefix(head);
@@ -290,23 +346,37 @@ impl<'l> Walk<'l> {
             }
             Format::Xml => match dmarc::parse(reader, self.limits) {
                 Ok(report) => self.report(Report::Aggregate(report), origin),
-                Err(dmarc::ParseError::NotAReport(detail)) => self.problem(origin, IntakeError::NotAReport(detail)),
-                Err(dmarc::ParseError::Limit(l)) => {
-                    self.problem(origin, IntakeError::LimitExceeded { limit: l.kind, max: l.max })
+                Err(dmarc::ParseError::NotAReport(detail)) => {
+                    self.problem(origin, IntakeError::NotAReport(detail))
                 }
-                Err(dmarc::ParseError::Io(e)) => self.problem(origin, IntakeError::from_io(container_name(origin), &e)),
+                Err(dmarc::ParseError::Limit(l)) => self.problem(
+                    origin,
+                    IntakeError::LimitExceeded {
+                        limit: l.kind,
+                        max: l.max,
+                    },
+                ),
+                Err(dmarc::ParseError::Io(e)) => {
+                    self.problem(origin, IntakeError::from_io(container_name(origin), &e))
+                }
             },
             Format::Json | Format::Zip | Format::Mail => {
                 let all = match self.read_bounded(reader) {
                     Ok(all) => all,
-                    Err(e) => return self.problem(origin, IntakeError::from_io(container_name(origin), &e)),
+                    Err(e) => {
+                        return self
+                            .problem(origin, IntakeError::from_io(container_name(origin), &e));
+                    }
                 };
                 match format {
                     Format::Json => match tlsrpt::parse_slice(&all, self.limits) {
                         Ok(report) => self.report(Report::Tls(report), origin),
                         Err(tlsrpt::TlsParseError::TooLarge(_, max)) => self.problem(
                             origin,
-                            IntakeError::LimitExceeded { limit: LimitKind::Records, max: max as u64 },
+                            IntakeError::LimitExceeded {
+                                limit: LimitKind::Records,
+                                max: max as u64,
+                            },
                         ),
                         Err(e) => self.problem(origin, IntakeError::NotAReport(e.to_string())),
                     },
@@ -319,31 +389,62 @@ impl<'l> Walk<'l> {
     }
 
     fn read_bounded(&self, reader: &mut dyn BufRead) -> std::io::Result<Vec<u8>> {
-        let mut bounded =
-            BoundedReader::with_bound(reader, LimitKind::BufferedBytes, self.limits.max_buffered_bytes, self.budget);
+        let mut bounded = BoundedReader::with_bound(
+            reader,
+            LimitKind::BufferedBytes,
+            self.limits.max_buffered_bytes,
+            self.budget,
+        );
         unpack::read_all(&mut bounded)
     }
 
     fn zip(&mut self, bytes: &[u8], origin: &Origin, depth: usize) {
         let mut archive = match zip::ZipArchive::new(Cursor::new(bytes)) {
             Ok(a) => a,
-            Err(e) => return self.problem(origin, IntakeError::Corrupt { container: "zip".into(), detail: e.to_string() }),
+            Err(e) => {
+                return self.problem(
+                    origin,
+                    IntakeError::Corrupt {
+                        container: "zip".into(),
+                        detail: e.to_string(),
+                    },
+                );
+            }
         };
         if archive.len() > self.limits.max_zip_entries {
             let max = self.limits.max_zip_entries as u64;
-            return self.problem(origin, IntakeError::LimitExceeded { limit: LimitKind::ZipEntries, max });
+            return self.problem(
+                origin,
+                IntakeError::LimitExceeded {
+                    limit: LimitKind::ZipEntries,
+                    max,
+                },
+            );
         }
         let entries: Vec<(usize, String, bool)> = (0..archive.len())
-            .filter_map(|i| archive.name_for_index(i).and_then(Result::ok).map(|n| (i, n.to_string(), n.ends_with('/'))))
+            .filter_map(|i| {
+                archive
+                    .name_for_index(i)
+                    .and_then(Result::ok)
+                    .map(|n| (i, n.to_string(), n.ends_with('/')))
+            })
             .collect();
-        let mut wanted: Vec<&(usize, String, bool)> =
-            entries.iter().filter(|(_, name, dir)| unpack::zip_entry_wanted(name, *dir)).collect();
+        let mut wanted: Vec<&(usize, String, bool)> = entries
+            .iter()
+            .filter(|(_, name, dir)| unpack::zip_entry_wanted(name, *dir))
+            .collect();
         if wanted.is_empty() {
             // No .xml/.json name: try every file (reporters name entries oddly).
-            wanted = entries.iter().filter(|(_, n, dir)| !dir && !unpack::is_macos_metadata(n)).collect();
+            wanted = entries
+                .iter()
+                .filter(|(_, n, dir)| !dir && !unpack::is_macos_metadata(n))
+                .collect();
         }
         if wanted.is_empty() {
-            return self.problem(origin, IntakeError::NotAReport("the zip archive holds no files".into()));
+            return self.problem(
+                origin,
+                IntakeError::NotAReport("the zip archive holds no files".into()),
+            );
         }
         for (index, name, _) in wanted {
             let mut entry_origin = origin.clone();
@@ -351,7 +452,13 @@ impl<'l> Walk<'l> {
             let file = match archive.by_index(*index) {
                 Ok(f) => f,
                 Err(e) => {
-                    self.problem(&entry_origin, IntakeError::Corrupt { container: "zip".into(), detail: e.to_string() });
+                    self.problem(
+                        &entry_origin,
+                        IntakeError::Corrupt {
+                            container: "zip".into(),
+                            detail: e.to_string(),
+                        },
+                    );
                     continue;
                 }
             };
@@ -372,14 +479,18 @@ impl<'l> Walk<'l> {
         let before = (self.intake.reports.len(), self.intake.problems.len());
         let mut failure_report = false;
         for attachment in attachments {
-            if let Some("message/feedback-report" | "text/rfc822-headers" | "message/rfc822-headers") =
-                attachment.content_type.as_deref()
+            if let Some(
+                "message/feedback-report" | "text/rfc822-headers" | "message/rfc822-headers",
+            ) = attachment.content_type.as_deref()
             {
                 failure_report = true;
                 continue;
             }
             let mut part_origin = origin.inside(Container::Mail);
-            part_origin.attachment = attachment.name.clone().or_else(|| attachment.content_type.clone());
+            part_origin.attachment = attachment
+                .name
+                .clone()
+                .or_else(|| attachment.content_type.clone());
             part_origin.content_type = attachment.content_type.clone();
             self.bytes(&attachment.bytes, &part_origin, depth);
         }
@@ -394,11 +505,21 @@ impl<'l> Walk<'l> {
     fn report(&mut self, mut report: Report, origin: &Origin) {
         if self.intake.reports.len() >= self.limits.max_reports {
             let max = self.limits.max_reports as u64;
-            return self.problem(origin, IntakeError::LimitExceeded { limit: LimitKind::Reports, max });
+            return self.problem(
+                origin,
+                IntakeError::LimitExceeded {
+                    limit: LimitKind::Reports,
+                    max,
+                },
+            );
         }
         report.warnings_mut().extend(self.budget.take_warnings());
         let id = report.id();
-        self.intake.reports.push(ParsedReport { id, origin: origin.clone(), report });
+        self.intake.reports.push(ParsedReport {
+            id,
+            origin: origin.clone(),
+            report,
+        });
     }
 }
 

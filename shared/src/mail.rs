@@ -11,9 +11,9 @@ use mail_parser::{Encoding, Message, MessageParser, MimeHeaders, PartType};
 use serde::{Deserialize, Serialize};
 
 use crate::enums::report_enum;
-use crate::sniff::{Format, sniff};
 use crate::intake::IntakeError;
 use crate::limits::{LimitKind, Limits};
+use crate::sniff::{Format, sniff};
 
 /// Facts about the mail that carried a report, kept with every report taken from it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,7 +96,10 @@ fn collect(
     out: &mut Vec<Attachment>,
 ) -> Result<(), IntakeError> {
     if depth >= limits.max_nesting {
-        return Err(IntakeError::LimitExceeded { limit: LimitKind::Nesting, max: limits.max_nesting as u64 });
+        return Err(IntakeError::LimitExceeded {
+            limit: LimitKind::Nesting,
+            max: limits.max_nesting as u64,
+        });
     }
     for part in &message.parts {
         let named = part.attachment_name().map(str::to_owned);
@@ -116,11 +119,17 @@ fn collect(
             // Microsoft and Google add HTML and text bodies beside the report (PDM #624/#626).
             PartType::Html(_) => continue,
             PartType::Text(text) => {
-                let prose = matches!(content_type.as_deref(), None | Some("text/plain" | "text/html"));
+                let prose = matches!(
+                    content_type.as_deref(),
+                    None | Some("text/plain" | "text/html")
+                );
                 // A part with no Content-Type at all may be a report whose header was misspelt
                 // (Trustwave's `ContentType:`, field guide §2.1 item 10): keep it if it sniffs as one.
                 let undeclared_report = content_type.is_none()
-                    && matches!(sniff(text.as_bytes()), Format::Gzip | Format::Zip | Format::Xml | Format::Json);
+                    && matches!(
+                        sniff(text.as_bytes()),
+                        Format::Gzip | Format::Zip | Format::Xml | Format::Json
+                    );
                 if prose && named.is_none() && !is_attachment && !undeclared_report {
                     continue;
                 }
@@ -128,7 +137,9 @@ fn collect(
             }
             PartType::Binary(data) | PartType::InlineBinary(data) => data,
         };
-        let bytes = if part.encoding == Encoding::Base64 && (part.is_encoding_problem || bytes.is_empty()) {
+        let bytes = if part.encoding == Encoding::Base64
+            && (part.is_encoding_problem || bytes.is_empty())
+        {
             // mail-parser gave up on this part; decode the raw body ourselves.
             let raw = message
                 .raw_message()
@@ -141,7 +152,11 @@ fn collect(
         if bytes.is_empty() {
             continue;
         }
-        out.push(Attachment { name: named, content_type, bytes });
+        out.push(Attachment {
+            name: named,
+            content_type,
+            bytes,
+        });
     }
     Ok(())
 }
@@ -156,7 +171,11 @@ fn repair_headers(raw: &[u8]) -> Option<Vec<u8>> {
     let mut pos = 0;
     let mut first = true;
     while pos < raw.len() {
-        let end = raw[pos..].iter().position(|&b| b == b'\n').map(|i| pos + i + 1).unwrap_or(raw.len());
+        let end = raw[pos..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map(|i| pos + i + 1)
+            .unwrap_or(raw.len());
         let line = &raw[pos..end];
         let content = line.strip_suffix(b"\n").unwrap_or(line);
         let content = content.strip_suffix(b"\r").unwrap_or(content);
@@ -244,10 +263,11 @@ fn facts_of(message: &Message<'_>) -> MessageFacts {
         from,
         subject: message.subject().map(|s| s.trim().to_owned()),
         message_id: message.message_id().map(str::to_owned),
-        date: message
-            .date()
-            .map(|d| d.to_timestamp())
-            .or_else(|| message.header_raw("Date").and_then(crate::time::parse_mail_date)),
+        date: message.date().map(|d| d.to_timestamp()).or_else(|| {
+            message
+                .header_raw("Date")
+                .and_then(crate::time::parse_mail_date)
+        }),
         ses,
     }
 }
@@ -263,7 +283,9 @@ fn read_authentication_results(value: &str, ses: &mut SesVerdicts) {
     }
     for clause in clauses {
         let clause = clause.trim();
-        let Some((method, rest)) = clause.split_once('=') else { continue };
+        let Some((method, rest)) = clause.split_once('=') else {
+            continue;
+        };
         let result = rest.split_whitespace().next().unwrap_or_default();
         let verdict = Some(Verdict::from_text(result));
         match method.trim().to_ascii_lowercase().as_str() {
@@ -281,7 +303,10 @@ mod tests {
 
     #[test]
     fn base64_with_noise_and_no_padding() {
-        assert_eq!(decode_base64_lenient(b"aGVs\r\n bG8g\td29y bGQ"), b"hello world");
+        assert_eq!(
+            decode_base64_lenient(b"aGVs\r\n bG8g\td29y bGQ"),
+            b"hello world"
+        );
         assert_eq!(decode_base64_lenient(b"aGk=\r\n--boundary--"), b"hi");
     }
 

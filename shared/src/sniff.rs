@@ -52,7 +52,10 @@ fn looks_like_mail(bytes: &[u8]) -> bool {
     if bytes.starts_with(b"From ") {
         return true;
     }
-    let line_end = bytes.iter().position(|&b| b == b'\n').unwrap_or(bytes.len());
+    let line_end = bytes
+        .iter()
+        .position(|&b| b == b'\n')
+        .unwrap_or(bytes.len());
     let line = &bytes[..line_end.min(1000)];
     match line.iter().position(|&b| b == b':') {
         Some(0) | None => false,
@@ -66,7 +69,10 @@ pub fn describe_prefix(bytes: &[u8]) -> String {
     if head.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
         format!("{:?}", String::from_utf8_lossy(head))
     } else {
-        head.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
+        head.iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 

@@ -67,7 +67,11 @@ pub fn parse_mail_date(raw: &str) -> Option<i64> {
         return Some(dt.timestamp());
     }
     let without_weekday = t.split_once(',').map(|(_, rest)| rest.trim()).unwrap_or(t);
-    for format in ["%b %d %Y %H:%M:%S %z", "%d %b %Y %H:%M:%S %z", "%b %d, %Y %H:%M:%S %z"] {
+    for format in [
+        "%b %d %Y %H:%M:%S %z",
+        "%d %b %Y %H:%M:%S %z",
+        "%b %d, %Y %H:%M:%S %z",
+    ] {
         if let Ok(dt) = DateTime::parse_from_str(without_weekday, format) {
             return Some(dt.timestamp());
         }
@@ -88,9 +92,18 @@ mod tests {
 
     #[test]
     fn epochs_in_every_form() {
-        assert_eq!(parse_epoch("1538413632"), Some((1538413632, EpochForm::Seconds)));
-        assert_eq!(parse_epoch(" 1700000000.0 "), Some((1700000000, EpochForm::FractionalSeconds)));
-        assert_eq!(parse_epoch("1627776308616"), Some((1627776308, EpochForm::Milliseconds)));
+        assert_eq!(
+            parse_epoch("1538413632"),
+            Some((1538413632, EpochForm::Seconds))
+        );
+        assert_eq!(
+            parse_epoch(" 1700000000.0 "),
+            Some((1700000000, EpochForm::FractionalSeconds))
+        );
+        assert_eq!(
+            parse_epoch("1627776308616"),
+            Some((1627776308, EpochForm::Milliseconds))
+        );
         assert_eq!(parse_epoch("100"), Some((100, EpochForm::Seconds)));
         assert_eq!(parse_epoch(""), None);
         assert_eq!(parse_epoch("-5"), None);
@@ -101,12 +114,18 @@ mod tests {
     #[test]
     fn datetimes_with_and_without_zone() {
         assert_eq!(parse_datetime("2016-04-01T00:00:00Z"), Some(1459468800));
-        assert_eq!(parse_datetime("2016-04-01T02:00:00+02:00"), Some(1459468800));
+        assert_eq!(
+            parse_datetime("2016-04-01T02:00:00+02:00"),
+            Some(1459468800)
+        );
         assert_eq!(parse_datetime("2016-04-01T00:00:00"), Some(1459468800));
         assert_eq!(parse_datetime("2016-04-01 00:00:00"), Some(1459468800));
         assert_eq!(parse_datetime("2016-04-01T00:00:00.5Z"), Some(1459468800));
         assert_eq!(parse_datetime("yesterday"), None);
         assert_eq!(format_utc(1459468800), "2016-04-01T00:00:00Z");
-        assert_eq!(parse_mail_date("Fri, May 09 2017 16:54:30 -0800"), Some(1494377670));
+        assert_eq!(
+            parse_mail_date("Fri, May 09 2017 16:54:30 -0800"),
+            Some(1494377670)
+        );
     }
 }

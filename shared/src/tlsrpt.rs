@@ -29,11 +29,15 @@ pub struct TlsReport {
 
 impl TlsReport {
     pub fn successful_sessions(&self) -> u64 {
-        self.policies.iter().fold(0u64, |s, p| s.saturating_add(p.summary.total_successful_session_count.unwrap_or(0)))
+        self.policies.iter().fold(0u64, |s, p| {
+            s.saturating_add(p.summary.total_successful_session_count.unwrap_or(0))
+        })
     }
 
     pub fn failed_sessions(&self) -> u64 {
-        self.policies.iter().fold(0u64, |s, p| s.saturating_add(p.summary.total_failure_session_count.unwrap_or(0)))
+        self.policies.iter().fold(0u64, |s, p| {
+            s.saturating_add(p.summary.total_failure_session_count.unwrap_or(0))
+        })
     }
 }
 
@@ -114,7 +118,12 @@ fn count_entries(v: &Value) -> usize {
     match v.get("policies") {
         Some(Value::Array(policies)) => policies
             .iter()
-            .map(|p| 1 + p.get("failure-details").and_then(Value::as_array).map_or(0, Vec::len))
+            .map(|p| {
+                1 + p
+                    .get("failure-details")
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len)
+            })
             .sum(),
         _ => 0,
     }
@@ -123,7 +132,11 @@ fn count_entries(v: &Value) -> usize {
 /// The wire form, read leniently; converted into [`TlsReport`] with warnings.
 #[derive(Deserialize)]
 struct Wire {
-    #[serde(rename = "organization-name", default, deserialize_with = "lenient_string")]
+    #[serde(
+        rename = "organization-name",
+        default,
+        deserialize_with = "lenient_string"
+    )]
     organization_name: Option<String>,
     #[serde(rename = "date-range", default)]
     date_range: Option<WireDateRange>,
@@ -137,7 +150,11 @@ struct Wire {
 
 #[derive(Deserialize)]
 struct WireDateRange {
-    #[serde(rename = "start-datetime", default, deserialize_with = "lenient_string")]
+    #[serde(
+        rename = "start-datetime",
+        default,
+        deserialize_with = "lenient_string"
+    )]
     start: Option<String>,
     #[serde(rename = "end-datetime", default, deserialize_with = "lenient_string")]
     end: Option<String>,
@@ -148,11 +165,17 @@ pub fn parse_slice(bytes: &[u8], limits: &crate::Limits) -> Result<TlsReport, Tl
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let value: Value = serde_json::from_slice(bytes)?;
     if !value.is_object() {
-        return Err(TlsParseError::NotAReport("the document is not a JSON object".into()));
+        return Err(TlsParseError::NotAReport(
+            "the document is not a JSON object".into(),
+        ));
     }
-    let is_tls = ["policies", "organization-name", "report-id", "date-range"].iter().any(|k| value.get(k).is_some());
+    let is_tls = ["policies", "organization-name", "report-id", "date-range"]
+        .iter()
+        .any(|k| value.get(k).is_some());
     if !is_tls {
-        return Err(TlsParseError::NotAReport("none of policies, organization-name, report-id, date-range".into()));
+        return Err(TlsParseError::NotAReport(
+            "none of policies, organization-name, report-id, date-range".into(),
+        ));
     }
     let entries = count_entries(&value);
     if entries > limits.max_records {
@@ -164,7 +187,10 @@ pub fn parse_slice(bytes: &[u8], limits: &crate::Limits) -> Result<TlsReport, Tl
         let raw = raw?;
         let parsed = parse_datetime(&raw);
         if parsed.is_none() {
-            warnings.push(Warning::new(WarningKind::InvalidValue, format!("{what} {raw:?} is not a date-time")));
+            warnings.push(Warning::new(
+                WarningKind::InvalidValue,
+                format!("{what} {raw:?} is not a date-time"),
+            ));
         }
         parsed
     };
@@ -173,10 +199,21 @@ pub fn parse_slice(bytes: &[u8], limits: &crate::Limits) -> Result<TlsReport, Tl
         None => (None, None),
     };
     let policies = match wire.policies {
-        Some(Value::Array(items)) => items.iter().enumerate().map(|(i, p)| policy_result(i + 1, p, &mut warnings)).collect(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, p)| policy_result(i + 1, p, &mut warnings))
+            .collect(),
         Some(Value::Object(_)) => {
-            warnings.push(Warning::new(WarningKind::Recovered, "policies is an object, read as a one-element array"));
-            vec![policy_result(1, wire.policies.as_ref().unwrap_or(&Value::Null), &mut warnings)]
+            warnings.push(Warning::new(
+                WarningKind::Recovered,
+                "policies is an object, read as a one-element array",
+            ));
+            vec![policy_result(
+                1,
+                wire.policies.as_ref().unwrap_or(&Value::Null),
+                &mut warnings,
+            )]
         }
         _ => {
             warnings.push(Warning::new(WarningKind::MissingValue, "no policies array"));
@@ -198,7 +235,10 @@ pub fn parse_slice(bytes: &[u8], limits: &crate::Limits) -> Result<TlsReport, Tl
         ("date-range", report.start.is_none() || report.end.is_none()),
     ] {
         if missing {
-            report.warnings.push(Warning::new(WarningKind::MissingValue, format!("no {what}")));
+            report.warnings.push(Warning::new(
+                WarningKind::MissingValue,
+                format!("no {what}"),
+            ));
         }
     }
     Ok(report)
@@ -208,7 +248,10 @@ fn policy_result(n: usize, v: &Value, warnings: &mut Vec<Warning>) -> PolicyResu
     let policy = v.get("policy").unwrap_or(&Value::Null);
     let policy_type = string(policy.get("policy-type")).map(|s| PolicyType::from_text(&s));
     if let Some(PolicyType::Other(t)) = &policy_type {
-        warnings.push(Warning::new(WarningKind::InvalidValue, format!("policy {n}: unknown policy-type {t:?} kept as sent")));
+        warnings.push(Warning::new(
+            WarningKind::InvalidValue,
+            format!("policy {n}: unknown policy-type {t:?} kept as sent"),
+        ));
     }
     let mut policy_string = strings(policy.get("policy-string"));
     // Microsoft sends TLSA records as one string holding a JSON array (field guide §2.7 item 54).
@@ -216,12 +259,18 @@ fn policy_result(n: usize, v: &Value, warnings: &mut Vec<Warning>) -> PolicyResu
         && only.trim_start().starts_with('[')
         && let Ok(inner) = serde_json::from_str::<Vec<String>>(only)
     {
-        warnings.push(Warning::new(WarningKind::Recovered, format!("policy {n}: policy-string held a JSON array; expanded")));
+        warnings.push(Warning::new(
+            WarningKind::Recovered,
+            format!("policy {n}: policy-string held a JSON array; expanded"),
+        ));
         policy_string = inner;
     }
     let summary = v.get("summary").unwrap_or(&Value::Null);
     let details = match v.get("failure-details") {
-        Some(Value::Array(items)) => items.iter().map(|d| failure_detail(d, n, warnings)).collect(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|d| failure_detail(d, n, warnings))
+            .collect(),
         _ => Vec::new(),
     };
     let result = PolicyResult {
@@ -232,12 +281,22 @@ fn policy_result(n: usize, v: &Value, warnings: &mut Vec<Warning>) -> PolicyResu
             mx_host: strings(policy.get("mx-host")),
         },
         summary: Summary {
-            total_successful_session_count: count(summary.get("total-successful-session-count"), n, warnings),
-            total_failure_session_count: count(summary.get("total-failure-session-count"), n, warnings),
+            total_successful_session_count: count(
+                summary.get("total-successful-session-count"),
+                n,
+                warnings,
+            ),
+            total_failure_session_count: count(
+                summary.get("total-failure-session-count"),
+                n,
+                warnings,
+            ),
         },
         failure_details: details,
     };
-    let listed = result.failure_details.iter().fold(0u64, |s, d| s.saturating_add(d.failed_session_count.unwrap_or(0)));
+    let listed = result.failure_details.iter().fold(0u64, |s, d| {
+        s.saturating_add(d.failed_session_count.unwrap_or(0))
+    });
     if let Some(total) = result.summary.total_failure_session_count
         && listed > total
     {
@@ -252,7 +311,10 @@ fn policy_result(n: usize, v: &Value, warnings: &mut Vec<Warning>) -> PolicyResu
 fn failure_detail(v: &Value, n: usize, warnings: &mut Vec<Warning>) -> FailureDetail {
     let result_type = string(v.get("result-type")).map(|s| ResultType::from_text(&s));
     if let Some(ResultType::Other(t)) = &result_type {
-        warnings.push(Warning::new(WarningKind::InvalidValue, format!("policy {n}: unknown result-type {t:?} kept as sent")));
+        warnings.push(Warning::new(
+            WarningKind::InvalidValue,
+            format!("policy {n}: unknown result-type {t:?} kept as sent"),
+        ));
     }
     FailureDetail {
         result_type,
@@ -288,13 +350,20 @@ fn strings(v: Option<&Value>) -> Vec<String> {
 fn count(v: Option<&Value>, n: usize, warnings: &mut Vec<Warning>) -> Option<u64> {
     let v = v?;
     let parsed = match v {
-        Value::Number(num) => num.as_u64().or_else(|| num.as_f64().filter(|f| *f >= 0.0 && f.fract() == 0.0).map(|f| f as u64)),
+        Value::Number(num) => num.as_u64().or_else(|| {
+            num.as_f64()
+                .filter(|f| *f >= 0.0 && f.fract() == 0.0)
+                .map(|f| f as u64)
+        }),
         Value::String(s) => s.trim().parse::<u64>().ok(),
         Value::Null => return None,
         _ => None,
     };
     if parsed.is_none() {
-        warnings.push(Warning::new(WarningKind::InvalidValue, format!("policy {n}: session count {v} is not a count")));
+        warnings.push(Warning::new(
+            WarningKind::InvalidValue,
+            format!("policy {n}: session count {v} is not a count"),
+        ));
     }
     parsed
 }
@@ -321,20 +390,43 @@ mod tests {
         assert_eq!(r.contact_info, None);
         assert_eq!(r.policies[0].policy.mx_host, vec!["mx.example.com"]);
         assert_eq!(r.policies[0].policy.policy_type, Some(PolicyType::Sts));
-        assert_eq!(r.policies[0].policy.policy_domain.as_deref(), Some("example.com"));
+        assert_eq!(
+            r.policies[0].policy.policy_domain.as_deref(),
+            Some("example.com")
+        );
         assert_eq!(r.policies[1].policy.mx_host, vec!["a.example", "b.example"]);
-        assert_eq!(r.policies[0].failure_details[0].result_type, Some(ResultType::Other("brand-new-type".into())));
+        assert_eq!(
+            r.policies[0].failure_details[0].result_type,
+            Some(ResultType::Other("brand-new-type".into()))
+        );
         assert_eq!(r.successful_sessions(), 7);
         assert_eq!(r.failed_sessions(), 1);
         let kinds: Vec<_> = r.warnings.iter().map(|w| w.message.as_str()).collect();
-        assert!(kinds.iter().any(|m| m.contains("brand-new-type")), "{kinds:?}");
-        assert!(kinds.iter().any(|m| m.contains("count 2 sessions, summary says 1")), "{kinds:?}");
+        assert!(
+            kinds.iter().any(|m| m.contains("brand-new-type")),
+            "{kinds:?}"
+        );
+        assert!(
+            kinds
+                .iter()
+                .any(|m| m.contains("count 2 sessions, summary says 1")),
+            "{kinds:?}"
+        );
     }
 
     #[test]
     fn rejects_other_json() {
-        assert!(matches!(parse_slice(b"[1,2]", &crate::Limits::default()), Err(TlsParseError::NotAReport(_))));
-        assert!(matches!(parse_slice(b"{\"a\":1}", &crate::Limits::default()), Err(TlsParseError::NotAReport(_))));
-        assert!(matches!(parse_slice(b"{", &crate::Limits::default()), Err(TlsParseError::Json(_))));
+        assert!(matches!(
+            parse_slice(b"[1,2]", &crate::Limits::default()),
+            Err(TlsParseError::NotAReport(_))
+        ));
+        assert!(matches!(
+            parse_slice(b"{\"a\":1}", &crate::Limits::default()),
+            Err(TlsParseError::NotAReport(_))
+        ));
+        assert!(matches!(
+            parse_slice(b"{", &crate::Limits::default()),
+            Err(TlsParseError::Json(_))
+        ));
     }
 }

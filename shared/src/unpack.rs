@@ -53,7 +53,11 @@ pub struct Budget {
 
 impl Budget {
     pub fn new(limits: &Limits) -> Self {
-        Budget { used: Cell::new(0), max: limits.max_total_bytes, warnings: RefCell::new(Vec::new()) }
+        Budget {
+            used: Cell::new(0),
+            max: limits.max_total_bytes,
+            warnings: RefCell::new(Vec::new()),
+        }
     }
 
     /// Container repairs noticed while streaming; taken by the report that was being read.
@@ -78,12 +82,23 @@ pub struct BoundedReader<'b, R> {
 impl<'b, R: Read> BoundedReader<'b, R> {
     /// Bounded by the payload limit.
     pub fn new(inner: R, limits: &Limits, budget: &'b Budget) -> Self {
-        Self::with_bound(inner, LimitKind::PayloadBytes, limits.max_payload_bytes, budget)
+        Self::with_bound(
+            inner,
+            LimitKind::PayloadBytes,
+            limits.max_payload_bytes,
+            budget,
+        )
     }
 
     /// Bounded by another limit (e.g. the in-memory bound for payloads read whole).
     pub fn with_bound(inner: R, kind: LimitKind, max: u64, budget: &'b Budget) -> Self {
-        BoundedReader { inner, left: max, max, kind, budget }
+        BoundedReader {
+            inner,
+            left: max,
+            max,
+            kind,
+            budget,
+        }
     }
 }
 
@@ -93,16 +108,26 @@ impl<R: Read> Read for BoundedReader<'_, R> {
             return Ok(0);
         }
         // Read one byte past the bound so that a payload of exactly the bound still passes.
-        let want = buf.len().min(self.left.saturating_add(1).min(usize::MAX as u64) as usize);
+        let want = buf
+            .len()
+            .min(self.left.saturating_add(1).min(usize::MAX as u64) as usize);
         let n = self.inner.read(&mut buf[..want])?;
         let n64 = n as u64;
         if n64 > self.left {
-            return Err(LimitExceeded { kind: self.kind, max: self.max }.into_io());
+            return Err(LimitExceeded {
+                kind: self.kind,
+                max: self.max,
+            }
+            .into_io());
         }
         self.left -= n64;
         let used = self.budget.used.get() + n64;
         if used > self.budget.max {
-            return Err(LimitExceeded { kind: LimitKind::TotalBytes, max: self.budget.max }.into_io());
+            return Err(LimitExceeded {
+                kind: LimitKind::TotalBytes,
+                max: self.budget.max,
+            }
+            .into_io());
         }
         self.budget.used.set(used);
         Ok(n)
@@ -120,7 +145,11 @@ pub struct GzipMembers<'b, R: BufRead> {
 
 impl<'b, R: BufRead> GzipMembers<'b, R> {
     pub fn new(inner: R, budget: &'b Budget) -> Self {
-        GzipMembers { decoder: Some(GzDecoder::new(inner)), budget, members: 1 }
+        GzipMembers {
+            decoder: Some(GzDecoder::new(inner)),
+            budget,
+            members: 1,
+        }
     }
 }
 
@@ -151,7 +180,10 @@ impl<R: BufRead> Read for GzipMembers<'_, R> {
             let preview = crate::sniff::describe_prefix(head);
             self.budget.warn(Warning::new(
                 WarningKind::ContainerRepaired,
-                format!("ignored bytes after gzip member {} (starting {preview})", self.members),
+                format!(
+                    "ignored bytes after gzip member {} (starting {preview})",
+                    self.members
+                ),
             ));
             return Ok(0);
         }
@@ -171,7 +203,12 @@ pub struct MarkupRunGuard<R> {
 
 impl<R: Read> MarkupRunGuard<R> {
     pub fn new(inner: R, max: usize) -> Self {
-        MarkupRunGuard { inner, since_open: 0, since_close: 0, max }
+        MarkupRunGuard {
+            inner,
+            since_open: 0,
+            since_close: 0,
+            max,
+        }
     }
 }
 
@@ -188,7 +225,11 @@ impl<R: Read> Read for MarkupRunGuard<R> {
             None => self.since_close + n,
         };
         if self.since_open > self.max || self.since_close > self.max {
-            return Err(LimitExceeded { kind: LimitKind::XmlToken, max: self.max as u64 }.into_io());
+            return Err(LimitExceeded {
+                kind: LimitKind::XmlToken,
+                max: self.max as u64,
+            }
+            .into_io());
         }
         Ok(n)
     }
@@ -208,7 +249,10 @@ pub fn zip_entry_wanted(name: &str, is_dir: bool) -> bool {
 pub fn is_macos_metadata(name: &str) -> bool {
     name.starts_with("__MACOSX/")
         || name.contains("/__MACOSX/")
-        || name.rsplit('/').next().is_some_and(|base| base.starts_with("._"))
+        || name
+            .rsplit('/')
+            .next()
+            .is_some_and(|base| base.starts_with("._"))
 }
 
 /// Reads a whole stream into memory; the stream must already be bounded.
@@ -243,18 +287,31 @@ mod tests {
         assert_eq!(out, "hello world");
         let w = budget.take_warnings();
         assert_eq!(w.len(), 1);
-        assert!(w[0].message.contains("after gzip member 2"), "{}", w[0].message);
+        assert!(
+            w[0].message.contains("after gzip member 2"),
+            "{}",
+            w[0].message
+        );
     }
 
     #[test]
     fn payload_bound_is_exact() {
-        let limits = Limits { max_payload_bytes: 5, ..Limits::default() };
+        let limits = Limits {
+            max_payload_bytes: 5,
+            ..Limits::default()
+        };
         let budget = Budget::new(&limits);
         let mut ok = BoundedReader::new(&b"12345"[..], &limits, &budget);
         assert_eq!(read_all(&mut ok).unwrap(), b"12345");
         let mut over = BoundedReader::new(&b"123456"[..], &limits, &budget);
         let err = read_all(&mut over).unwrap_err();
-        assert_eq!(limit_of(&err), Some(LimitExceeded { kind: LimitKind::PayloadBytes, max: 5 }));
+        assert_eq!(
+            limit_of(&err),
+            Some(LimitExceeded {
+                kind: LimitKind::PayloadBytes,
+                max: 5
+            })
+        );
     }
 
     #[test]

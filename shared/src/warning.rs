@@ -37,6 +37,9 @@ pub enum WarningKind {
 
 impl Warning {
     pub fn new(kind: WarningKind, message: impl Into<String>) -> Self {
-        Warning { kind, message: message.into() }
+        Warning {
+            kind,
+            message: message.into(),
+        }
     }
 }

@@ -24,7 +24,9 @@ pub struct AggregateReport {
 impl AggregateReport {
     /// Sum of `<count>` over all records (saturating).
     pub fn message_count(&self) -> u64 {
-        self.records.iter().fold(0u64, |sum, r| sum.saturating_add(r.count))
+        self.records
+            .iter()
+            .fold(0u64, |sum, r| sum.saturating_add(r.count))
     }
 }
 

@@ -38,7 +38,10 @@ pub fn parse_slice(bytes: &[u8], limits: &Limits) -> Result<AggregateReport, Par
 
 /// Parses an aggregate report from a stream, reading no further than the root's end.
 pub fn parse<R: BufRead>(input: R, limits: &Limits) -> Result<AggregateReport, ParseError> {
-    let guarded = BufReader::with_capacity(64 * 1024, MarkupRunGuard::new(input, limits.max_xml_token_bytes));
+    let guarded = BufReader::with_capacity(
+        64 * 1024,
+        MarkupRunGuard::new(input, limits.max_xml_token_bytes),
+    );
     let mut reader = Reader::from_reader(guarded);
     let config = reader.config_mut();
     config.trim_text(false);
@@ -110,7 +113,10 @@ fn check_trailing<R: BufRead>(reader: &mut Reader<R>, buf: &mut Vec<u8>, parser:
             Ok(Event::Text(t)) if t.iter().all(u8::is_ascii_whitespace) => continue,
             Ok(Event::Comment(_) | Event::PI(_)) => continue,
             _ => {
-                parser.warn(WarningKind::IgnoredContent, "content after </feedback> ignored".into());
+                parser.warn(
+                    WarningKind::IgnoredContent,
+                    "content after </feedback> ignored".into(),
+                );
                 return;
             }
         }
@@ -175,7 +181,10 @@ impl Warnings {
     fn into_vec(mut self) -> Vec<Warning> {
         if self.suppressed > 0 {
             let n = self.suppressed;
-            self.list.push(Warning::new(WarningKind::IgnoredContent, format!("{n} more warnings not listed")));
+            self.list.push(Warning::new(
+                WarningKind::IgnoredContent,
+                format!("{n} more warnings not listed"),
+            ));
         }
         self.list
     }
@@ -212,7 +221,11 @@ impl Parser {
             record: None,
             records_seen: 0,
             policy_domain_seen: false,
-            warnings: Warnings { list: Vec::new(), seen: HashSet::new(), suppressed: 0 },
+            warnings: Warnings {
+                list: Vec::new(),
+                seen: HashSet::new(),
+                suppressed: 0,
+            },
             xml_errors: 0,
             first_xml_error: None,
         }
@@ -223,16 +236,27 @@ impl Parser {
     }
 
     fn top_name(&self) -> &[u8] {
-        self.stack.last().map(|f| &self.names[f.name_start..]).unwrap_or_default()
+        self.stack
+            .last()
+            .map(|f| &self.names[f.name_start..])
+            .unwrap_or_default()
     }
 
     fn open(&mut self, e: &BytesStart<'_>, empty: bool) -> Result<(), ParseError> {
-        if let Some(Frame { slot: Slot::Leaf(_), .. }) = self.stack.last() {
+        if let Some(Frame {
+            slot: Slot::Leaf(_),
+            ..
+        }) = self.stack.last()
+        {
             self.markup_in_value(e, empty);
             return Ok(());
         }
         if self.stack.len() >= self.max_depth {
-            return Err(LimitExceeded { kind: LimitKind::XmlDepth, max: self.max_depth as u64 }.into());
+            return Err(LimitExceeded {
+                kind: LimitKind::XmlDepth,
+                max: self.max_depth as u64,
+            }
+            .into());
         }
         let local = e.local_name();
         let tag = Tag::from_local_name(local.as_ref());
@@ -240,8 +264,11 @@ impl Parser {
             RootState::Searching if tag == Tag::Feedback => Slot::Root,
             RootState::Searching | RootState::Closed => Slot::Ignored,
             RootState::Open => {
-                let (parent_tag, parent_slot) =
-                    self.stack.last().map(|f| (f.tag, f.slot)).unwrap_or((Tag::Unknown, Slot::Ignored));
+                let (parent_tag, parent_slot) = self
+                    .stack
+                    .last()
+                    .map(|f| (f.tag, f.slot))
+                    .unwrap_or((Tag::Unknown, Slot::Ignored));
                 classify(tag, parent_tag, parent_slot, self.record.is_some())
             }
         };
@@ -250,13 +277,22 @@ impl Parser {
                 self.root = RootState::Open;
                 self.report.namespace = namespace_of(e);
                 if let Some(wrapper) = self.stack.first() {
-                    let name = String::from_utf8_lossy(&self.names[wrapper.name_start..self.name_end(0)]).into_owned();
-                    self.warn(WarningKind::IgnoredContent, format!("report root was inside <{name}>; wrapper ignored"));
+                    let name =
+                        String::from_utf8_lossy(&self.names[wrapper.name_start..self.name_end(0)])
+                            .into_owned();
+                    self.warn(
+                        WarningKind::IgnoredContent,
+                        format!("report root was inside <{name}>; wrapper ignored"),
+                    );
                 }
             }
             Slot::Record => {
                 if self.report.records.len() >= self.max_records {
-                    return Err(LimitExceeded { kind: LimitKind::Records, max: self.max_records as u64 }.into());
+                    return Err(LimitExceeded {
+                        kind: LimitKind::Records,
+                        max: self.max_records as u64,
+                    }
+                    .into());
                 }
                 self.record = Some(RecordDraft::default())
             }
@@ -272,7 +308,9 @@ impl Parser {
             }
             Slot::Reason => {
                 if let Some(r) = self.record.as_mut() {
-                    r.policy_evaluated.reasons.push(PolicyOverrideReason::default());
+                    r.policy_evaluated
+                        .reasons
+                        .push(PolicyOverrideReason::default());
                 }
             }
             Slot::Leaf(_) => self.text.clear(),
@@ -280,7 +318,11 @@ impl Parser {
         }
         let name_start = self.names.len();
         self.names.extend_from_slice(local.as_ref());
-        self.stack.push(Frame { tag, slot, name_start });
+        self.stack.push(Frame {
+            tag,
+            slot,
+            name_start,
+        });
         if empty {
             self.pop();
         }
@@ -288,7 +330,10 @@ impl Parser {
     }
 
     fn name_end(&self, index: usize) -> usize {
-        self.stack.get(index + 1).map(|f| f.name_start).unwrap_or(self.names.len())
+        self.stack
+            .get(index + 1)
+            .map(|f| f.name_start)
+            .unwrap_or(self.names.len())
     }
 
     /// A start tag inside a value is an unescaped `<` (parsedmarc `invalid_xml.xml`): keep it
@@ -300,7 +345,10 @@ impl Parser {
             if closes_current {
                 self.text.push('<');
                 self.push_text(&raw[..pos]);
-                self.warn(WarningKind::MalformedXml, "unescaped '<' inside a value kept as text".into());
+                self.warn(
+                    WarningKind::MalformedXml,
+                    "unescaped '<' inside a value kept as text".into(),
+                );
                 self.pop();
                 return;
             }
@@ -308,7 +356,10 @@ impl Parser {
         self.text.push('<');
         self.push_text(raw);
         self.text.push_str(if empty { "/>" } else { ">" });
-        self.warn(WarningKind::MalformedXml, "unescaped '<' inside a value kept as text".into());
+        self.warn(
+            WarningKind::MalformedXml,
+            "unescaped '<' inside a value kept as text".into(),
+        );
     }
 
     fn close(&mut self, local: &[u8]) {
@@ -316,25 +367,35 @@ impl Parser {
             self.pop();
             return;
         }
-        let open_at = (0..self.stack.len()).rev().find(|&i| &self.names[self.stack[i].name_start..self.name_end(i)] == local);
+        let open_at = (0..self.stack.len())
+            .rev()
+            .find(|&i| &self.names[self.stack[i].name_start..self.name_end(i)] == local);
         match open_at {
             Some(i) => {
                 while self.stack.len() > i + 1 {
                     let name = String::from_utf8_lossy(self.top_name()).into_owned();
-                    self.warn(WarningKind::MalformedXml, format!("<{name}> was not closed"));
+                    self.warn(
+                        WarningKind::MalformedXml,
+                        format!("<{name}> was not closed"),
+                    );
                     self.pop();
                 }
                 self.pop();
             }
             None => {
                 let name = String::from_utf8_lossy(local).into_owned();
-                self.warn(WarningKind::MalformedXml, format!("stray </{name}> ignored"));
+                self.warn(
+                    WarningKind::MalformedXml,
+                    format!("stray </{name}> ignored"),
+                );
             }
         }
     }
 
     fn pop(&mut self) {
-        let Some(frame) = self.stack.pop() else { return };
+        let Some(frame) = self.stack.pop() else {
+            return;
+        };
         self.names.truncate(frame.name_start);
         match frame.slot {
             Slot::Leaf(field) => {
@@ -350,7 +411,11 @@ impl Parser {
     }
 
     fn text(&mut self, bytes: &[u8]) {
-        if let Some(Frame { slot: Slot::Leaf(_), .. }) = self.stack.last() {
+        if let Some(Frame {
+            slot: Slot::Leaf(_),
+            ..
+        }) = self.stack.last()
+        {
             self.push_text(bytes);
         }
     }
@@ -360,7 +425,10 @@ impl Parser {
             let room = self.max_value.saturating_sub(self.text.len());
             let name = String::from_utf8_lossy(self.top_name()).into_owned();
             let max = self.max_value;
-            self.warn(WarningKind::InvalidValue, format!("<{name}> longer than {max} bytes; cut"));
+            self.warn(
+                WarningKind::InvalidValue,
+                format!("<{name}> longer than {max} bytes; cut"),
+            );
             if room == 0 {
                 return;
             }
@@ -371,13 +439,22 @@ impl Parser {
             Err(_) => {
                 self.text.push_str(&String::from_utf8_lossy(bytes));
                 let name = String::from_utf8_lossy(self.top_name()).into_owned();
-                self.warn(WarningKind::InvalidUtf8, format!("invalid UTF-8 in <{name}> replaced"));
+                self.warn(
+                    WarningKind::InvalidUtf8,
+                    format!("invalid UTF-8 in <{name}> replaced"),
+                );
             }
         }
     }
 
     fn entity(&mut self, name: &[u8], resolved: Option<char>) {
-        if !matches!(self.stack.last(), Some(Frame { slot: Slot::Leaf(_), .. })) {
+        if !matches!(
+            self.stack.last(),
+            Some(Frame {
+                slot: Slot::Leaf(_),
+                ..
+            })
+        ) {
             return;
         }
         match resolved {
@@ -387,7 +464,10 @@ impl Parser {
                 self.push_text(name);
                 self.text.push(';');
                 let name = String::from_utf8_lossy(name).into_owned();
-                self.warn(WarningKind::EntityNotExpanded, format!("entity &{name}; kept unexpanded"));
+                self.warn(
+                    WarningKind::EntityNotExpanded,
+                    format!("entity &{name}; kept unexpanded"),
+                );
             }
         }
     }
@@ -418,9 +498,12 @@ impl Parser {
             Field::Np => self.report.policy.np = self.known("np", t, Disposition::from_text),
             Field::Pct => self.report.policy.pct = self.percent(t),
             Field::Fo => self.report.policy.fo = value,
-            Field::Testing => self.report.policy.testing = self.known("testing", t, Testing::from_text),
+            Field::Testing => {
+                self.report.policy.testing = self.known("testing", t, Testing::from_text)
+            }
             Field::DiscoveryMethod => {
-                self.report.policy.discovery_method = self.known("discovery_method", t, DiscoveryMethod::from_text)
+                self.report.policy.discovery_method =
+                    self.known("discovery_method", t, DiscoveryMethod::from_text)
             }
             Field::SourceIp => self.with_record(|r| r.source_ip = Some(t.to_owned())),
             Field::Count => self.with_record(|r| r.count = Some(t.to_owned())),
@@ -440,12 +523,17 @@ impl Parser {
                 let v = self.known("reason type", t, PolicyOverride::from_text);
                 self.with_record(|r| set_last(&mut r.policy_evaluated.reasons, |x| x.kind = v))
             }
-            Field::ReasonComment => self.with_record(|r| set_last(&mut r.policy_evaluated.reasons, |x| x.comment = value)),
+            Field::ReasonComment => self
+                .with_record(|r| set_last(&mut r.policy_evaluated.reasons, |x| x.comment = value)),
             Field::HeaderFrom => self.with_record(|r| r.identifiers.header_from = domain),
             Field::EnvelopeFrom => self.with_record(|r| r.identifiers.envelope_from = domain),
             Field::EnvelopeTo => self.with_record(|r| r.identifiers.envelope_to = domain),
-            Field::DkimDomain => self.with_record(|r| set_last(&mut r.auth_results.dkim, |d| d.domain = domain)),
-            Field::DkimSelector => self.with_record(|r| set_last(&mut r.auth_results.dkim, |d| d.selector = value)),
+            Field::DkimDomain => {
+                self.with_record(|r| set_last(&mut r.auth_results.dkim, |d| d.domain = domain))
+            }
+            Field::DkimSelector => {
+                self.with_record(|r| set_last(&mut r.auth_results.dkim, |d| d.selector = value))
+            }
             Field::DkimResult => {
                 let v = self.known("dkim result", t, DkimResult::from_text);
                 self.with_record(|r| set_last(&mut r.auth_results.dkim, |d| d.result = v))
@@ -453,7 +541,9 @@ impl Parser {
             Field::DkimHumanResult => {
                 self.with_record(|r| set_last(&mut r.auth_results.dkim, |d| d.human_result = value))
             }
-            Field::SpfDomain => self.with_record(|r| set_last(&mut r.auth_results.spf, |s| s.domain = domain)),
+            Field::SpfDomain => {
+                self.with_record(|r| set_last(&mut r.auth_results.spf, |s| s.domain = domain))
+            }
             Field::SpfScope => {
                 let v = self.known("spf scope", t, SpfScope::from_text);
                 self.with_record(|r| set_last(&mut r.auth_results.spf, |s| s.scope = v))
@@ -462,7 +552,9 @@ impl Parser {
                 let v = self.known("spf result", t, SpfResult::from_text);
                 self.with_record(|r| set_last(&mut r.auth_results.spf, |s| s.result = v))
             }
-            Field::SpfHumanResult => self.with_record(|r| set_last(&mut r.auth_results.spf, |s| s.human_result = value)),
+            Field::SpfHumanResult => {
+                self.with_record(|r| set_last(&mut r.auth_results.spf, |s| s.human_result = value))
+            }
         }
     }
 
@@ -477,7 +569,10 @@ impl Parser {
             Ok(p) if p <= 100 => Some(p),
             _ if t.is_empty() => None,
             _ => {
-                self.warn(WarningKind::InvalidValue, format!("pct {t:?} is not 0..100; ignored"));
+                self.warn(
+                    WarningKind::InvalidValue,
+                    format!("pct {t:?} is not 0..100; ignored"),
+                );
                 None
             }
         }
@@ -490,7 +585,10 @@ impl Parser {
         }
         let v = read(t);
         if !v.is_known_value() {
-            self.warn(WarningKind::InvalidValue, format!("unknown {what} value {t:?} kept as sent"));
+            self.warn(
+                WarningKind::InvalidValue,
+                format!("unknown {what} value {t:?} kept as sent"),
+            );
         }
         Some(v)
     }
@@ -499,46 +597,73 @@ impl Parser {
         match parse_epoch(t) {
             Some((secs, EpochForm::Seconds)) => Some(secs),
             Some((secs, form)) => {
-                let how = if form == EpochForm::Milliseconds { "milliseconds" } else { "fractional seconds" };
-                self.warn(WarningKind::DateNormalised, format!("{what} {t:?} read as {how}"));
+                let how = if form == EpochForm::Milliseconds {
+                    "milliseconds"
+                } else {
+                    "fractional seconds"
+                };
+                self.warn(
+                    WarningKind::DateNormalised,
+                    format!("{what} {t:?} read as {how}"),
+                );
                 Some(secs)
             }
             None if t.is_empty() => None,
             None => {
-                self.warn(WarningKind::InvalidValue, format!("{what} {t:?} is not an epoch time"));
+                self.warn(
+                    WarningKind::InvalidValue,
+                    format!("{what} {t:?} is not an epoch time"),
+                );
                 None
             }
         }
     }
 
     fn finish_record(&mut self) {
-        let Some(draft) = self.record.take() else { return };
+        let Some(draft) = self.record.take() else {
+            return;
+        };
         self.records_seen += 1;
         let n = self.records_seen;
         let count = match draft.count.as_deref().map(parse_count) {
             Some(Ok(c)) => c,
             Some(Err(raw)) => {
-                self.warn(WarningKind::RecordDropped, format!("record {n} dropped: count {raw:?} is not a number"));
+                self.warn(
+                    WarningKind::RecordDropped,
+                    format!("record {n} dropped: count {raw:?} is not a number"),
+                );
                 return;
             }
             None => {
-                self.warn(WarningKind::RecordDropped, format!("record {n} dropped: no <count>"));
+                self.warn(
+                    WarningKind::RecordDropped,
+                    format!("record {n} dropped: no <count>"),
+                );
                 return;
             }
         };
         if count == u64::MAX {
-            self.warn(WarningKind::InvalidValue, format!("record {n}: count too large, saturated"));
+            self.warn(
+                WarningKind::InvalidValue,
+                format!("record {n}: count too large, saturated"),
+            );
         }
         let source_ip = match draft.source_ip {
             Some(raw) => {
                 let ip = SourceIp::from_text(&raw);
                 if let SourceIp::Unparsed(s) = &ip {
-                    self.warn(WarningKind::InvalidValue, format!("record {n}: source_ip {s:?} is not an IP address; kept as text"));
+                    self.warn(
+                        WarningKind::InvalidValue,
+                        format!("record {n}: source_ip {s:?} is not an IP address; kept as text"),
+                    );
                 }
                 ip
             }
             None => {
-                self.warn(WarningKind::MissingValue, format!("record {n}: no <source_ip>"));
+                self.warn(
+                    WarningKind::MissingValue,
+                    format!("record {n}: no <source_ip>"),
+                );
                 SourceIp::Unparsed(String::new())
             }
         };
@@ -560,14 +685,20 @@ impl Parser {
             return Err(ParseError::NotAReport(detail));
         }
         if self.root == RootState::Open {
-            self.warn(WarningKind::MalformedXml, "document ended before </feedback>; kept what was read".into());
+            self.warn(
+                WarningKind::MalformedXml,
+                "document ended before </feedback>; kept what was read".into(),
+            );
             while !self.stack.is_empty() {
                 self.pop();
             }
         }
         if let Some(first) = self.first_xml_error.take() {
             let n = self.xml_errors;
-            self.warn(WarningKind::MalformedXml, format!("{n} XML error(s) recovered, first: {first}"));
+            self.warn(
+                WarningKind::MalformedXml,
+                format!("{n} XML error(s) recovered, first: {first}"),
+            );
         }
         self.recover_metadata();
         let mut report = self.report;
@@ -579,14 +710,21 @@ impl Parser {
         let meta = &mut self.report.metadata;
         if meta.org_name.is_empty() {
             // parsedmarc's rule (field guide §2.3 item 29): the contact address's domain.
-            let domain = meta.email.as_deref().and_then(|e| e.rsplit_once('@')).map(|(_, d)| d.trim_end_matches('>').to_ascii_lowercase());
+            let domain = meta
+                .email
+                .as_deref()
+                .and_then(|e| e.rsplit_once('@'))
+                .map(|(_, d)| d.trim_end_matches('>').to_ascii_lowercase());
             match domain {
                 Some(d) if !d.is_empty() => {
                     let msg = format!("empty org_name recovered from the contact e-mail as {d:?}");
                     meta.org_name = d;
                     self.warnings.push(WarningKind::Recovered, msg);
                 }
-                _ => self.warnings.push(WarningKind::MissingValue, "empty org_name and no contact e-mail".into()),
+                _ => self.warnings.push(
+                    WarningKind::MissingValue,
+                    "empty org_name and no contact e-mail".into(),
+                ),
             }
         }
         let meta = &self.report.metadata;
@@ -601,20 +739,32 @@ impl Parser {
             missing.push("date_range/end");
         }
         for what in missing {
-            self.warnings.push(WarningKind::MissingValue, format!("no {what}"));
+            self.warnings
+                .push(WarningKind::MissingValue, format!("no {what}"));
         }
         if self.report.policy.domain.is_empty() {
-            let from = self.report.records.iter().find_map(|r| r.identifiers.header_from.clone());
+            let from = self
+                .report
+                .records
+                .iter()
+                .find_map(|r| r.identifiers.header_from.clone());
             match from {
                 Some(d) => {
-                    self.warnings.push(WarningKind::Recovered, format!("no policy domain; using header_from {d:?}"));
+                    self.warnings.push(
+                        WarningKind::Recovered,
+                        format!("no policy domain; using header_from {d:?}"),
+                    );
                     self.report.policy.domain = d;
                 }
-                None => self.warnings.push(WarningKind::MissingValue, "no policy_published/domain".into()),
+                None => self.warnings.push(
+                    WarningKind::MissingValue,
+                    "no policy_published/domain".into(),
+                ),
             }
         }
         if self.report.records.is_empty() {
-            self.warnings.push(WarningKind::MissingValue, "report has no records".into());
+            self.warnings
+                .push(WarningKind::MissingValue, "report has no records".into());
         }
     }
 }
@@ -626,7 +776,17 @@ trait KnownValue {
 macro_rules! known_value {
     ($($t:ty),*) => { $(impl KnownValue for $t { fn is_known_value(&self) -> bool { self.is_known() } })* };
 }
-known_value!(Alignment, Disposition, DmarcResult, PolicyOverride, DkimResult, SpfResult, SpfScope, Testing, DiscoveryMethod);
+known_value!(
+    Alignment,
+    Disposition,
+    DmarcResult,
+    PolicyOverride,
+    DkimResult,
+    SpfResult,
+    SpfScope,
+    Testing,
+    DiscoveryMethod
+);
 
 fn set_last<T>(items: &mut [T], f: impl FnOnce(&mut T)) {
     if let Some(last) = items.last_mut() {
