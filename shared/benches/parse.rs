@@ -11,7 +11,9 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rampart::Limits;
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/generated").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/generated")
+        .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -36,6 +38,22 @@ fn xml(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(one_k.len() as u64));
     group.bench_function("1k_records", |b| {
         b.iter(|| rampart::dmarc::parse_slice(black_box(&one_k), &limits).unwrap())
+    });
+    // Reference: quick-xml alone, reading every event and doing nothing with it.
+    group.bench_function("1k_records_tokenizer_only", |b| {
+        b.iter(|| {
+            let mut reader = quick_xml::Reader::from_reader(black_box(&one_k[..]));
+            let mut buf = Vec::new();
+            let mut events = 0usize;
+            while !matches!(
+                reader.read_event_into(&mut buf),
+                Ok(quick_xml::events::Event::Eof) | Err(_)
+            ) {
+                events += 1;
+                buf.clear();
+            }
+            events
+        })
     });
     let hundred_k = grown(&one_k, 100);
     group.sample_size(10);

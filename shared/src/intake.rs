@@ -307,18 +307,13 @@ impl<'l> Walk<'l> {
         if self.too_deep(origin, depth) {
             return;
         }
+        // A logo, a signature or an empty part beside the report is not worth a problem.
+        let incidental = origin.attachment.is_some() && !origin.looks_like_report();
         match sniff(bytes) {
             Format::Zip => self.zip(bytes, &origin.inside(Container::Zip), depth + 1),
             Format::Mail => self.mail(bytes, origin, depth + 1),
-            Format::Empty
-                if !origin.containers.is_empty()
-                    || origin.attachment.is_none()
-                    || origin.looks_like_report() =>
-            {
-                self.problem(origin, IntakeError::Empty)
-            }
-            Format::Unknown if origin.attachment.is_some() && !origin.looks_like_report() => {}
-            Format::Empty => {}
+            Format::Empty | Format::Unknown if incidental => {}
+            Format::Empty => self.problem(origin, IntakeError::Empty),
             _ => self.stream(&mut Cursor::new(bytes), origin, depth),
         }
     }
