@@ -13,6 +13,19 @@
 //! Nothing here does I/O beyond reading the bytes it is given: no files, clock or network.
 //! Every tolerance, repair or skipped item is recorded as a [`Warning`] on the report that
 //! carried it, so a user can see what was fixed.
+//!
+//! ```
+//! use rampart::{Limits, Report, intake::parse_input};
+//!
+//! let xml = br#"<feedback><report_metadata><org_name>Example</org_name><report_id>1</report_id>
+//!   <date_range><begin>1700000000</begin><end>1700086399</end></date_range></report_metadata>
+//!   <policy_published><domain>example.com</domain><p>none</p></policy_published>
+//!   <record><row><source_ip>192.0.2.1</source_ip><count>3</count></row></record></feedback>"#;
+//! let intake = parse_input(xml, &Limits::default());
+//! let Report::Aggregate(report) = &intake.reports[0].report else { panic!("not aggregate") };
+//! assert_eq!(report.message_count(), 3);
+//! assert_eq!(report.policy.domain, "example.com");
+//! ```
 
 pub mod dmarc;
 pub mod identity;
