@@ -470,21 +470,22 @@ impl Parser {
     }
 
     fn store(&mut self, field: Field, t: &str) {
-        let value = (!t.is_empty()).then(|| t.to_owned());
-        let domain = (!t.is_empty()).then(|| t.to_ascii_lowercase());
+        // Built only for the fields that keep text: most values are enums or numbers.
+        let value = || (!t.is_empty()).then(|| t.to_owned());
+        let domain = || (!t.is_empty()).then(|| t.to_ascii_lowercase());
         match field {
-            Field::Version => self.report.version = value,
+            Field::Version => self.report.version = value(),
             Field::OrgName => self.report.metadata.org_name = t.to_owned(),
-            Field::Email => self.report.metadata.email = value,
-            Field::ExtraContactInfo => self.report.metadata.extra_contact_info = value,
+            Field::Email => self.report.metadata.email = value(),
+            Field::ExtraContactInfo => self.report.metadata.extra_contact_info = value(),
             Field::ReportId => self.report.metadata.report_id = t.to_owned(),
-            Field::Error => self.report.metadata.errors.extend(value),
-            Field::Generator => self.report.metadata.generator = value,
+            Field::Error => self.report.metadata.errors.extend(value()),
+            Field::Generator => self.report.metadata.generator = value(),
             Field::Begin => self.report.metadata.begin = self.epoch("begin", t),
             Field::End => self.report.metadata.end = self.epoch("end", t),
             // A repeated <policy_published> keeps the first (field guide §2.4 item 39).
             Field::PolicyDomain if !self.policy_domain_seen => {
-                self.report.policy.domain = domain.unwrap_or_default();
+                self.report.policy.domain = domain().unwrap_or_default();
                 self.policy_domain_seen = true;
             }
             Field::PolicyDomain => {}
@@ -494,7 +495,7 @@ impl Parser {
             Field::Sp => self.report.policy.sp = self.known("sp", t, Disposition::from_text),
             Field::Np => self.report.policy.np = self.known("np", t, Disposition::from_text),
             Field::Pct => self.report.policy.pct = self.percent(t),
-            Field::Fo => self.report.policy.fo = value,
+            Field::Fo => self.report.policy.fo = value(),
             Field::Testing => {
                 self.report.policy.testing = self.known("testing", t, Testing::from_text)
             }
@@ -521,25 +522,25 @@ impl Parser {
                 self.with_record(|r| set_last(&mut r.policy_evaluated.reasons, |x| x.kind = v))
             }
             Field::ReasonComment => self
-                .with_record(|r| set_last(&mut r.policy_evaluated.reasons, |x| x.comment = value)),
-            Field::HeaderFrom => self.with_record(|r| r.identifiers.header_from = domain),
-            Field::EnvelopeFrom => self.with_record(|r| r.identifiers.envelope_from = domain),
-            Field::EnvelopeTo => self.with_record(|r| r.identifiers.envelope_to = domain),
+                .with_record(|r| set_last(&mut r.policy_evaluated.reasons, |x| x.comment = value())),
+            Field::HeaderFrom => self.with_record(|r| r.identifiers.header_from = domain()),
+            Field::EnvelopeFrom => self.with_record(|r| r.identifiers.envelope_from = domain()),
+            Field::EnvelopeTo => self.with_record(|r| r.identifiers.envelope_to = domain()),
             Field::DkimDomain => {
-                self.with_record(|r| set_last(&mut r.auth_results.dkim, |d| d.domain = domain))
+                self.with_record(|r| set_last(&mut r.auth_results.dkim, |d| d.domain = domain()))
             }
             Field::DkimSelector => {
-                self.with_record(|r| set_last(&mut r.auth_results.dkim, |d| d.selector = value))
+                self.with_record(|r| set_last(&mut r.auth_results.dkim, |d| d.selector = value()))
             }
             Field::DkimResult => {
                 let v = self.known("dkim result", t, DkimResult::from_text);
                 self.with_record(|r| set_last(&mut r.auth_results.dkim, |d| d.result = v))
             }
             Field::DkimHumanResult => {
-                self.with_record(|r| set_last(&mut r.auth_results.dkim, |d| d.human_result = value))
+                self.with_record(|r| set_last(&mut r.auth_results.dkim, |d| d.human_result = value()))
             }
             Field::SpfDomain => {
-                self.with_record(|r| set_last(&mut r.auth_results.spf, |s| s.domain = domain))
+                self.with_record(|r| set_last(&mut r.auth_results.spf, |s| s.domain = domain()))
             }
             Field::SpfScope => {
                 let v = self.known("spf scope", t, SpfScope::from_text);
@@ -550,7 +551,7 @@ impl Parser {
                 self.with_record(|r| set_last(&mut r.auth_results.spf, |s| s.result = v))
             }
             Field::SpfHumanResult => {
-                self.with_record(|r| set_last(&mut r.auth_results.spf, |s| s.human_result = value))
+                self.with_record(|r| set_last(&mut r.auth_results.spf, |s| s.human_result = value()))
             }
         }
     }
