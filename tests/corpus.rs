@@ -301,14 +301,22 @@ fn same_report_in_three_containers_has_one_identity() {
 #[test]
 fn every_report_round_trips_through_json() {
     let mut n = 0;
-    for dir in ["corpus/aggregate", "corpus/email", "corpus/tlsrpt", "generated"] {
+    for dir in [
+        "corpus/aggregate",
+        "corpus/email",
+        "corpus/tlsrpt",
+        "generated",
+    ] {
         let mut stack = vec![common::fixture(dir)];
         while let Some(path) = stack.pop() {
             if path.is_dir() {
                 stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
                 continue;
             }
-            let intake = rampart::intake::parse_input(&std::fs::read(&path).unwrap(), &rampart::Limits::default());
+            let intake = rampart::intake::parse_input(
+                &std::fs::read(&path).unwrap(),
+                &rampart::Limits::default(),
+            );
             for parsed in &intake.reports {
                 let json = serde_json::to_string(parsed).unwrap();
                 let back: rampart::ParsedReport = serde_json::from_str(&json).unwrap();

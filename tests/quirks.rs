@@ -797,3 +797,27 @@ fn ses_verdicts_are_kept() {
         )
     );
 }
+
+// §2.2 (recovery): junk after the root is never read; a truncated document keeps what it had.
+#[test]
+fn junk_after_root_and_truncated_documents() {
+    let xml = report_xml(&record("192.0.2.1", "2")) + "<feedback>second root</feedback>\0\0garbage";
+    let r = aggregate(xml.as_bytes());
+    assert_eq!(r.message_count(), 2);
+    assert!(has_warning(
+        &r.warnings,
+        WarningKind::IgnoredContent,
+        "after </feedback>"
+    ));
+
+    let whole = report_xml(&[record("192.0.2.1", "2"), record("192.0.2.2", "3")].concat());
+    let cut = &whole[..whole.rfind("<identifiers>").unwrap()];
+    let r = aggregate(cut.as_bytes());
+    assert_eq!(r.records.len(), 2, "the cut record still has its count");
+    assert_eq!(r.message_count(), 5);
+    assert!(has_warning(
+        &r.warnings,
+        WarningKind::MalformedXml,
+        "ended before </feedback>"
+    ));
+}

@@ -521,8 +521,9 @@ impl Parser {
                 let v = self.known("reason type", t, PolicyOverride::from_text);
                 self.with_record(|r| set_last(&mut r.policy_evaluated.reasons, |x| x.kind = v))
             }
-            Field::ReasonComment => self
-                .with_record(|r| set_last(&mut r.policy_evaluated.reasons, |x| x.comment = value())),
+            Field::ReasonComment => self.with_record(|r| {
+                set_last(&mut r.policy_evaluated.reasons, |x| x.comment = value())
+            }),
             Field::HeaderFrom => self.with_record(|r| r.identifiers.header_from = domain()),
             Field::EnvelopeFrom => self.with_record(|r| r.identifiers.envelope_from = domain()),
             Field::EnvelopeTo => self.with_record(|r| r.identifiers.envelope_to = domain()),
@@ -536,9 +537,8 @@ impl Parser {
                 let v = self.known("dkim result", t, DkimResult::from_text);
                 self.with_record(|r| set_last(&mut r.auth_results.dkim, |d| d.result = v))
             }
-            Field::DkimHumanResult => {
-                self.with_record(|r| set_last(&mut r.auth_results.dkim, |d| d.human_result = value()))
-            }
+            Field::DkimHumanResult => self
+                .with_record(|r| set_last(&mut r.auth_results.dkim, |d| d.human_result = value())),
             Field::SpfDomain => {
                 self.with_record(|r| set_last(&mut r.auth_results.spf, |s| s.domain = domain()))
             }
@@ -550,9 +550,8 @@ impl Parser {
                 let v = self.known("spf result", t, SpfResult::from_text);
                 self.with_record(|r| set_last(&mut r.auth_results.spf, |s| s.result = v))
             }
-            Field::SpfHumanResult => {
-                self.with_record(|r| set_last(&mut r.auth_results.spf, |s| s.human_result = value()))
-            }
+            Field::SpfHumanResult => self
+                .with_record(|r| set_last(&mut r.auth_results.spf, |s| s.human_result = value())),
         }
     }
 
