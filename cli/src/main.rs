@@ -124,7 +124,7 @@ fn read_input(path: &Path, limits: &Limits) -> anyhow::Result<Vec<u8>> {
     let size = std::fs::metadata(path).context("cannot read")?.len();
     if size > limits.max_input_bytes {
         anyhow::bail!(
-            "{size} bytes is more than the input limit of {} bytes",
+            "{size} bytes is more than the input limit of {} bytes (raise it with --max-input-bytes)",
             limits.max_input_bytes
         );
     }

@@ -136,3 +136,18 @@ fn missing_and_broken_files_name_the_file_and_reason() {
         "rampart: no/such.xml: no such file or directory\nrampart: corpus/forensic/mail-auth/001.eml: a DMARC failure report (RFC 6591 feedback report); Rampart reads aggregate and TLS reports only\n"
     );
 }
+
+#[test]
+fn input_limit_names_the_flag() {
+    let out = rampart(&[
+        "parse",
+        "--max-input-bytes",
+        "100",
+        "corpus/aggregate/cry-inc/acme.xml",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "rampart: corpus/aggregate/cry-inc/acme.xml: 1551 bytes is more than the input limit of 100 bytes (raise it with --max-input-bytes)\n"
+    );
+}
