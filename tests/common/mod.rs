@@ -25,20 +25,22 @@ pub fn parse(bytes: &[u8]) -> Intake {
     parse_input(bytes, &Limits::default())
 }
 
-/// The only report of an input, which must be an aggregate report.
-pub fn aggregate(bytes: &[u8]) -> AggregateReport {
+/// The only report of an input; anything else fails the test.
+pub fn only_report(bytes: &[u8]) -> rampart::Report {
     let intake = parse(bytes);
     assert_eq!(intake.reports.len(), 1, "problems: {:?}", intake.problems);
-    match intake.reports.into_iter().next().unwrap().report {
+    intake.reports.into_iter().next().unwrap().report
+}
+
+pub fn aggregate(bytes: &[u8]) -> AggregateReport {
+    match only_report(bytes) {
         rampart::Report::Aggregate(r) => r,
         other => panic!("not aggregate: {other:?}"),
     }
 }
 
 pub fn tls(bytes: &[u8]) -> TlsReport {
-    let intake = parse(bytes);
-    assert_eq!(intake.reports.len(), 1, "problems: {:?}", intake.problems);
-    match intake.reports.into_iter().next().unwrap().report {
+    match only_report(bytes) {
         rampart::Report::Tls(r) => r,
         other => panic!("not tlsrpt: {other:?}"),
     }
