@@ -218,3 +218,21 @@ fn tls_report_entry_count_is_bounded() {
         vec![LimitKind::Records]
     );
 }
+
+#[test]
+fn a_cut_through_a_character_drops_it_whole() {
+    // "aé" is 3 bytes; 65,536 = 3 × 21,845 + 1, so the cut falls after an "a": exact length.
+    // "éa" puts the cut 1 byte into an "é", which is dropped whole: one byte less.
+    for (unit, kept) in [("aé", 65_536), ("éa", 65_535)] {
+        let xml =
+            report_xml(&record("192.0.2.1", "1")).replace("Example Reporter", &unit.repeat(50_000));
+        let r = aggregate(xml.as_bytes());
+        assert_eq!(r.metadata.org_name.len(), kept, "{unit}");
+        assert!(!r.metadata.org_name.contains('\u{fffd}'));
+        assert!(
+            !r.warnings
+                .iter()
+                .any(|w| w.kind == rampart::WarningKind::InvalidUtf8)
+        );
+    }
+}

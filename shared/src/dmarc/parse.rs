@@ -167,15 +167,16 @@ const MAX_WARNINGS: usize = 50;
 
 impl Warnings {
     fn push(&mut self, kind: WarningKind, message: String) {
-        if self.seen.contains(&(kind, message.clone())) {
+        let key = (kind, message);
+        if self.seen.contains(&key) {
             return;
         }
         if self.list.len() >= MAX_WARNINGS {
             self.suppressed += 1;
             return;
         }
-        self.seen.insert((kind, message.clone()));
-        self.list.push(Warning::new(kind, message));
+        self.list.push(Warning::new(kind, key.1.clone()));
+        self.seen.insert(key);
     }
 
     fn into_vec(mut self) -> Vec<Warning> {
@@ -235,6 +236,17 @@ impl Parser {
         self.warnings.push(kind, message);
     }
 
+    /// True while the innermost open element is a value whose text is being collected.
+    fn in_value(&self) -> bool {
+        matches!(
+            self.stack.last(),
+            Some(Frame {
+                slot: Slot::Leaf(_),
+                ..
+            })
+        )
+    }
+
     fn top_name(&self) -> &[u8] {
         self.stack
             .last()
@@ -243,11 +255,7 @@ impl Parser {
     }
 
     fn open(&mut self, e: &BytesStart<'_>, empty: bool) -> Result<(), ParseError> {
-        if let Some(Frame {
-            slot: Slot::Leaf(_),
-            ..
-        }) = self.stack.last()
-        {
+        if self.in_value() {
             self.markup_in_value(e, empty);
             return Ok(());
         }
@@ -336,27 +344,21 @@ impl Parser {
     /// A start tag inside a value is an unescaped `<` (parsedmarc `invalid_xml.xml`): keep it
     /// as text, and if it swallowed this value's end tag, close the value there.
     fn markup_in_value(&mut self, e: &BytesStart<'_>, empty: bool) {
-        let raw: &[u8] = e;
-        if let Some(pos) = find(raw, b"</") {
-            let closes_current = raw[pos + 2..].trim_ascii() == self.top_name();
-            if closes_current {
-                self.text.push('<');
-                self.push_text(&raw[..pos]);
-                self.warn(
-                    WarningKind::MalformedXml,
-                    "unescaped '<' inside a value kept as text".into(),
-                );
-                self.pop();
-                return;
-            }
-        }
-        self.text.push('<');
-        self.push_text(raw);
-        self.text.push_str(if empty { "/>" } else { ">" });
         self.warn(
             WarningKind::MalformedXml,
             "unescaped '<' inside a value kept as text".into(),
         );
+        let raw: &[u8] = e;
+        self.text.push('<');
+        if let Some(pos) = find(raw, b"</")
+            && raw[pos + 2..].trim_ascii() == self.top_name()
+        {
+            self.push_text(&raw[..pos]);
+            self.pop();
+            return;
+        }
+        self.push_text(raw);
+        self.text.push_str(if empty { "/>" } else { ">" });
     }
 
     fn close(&mut self, local: &[u8]) {
@@ -408,11 +410,7 @@ impl Parser {
     }
 
     fn text(&mut self, bytes: &[u8]) {
-        if let Some(Frame {
-            slot: Slot::Leaf(_),
-            ..
-        }) = self.stack.last()
-        {
+        if self.in_value() {
             self.push_text(bytes);
         }
     }
@@ -426,10 +424,16 @@ impl Parser {
                 WarningKind::InvalidValue,
                 format!("<{name}> longer than {max} bytes; cut"),
             );
-            if room == 0 {
-                return;
+            // Cut on a character boundary so the cut itself is not reported as bad UTF-8.
+            let cut = &bytes[..room];
+            let cut = match std::str::from_utf8(cut) {
+                Err(e) if e.error_len().is_none() => &cut[..e.valid_up_to()],
+                _ => cut,
+            };
+            if !cut.is_empty() {
+                self.push_text(cut);
             }
-            return self.push_text(&bytes[..room]);
+            return;
         }
         match std::str::from_utf8(bytes) {
             Ok(s) => self.text.push_str(s),
@@ -445,13 +449,7 @@ impl Parser {
     }
 
     fn entity(&mut self, name: &[u8], resolved: Option<char>) {
-        if !matches!(
-            self.stack.last(),
-            Some(Frame {
-                slot: Slot::Leaf(_),
-                ..
-            })
-        ) {
+        if !self.in_value() {
             return;
         }
         match resolved {
