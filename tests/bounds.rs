@@ -14,17 +14,6 @@ use rampart::limits::LimitKind;
 
 const MIB: usize = 1 << 20;
 
-/// `prefix` then `filler` repeated up to `total` bytes, as one gzip member.
-fn gzip_stream(prefix: &[u8], filler: &[u8], total: usize) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(prefix).unwrap();
-    let chunk = filler.repeat(MIB / filler.len());
-    for _ in 0..total / chunk.len() {
-        e.write_all(&chunk).unwrap();
-    }
-    e.finish().unwrap()
-}
-
 /// A multi-member gzip: one 16 MiB member repeated `members` times.
 fn gzip_bomb(prefix: &[u8], filler: &[u8], members: usize) -> Vec<u8> {
     let first = gzip_stream(prefix, filler, 16 * MIB);

@@ -50,6 +50,15 @@ impl ReportId {
         ReportId(digest[..16].iter().map(|b| format!("{b:02x}")).collect())
     }
 
+    /// Reads an identity back from its text form: exactly 32 lower-case hex digits.
+    pub fn from_hex(text: &str) -> Option<Self> {
+        let ok = text.len() == 32
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        ok.then(|| ReportId(text.to_owned()))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

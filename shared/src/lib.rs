@@ -9,8 +9,12 @@
 //! 3. [`dmarc`] parses DMARC aggregate XML (RFC 7489 and RFC 9990) into an
 //!    [`AggregateReport`]; [`tlsrpt`] parses SMTP TLS reports (RFC 8460) into a [`TlsReport`].
 //! 4. [`identity`] names each report with a stable [`ReportId`] so a re-sent report is recognised.
+//! 5. [`store`] keeps raw messages, reports, per-message outcomes and domains, in DynamoDB + S3
+//!    or in an SQLite file + a folder; [`ingest`] runs one raw message through all of the above
+//!    and records exactly one outcome for it; [`metrics`] counts what ingest did.
 //!
-//! Nothing here does I/O beyond reading the bytes it is given: no files, clock or network.
+//! Parsing does no I/O beyond reading the bytes it is given: no files, clock or network. Only
+//! [`store`] talks to storage, and it never parses.
 //! Every tolerance, repair or skipped item is recorded as a [`Warning`] on the report that
 //! carried it, so a user can see what was fixed.
 //!
@@ -29,10 +33,13 @@
 
 pub mod dmarc;
 pub mod identity;
+pub mod ingest;
 pub mod intake;
 pub mod limits;
 pub mod mail;
+pub mod metrics;
 pub mod sniff;
+pub mod store;
 pub mod tlsrpt;
 pub mod unpack;
 pub mod warning;

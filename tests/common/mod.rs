@@ -1,6 +1,9 @@
 //! Helpers shared by the test files.
 #![allow(dead_code)]
 
+pub mod backends;
+pub mod expected;
+
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -44,6 +47,17 @@ pub fn tls(bytes: &[u8]) -> TlsReport {
         rampart::Report::Tls(r) => r,
         other => panic!("not tlsrpt: {other:?}"),
     }
+}
+
+/// `prefix` then `filler` repeated up to `total` bytes, as one gzip member.
+pub fn gzip_stream(prefix: &[u8], filler: &[u8], total: usize) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(prefix).unwrap();
+    let chunk = filler.repeat((1 << 20) / filler.len());
+    for _ in 0..total / chunk.len() {
+        e.write_all(&chunk).unwrap();
+    }
+    e.finish().unwrap()
 }
 
 pub fn gzip(data: &[u8]) -> Vec<u8> {

@@ -1,0 +1,38 @@
+# Installs and starts the moto AWS emulator for tests and benchmarks. Source it, then call
+# moto_install and moto_start; moto_start exports RAMPART_TEST_AWS_ENDPOINT and stops the
+# server when the calling shell exits.
+
+MOTO_VENV="${MOTO_VENV:-$PWD/.venv-test}"
+
+moto_install() {
+    if [ -x "$MOTO_VENV/bin/moto_server" ]; then
+        return
+    fi
+    echo "installing moto[server] into $MOTO_VENV" >&2
+    python3 -m venv "$MOTO_VENV"
+    "$MOTO_VENV/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5.1,<6'
+}
+
+moto_start() {
+    local port
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    "$MOTO_VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"${TMPDIR:-/tmp}/rampart-moto-$port.log" 2>&1 &
+    MOTO_PID=$!
+    trap 'kill $MOTO_PID 2>/dev/null || true' EXIT
+    export RAMPART_TEST_AWS_ENDPOINT="http://127.0.0.1:$port"
+    for _ in $(seq 1 150); do
+        if python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
+            "$RAMPART_TEST_AWS_ENDPOINT/moto-api/" 2>/dev/null; then
+            echo "moto server on $RAMPART_TEST_AWS_ENDPOINT" >&2
+            return
+        fi
+        if ! kill -0 "$MOTO_PID" 2>/dev/null; then
+            echo "moto server failed to start; its log:" >&2
+            cat "${TMPDIR:-/tmp}/rampart-moto-$port.log" >&2
+            return 1
+        fi
+        sleep 0.2
+    done
+    echo "moto server did not answer within 30 s" >&2
+    return 1
+}

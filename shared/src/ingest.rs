@@ -1,0 +1,187 @@
+//! Ingest: one raw message in, its reports stored, exactly one recorded outcome out.
+//!
+//! The same steps run in the Lambda function, in `rampart ingest` and in `rampart reprocess`:
+//! parse with [`intake`](crate::intake), write each report idempotently, then record the
+//! message's [`Outcome`] and mark the raw object. A storage error ends in
+//! [`Outcome::Failed`], which the caller retries; since every write is idempotent, the
+//! retry finishes the job without counting anything twice.
+
+use serde::Serialize;
+
+use crate::intake::parse_input;
+use crate::limits::{LimitKind, Limits};
+use crate::store::{
+    MessageRecord, Outcome, PutReport, RawKey, RawRead, Store, StoreError, StoredReport, WriteMode,
+};
+use crate::identity::ReportId;
+use crate::mail::MessageFacts;
+use crate::IntakeError;
+
+/// What happened to one raw message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Ingested {
+    pub key: RawKey,
+    pub outcome: Outcome,
+    /// Every report found in the message; all are in the store unless it failed.
+    pub reports: Vec<ReportId>,
+    /// Of those, how many were new (or replaced, when reprocessing).
+    pub stored: u32,
+    /// Of those, how many were already stored.
+    pub duplicates: u32,
+    /// Records (TLS-RPT: policies) in the reports stored this time.
+    pub records: u64,
+    /// Why it was rejected or failed; for a stored message, the parts that gave no report.
+    pub reason: Option<String>,
+}
+
+impl Ingested {
+    fn new(key: &RawKey, outcome: Outcome, reason: Option<String>) -> Self {
+        Ingested {
+            key: key.clone(),
+            outcome,
+            reports: Vec::new(),
+            stored: 0,
+            duplicates: 0,
+            records: 0,
+            reason,
+        }
+    }
+}
+
+/// Facts about the message that go into its record beside the outcome.
+struct Context<'a> {
+    now: i64,
+    size: u64,
+    mail: Option<&'a MessageFacts>,
+}
+
+/// Reads a raw message from the store and ingests it.
+pub async fn ingest_stored<S: Store>(
+    store: &S,
+    key: &RawKey,
+    limits: &Limits,
+    now: i64,
+    mode: WriteMode,
+) -> Ingested {
+    match store.get_raw(key, limits.max_input_bytes).await {
+        Ok(RawRead::Bytes(bytes)) => ingest_message(store, key, &bytes, limits, now, mode).await,
+        Ok(RawRead::TooLarge { size }) => {
+            let reason = IntakeError::LimitExceeded {
+                limit: LimitKind::InputBytes,
+                max: limits.max_input_bytes,
+            };
+            let done = Ingested::new(key, Outcome::Rejected, Some(reason.to_string()));
+            let ctx = Context { now, size, mail: None };
+            record(store, done, &ctx).await
+        }
+        // Nothing to keep and nothing to read: the object was removed after its notification.
+        Ok(RawRead::Missing) => Ingested::new(
+            key,
+            Outcome::Rejected,
+            Some("the raw message no longer exists".to_owned()),
+        ),
+        Err(e) => {
+            let done = Ingested::new(key, Outcome::Failed, None);
+            failed(store, done, &Context { now, size: 0, mail: None }, &e).await
+        }
+    }
+}
+
+/// Ingests a raw message whose bytes the caller holds (and has already kept in the store).
+pub async fn ingest_message<S: Store>(
+    store: &S,
+    key: &RawKey,
+    bytes: &[u8],
+    limits: &Limits,
+    now: i64,
+    mode: WriteMode,
+) -> Ingested {
+    let intake = parse_input(bytes, limits);
+    let mail = intake.message.clone();
+    let ctx = Context {
+        now,
+        size: bytes.len() as u64,
+        mail: mail.as_ref(),
+    };
+    if let Some(reason) = intake.rejection() {
+        let done = Ingested::new(key, Outcome::Rejected, Some(reason));
+        return record(store, done, &ctx).await;
+    }
+
+    let partial = (!intake.problems.is_empty()).then(|| {
+        intake
+            .problems
+            .iter()
+            .map(|p| format!("{}: {}", p.origin, p.error))
+            .collect::<Vec<_>>()
+            .join("; ")
+    });
+    let mut done = Ingested::new(key, Outcome::Duplicate, partial);
+    done.reports = intake.reports.iter().map(|p| p.id.clone()).collect();
+    for parsed in intake.reports {
+        let stored = StoredReport {
+            id: parsed.id,
+            message: key.clone(),
+            received_at: now,
+            mail: mail.clone(),
+            origin: parsed.origin,
+            report: parsed.report,
+        };
+        match store.put_report(&stored, mode).await {
+            Ok(PutReport::Stored | PutReport::Replaced) => {
+                done.stored += 1;
+                done.records += stored.summary().records;
+            }
+            Ok(PutReport::Duplicate) => done.duplicates += 1,
+            Err(e) => return failed(store, done, &ctx, &e).await,
+        }
+    }
+    if done.stored > 0 {
+        done.outcome = Outcome::Stored;
+    }
+    record(store, done, &ctx).await
+}
+
+/// Records the outcome and marks the raw object; a failure here turns into `Failed`.
+async fn record<S: Store>(store: &S, done: Ingested, ctx: &Context<'_>) -> Ingested {
+    let written = async {
+        store.put_message(&message_record(&done, ctx)).await?;
+        store.mark_raw(&done.key, done.outcome).await
+    };
+    match written.await {
+        Ok(()) => done,
+        Err(e) => failed(store, done, ctx, &e).await,
+    }
+}
+
+/// Ends in `Failed` (keeping the ids of the reports found), recording that much if the store
+/// still answers.
+async fn failed<S: Store>(store: &S, done: Ingested, ctx: &Context<'_>, err: &StoreError) -> Ingested {
+    tracing::warn!(key = %done.key, error = %err, "storing the message failed; it will be retried");
+    let done = Ingested {
+        outcome: Outcome::Failed,
+        stored: 0,
+        duplicates: 0,
+        records: 0,
+        reason: Some(err.to_string()),
+        ..done
+    };
+    // Best effort: the store just failed, and the caller's retry is what matters.
+    let _ = store.put_message(&message_record(&done, ctx)).await;
+    done
+}
+
+fn message_record(done: &Ingested, ctx: &Context<'_>) -> MessageRecord {
+    MessageRecord {
+        key: done.key.clone(),
+        outcome: done.outcome,
+        reports: done.reports.clone(),
+        stored: done.stored,
+        duplicates: done.duplicates,
+        reason: done.reason.clone(),
+        processed_at: ctx.now,
+        size: ctx.size,
+        from: ctx.mail.and_then(|m| m.from.clone()),
+        subject: ctx.mail.and_then(|m| m.subject.clone()),
+    }
+}

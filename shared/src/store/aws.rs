@@ -1,0 +1,1016 @@
+//! The AWS backend: one DynamoDB table for reports, outcomes and domains; the S3 bucket that
+//! SES writes raw mail into for the blobs. The design is written up in `docs/storage.md`.
+//!
+//! Items (`pk`, `sk`; `gsi1pk`, `gsi1sk` on index `gsi1`):
+//!
+//! | item           | pk             | sk                             | gsi1pk         | gsi1sk         |
+//! |----------------|----------------|--------------------------------|----------------|----------------|
+//! | report header  | `D#<domain>`   | `R#<day>#<id>`                 | `RID#<id>`     | `R`            |
+//! | report piece   | `D#<domain>`   | `R#<day>#<id>#B#<hash>#<nnnn>` |                |                |
+//! | message        | `M#<key>`      | `M`                            | `OUT#<outcome>`| `<time>#<key>` |
+//! | domain         | `DOMAIN`       | `D#<domain>`                   |                |                |
+//!
+//! A report is written in three steps: (1) its header, conditionally, as `pending`; (2) its
+//! body pieces; (3) one transaction that flips the header to `complete` (on condition that
+//! it is still `pending` with this body) and adds to the domain's counters. A re-delivered
+//! report finds a complete header at step 1: duplicate. A retry after a crash finds a
+//! pending one, rewrites the same pieces and completes it; the step-3 condition lets exactly
+//! one writer count it, however many race.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, ConsumedCapacity, GlobalSecondaryIndex,
+    KeySchemaElement, KeyType, Projection, ProjectionType, PutRequest, ReturnConsumedCapacity,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TransactWriteItem, Update,
+    WriteRequest,
+};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{Tag, Tagging};
+
+use super::body::{self, Body};
+use super::{
+    DayRange, DomainEntry, FaultPoint, Faults, MessageRecord, Outcome, PutReport, RawKey,
+    RawRead, Store, StoreError, StoredReport, WriteMode, normalise_domain,
+};
+use crate::identity::ReportId;
+
+type Item = HashMap<String, AttributeValue>;
+
+/// The index that finds a report by id and messages by outcome.
+pub const GSI1: &str = "gsi1";
+/// The S3 object tag that carries a raw message's outcome.
+pub const OUTCOME_TAG: &str = "rampart-outcome";
+const PENDING: &str = "pending";
+const COMPLETE: &str = "complete";
+
+/// Where the backend keeps things.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsLocation {
+    /// The DynamoDB table.
+    pub table: String,
+    /// The S3 bucket of raw messages.
+    pub bucket: String,
+    /// The prefix under which raw messages are listed (SES's `ObjectKeyPrefix`).
+    pub raw_prefix: String,
+}
+
+/// DynamoDB + S3.
+pub struct AwsStore {
+    ddb: aws_sdk_dynamodb::Client,
+    s3: aws_sdk_s3::Client,
+    at: AwsLocation,
+    faults: Faults,
+    /// Write capacity units DynamoDB reported as consumed, in thousandths.
+    consumed_milli_wcu: AtomicU64,
+    max_json_bytes: u64,
+    backoff: Backoff,
+}
+
+/// Loads the AWS configuration the standard way: environment (including
+/// `AWS_ENDPOINT_URL`), shared config and credentials files, SSO, container and instance roles.
+pub async fn load_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await
+}
+
+impl AwsStore {
+    /// Builds the clients once. With a custom endpoint (an emulator such as moto, or MinIO),
+    /// S3 is addressed path-style, since `bucket.127.0.0.1` does not resolve.
+    pub fn new(sdk: &aws_config::SdkConfig, at: AwsLocation) -> Self {
+        let path_style = sdk.endpoint_url().is_some();
+        let s3_conf = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(path_style)
+            .build();
+        AwsStore {
+            ddb: aws_sdk_dynamodb::Client::new(sdk),
+            s3: aws_sdk_s3::Client::from_conf(s3_conf),
+            at,
+            faults: Faults::default(),
+            consumed_milli_wcu: AtomicU64::new(0),
+            max_json_bytes: crate::Limits::default().max_total_bytes,
+            backoff: Backoff::default(),
+        }
+    }
+
+    pub fn location(&self) -> &AwsLocation {
+        &self.at
+    }
+
+    /// Test hook: make the next report write stop at a point, as a crash there would.
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// Write capacity units DynamoDB reported for this store's writes so far.
+    pub fn consumed_write_units(&self) -> f64 {
+        self.consumed_milli_wcu.load(Ordering::Relaxed) as f64 / 1000.0
+    }
+
+    /// Creates the table and the bucket if they do not exist: for emulators and first runs
+    /// outside the SAM template, which creates them in a deployment.
+    pub async fn create_resources(&self) -> Result<(), StoreError> {
+        let attr = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(build_error)
+        };
+        let key = |name: &str, kind: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .map_err(build_error)
+        };
+        let gsi = GlobalSecondaryIndex::builder()
+            .index_name(GSI1)
+            .key_schema(key("gsi1pk", KeyType::Hash)?)
+            .key_schema(key("gsi1sk", KeyType::Range)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
+            .build()
+            .map_err(build_error)?;
+        let created = self
+            .ddb
+            .create_table()
+            .table_name(&self.at.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr("pk")?)
+            .attribute_definitions(attr("sk")?)
+            .attribute_definitions(attr("gsi1pk")?)
+            .attribute_definitions(attr("gsi1sk")?)
+            .key_schema(key("pk", KeyType::Hash)?)
+            .key_schema(key("sk", KeyType::Range)?)
+            .global_secondary_indexes(gsi)
+            .send()
+            .await;
+        match created {
+            Ok(_) => {}
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {}
+            Err(e) => return Err(classify("create table", e)),
+        }
+        let mut bucket = self.s3.create_bucket().bucket(&self.at.bucket);
+        if let Some(region) = self.s3.config().region().map(|r| r.as_ref().to_owned())
+            && region != "us-east-1"
+        {
+            bucket = bucket.create_bucket_configuration(
+                aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                    .location_constraint(region.as_str().into())
+                    .build(),
+            );
+        }
+        match bucket.send().await {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error().is_some_and(|s| {
+                    s.is_bucket_already_owned_by_you() || s.is_bucket_already_exists()
+                }) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(classify("create bucket", e)),
+        }
+    }
+
+    fn count(&self, capacity: Option<&ConsumedCapacity>) {
+        if let Some(units) = capacity.and_then(ConsumedCapacity::capacity_units) {
+            self.consumed_milli_wcu
+                .fetch_add((units * 1000.0).round() as u64, Ordering::Relaxed);
+        }
+    }
+
+    async fn write_pieces(&self, pk: &str, prefix: &str, body: &Body) -> Result<(), StoreError> {
+        let requests = body
+            .pieces
+            .iter()
+            .enumerate()
+            .map(|(i, data)| {
+                let item = Item::from([
+                    ("pk".into(), s(pk)),
+                    ("sk".into(), s(format!("{prefix}{i:04}"))),
+                    ("data".into(), AttributeValue::B(data.clone().into())),
+                ]);
+                PutRequest::builder()
+                    .set_item(Some(item))
+                    .build()
+                    .map(|p| WriteRequest::builder().put_request(p).build())
+                    .map_err(build_error)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for batch in requests.chunks(25) {
+            self.backoff
+                .until_processed(batch.to_vec(), |items| self.batch_write(items))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// One BatchWriteItem call; returns the requests DynamoDB left unprocessed.
+    async fn batch_write(&self, items: Vec<WriteRequest>) -> Result<Vec<WriteRequest>, StoreError> {
+        let out = self
+            .ddb
+            .batch_write_item()
+            .request_items(&self.at.table, items)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(|e| classify("write report body", e))?;
+        for c in out.consumed_capacity() {
+            self.count(Some(c));
+        }
+        Ok(out
+            .unprocessed_items()
+            .and_then(|u| u.get(&self.at.table))
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// The transaction that completes (or replaces) a report and moves its domain's counters.
+    async fn complete(
+        &self,
+        header: TransactWriteItem,
+        domain: &str,
+        (d_reports, d_messages, d_records): (i64, i64, i64),
+    ) -> Result<bool, StoreError> {
+        let counters = Update::builder()
+            .table_name(&self.at.table)
+            .key("pk", s("DOMAIN"))
+            .key("sk", s(format!("D#{domain}")))
+            .update_expression("ADD reports :r, messages :m, records :n")
+            .expression_attribute_values(":r", n(d_reports))
+            .expression_attribute_values(":m", n(d_messages))
+            .expression_attribute_values(":n", n(d_records))
+            .build()
+            .map_err(build_error)?;
+        let sent = self
+            .ddb
+            .transact_write_items()
+            .transact_items(header)
+            .transact_items(TransactWriteItem::builder().update(counters).build())
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        match sent {
+            Ok(out) => {
+                for c in out.consumed_capacity() {
+                    self.count(Some(c));
+                }
+                Ok(true)
+            }
+            Err(e) => {
+                let lost_race = e
+                    .as_service_error()
+                    .and_then(|s| match s {
+                        TransactWriteItemsError::TransactionCanceledException(t) => Some(t),
+                        _ => None,
+                    })
+                    .is_some_and(|t| {
+                        t.cancellation_reasons()
+                            .first()
+                            .and_then(|r| r.code())
+                            .is_some_and(|c| c == "ConditionalCheckFailed")
+                    });
+                if lost_race {
+                    Ok(false)
+                } else {
+                    Err(classify("complete report", e))
+                }
+            }
+        }
+    }
+
+    async fn query(
+        &self,
+        index: Option<&str>,
+        condition: &str,
+        values: &[(&str, AttributeValue)],
+        forward: bool,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut q = self
+            .ddb
+            .query()
+            .table_name(&self.at.table)
+            .set_index_name(index.map(str::to_owned))
+            .key_condition_expression(condition)
+            .scan_index_forward(forward);
+        for (name, value) in values {
+            q = q.expression_attribute_values(*name, value.clone());
+        }
+        let mut pages = q.into_paginator().items().send();
+        let mut items = Vec::new();
+        while let Some(item) = pages.next().await {
+            items.push(item.map_err(|e| classify("query", e))?);
+        }
+        Ok(items)
+    }
+
+    /// Complete reports among `items` (headers and pieces in key order), decoded.
+    fn assemble(&self, items: &[Item]) -> Result<Vec<StoredReport>, StoreError> {
+        let mut out = Vec::new();
+        for (i, header) in items.iter().enumerate() {
+            if text(header, "state") != Some(COMPLETE) {
+                continue;
+            }
+            let prefix = format!(
+                "{}#B#{}#",
+                text(header, "sk").unwrap_or_default(),
+                text(header, "body").unwrap_or_default()
+            );
+            let pieces = items[i + 1..]
+                .iter()
+                .take_while(|p| text(p, "sk").is_some_and(|sk| sk.starts_with(&text(header, "sk").unwrap_or_default())))
+                .filter(|p| text(p, "sk").is_some_and(|sk| sk.starts_with(&prefix)))
+                .filter_map(|p| match p.get("data") {
+                    Some(AttributeValue::B(b)) => Some(b.as_ref()),
+                    _ => None,
+                });
+            out.push(self.decode_header(header, pieces)?);
+        }
+        Ok(out)
+    }
+
+    fn decode_header<'a>(
+        &self,
+        header: &Item,
+        pieces: impl Iterator<Item = &'a [u8]>,
+    ) -> Result<StoredReport, StoreError> {
+        let field = |name: &'static str| {
+            text(header, name).ok_or_else(|| StoreError::corrupt("report header", name))
+        };
+        let id = field("id")?;
+        Ok(StoredReport {
+            id: ReportId::from_hex(id).ok_or_else(|| StoreError::corrupt("report id", id))?,
+            message: RawKey::new(field("message")?)
+                .map_err(|e| StoreError::corrupt("message key", e))?,
+            received_at: number(header, "received_at").unwrap_or(0),
+            mail: text(header, "mail")
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(|e| StoreError::corrupt("mail facts", e))?,
+            origin: serde_json::from_str(field("origin")?)
+                .map_err(|e| StoreError::corrupt("origin", e))?,
+            report: body::decode(pieces, self.max_json_bytes)?,
+        })
+    }
+
+    /// The header of a stored report, read strongly so a write just made is seen.
+    async fn header(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.at.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("read report", e))?;
+        Ok(out.item)
+    }
+
+    async fn delete_pieces(&self, pk: &str, prefix: &str, count: i64) {
+        for i in 0..count {
+            // Best effort: an orphaned piece is never read (its hash is not the header's).
+            let _ = self
+                .ddb
+                .delete_item()
+                .table_name(&self.at.table)
+                .key("pk", s(pk))
+                .key("sk", s(format!("{prefix}{i:04}")))
+                .send()
+                .await;
+        }
+    }
+}
+
+fn header_item(r: &StoredReport, body: &Body, state: &str) -> Result<(String, String, Item), StoreError> {
+    let pk = format!("D#{}", r.domain());
+    let sk = format!("R#{}#{}", r.day(), r.id);
+    let sum = r.summary();
+    let mut item = Item::from([
+        ("pk".into(), s(&pk)),
+        ("sk".into(), s(&sk)),
+        ("gsi1pk".into(), s(format!("RID#{}", r.id))),
+        ("gsi1sk".into(), s("R")),
+        ("state".into(), s(state)),
+        ("id".into(), s(r.id.as_str())),
+        ("domain".into(), s(r.domain())),
+        ("day".into(), s(r.day())),
+        ("kind".into(), s(r.report.kind())),
+        ("org".into(), s(&sum.org)),
+        ("report_id".into(), s(&sum.report_id)),
+        ("messages".into(), n(sum.messages as i64)),
+        ("records".into(), n(sum.records as i64)),
+        ("message".into(), s(r.message.as_str())),
+        ("received_at".into(), n(r.received_at)),
+        ("body".into(), s(&body.hash)),
+        ("pieces".into(), n(body.pieces.len() as i64)),
+        ("body_bytes".into(), n(body.compressed_len() as i64)),
+        (
+            "origin".into(),
+            s(serde_json::to_string(&r.origin).map_err(|e| StoreError::corrupt("origin", e))?),
+        ),
+    ]);
+    let optional = [("begin", sum.begin), ("end", sum.end)];
+    for (name, value) in optional {
+        if let Some(v) = value {
+            item.insert(name.into(), n(v));
+        }
+    }
+    if let Some(mail) = &r.mail {
+        item.insert(
+            "mail".into(),
+            s(serde_json::to_string(mail).map_err(|e| StoreError::corrupt("mail facts", e))?),
+        );
+        let ses = &mail.ses;
+        for (name, v) in [
+            ("ses_spf", &ses.spf),
+            ("ses_dkim", &ses.dkim),
+            ("ses_dmarc", &ses.dmarc),
+            ("ses_spam", &ses.spam),
+            ("ses_virus", &ses.virus),
+        ] {
+            if let Some(v) = v {
+                item.insert(name.into(), s(v.as_str()));
+            }
+        }
+    }
+    Ok((pk, sk, item))
+}
+
+impl Store for AwsStore {
+    async fn put_raw(&self, key: &RawKey, bytes: &[u8]) -> Result<(), StoreError> {
+        self.s3
+            .put_object()
+            .bucket(&self.at.bucket)
+            .key(key.as_str())
+            .body(ByteStream::from(bytes.to_vec()))
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| classify("put raw message", e))
+    }
+
+    async fn get_raw(&self, key: &RawKey, max_bytes: u64) -> Result<RawRead, StoreError> {
+        let got = self
+            .s3
+            .get_object()
+            .bucket(&self.at.bucket)
+            .key(key.as_str())
+            .send()
+            .await;
+        let mut out = match got {
+            Ok(out) => out,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
+                return Ok(RawRead::Missing);
+            }
+            Err(e) => return Err(classify("read raw message", e)),
+        };
+        let size = out.content_length().unwrap_or(0).max(0) as u64;
+        if size > max_bytes {
+            return Ok(RawRead::TooLarge { size });
+        }
+        let mut bytes = Vec::with_capacity(size as usize);
+        while let Some(chunk) = out.body.try_next().await.map_err(|e| StoreError::Unavailable {
+            op: "read raw message",
+            detail: e.to_string(),
+        })? {
+            bytes.extend_from_slice(&chunk);
+            if bytes.len() as u64 > max_bytes {
+                return Ok(RawRead::TooLarge {
+                    size: bytes.len() as u64,
+                });
+            }
+        }
+        Ok(RawRead::Bytes(bytes))
+    }
+
+    async fn raw_keys(&self) -> Result<Vec<RawKey>, StoreError> {
+        let mut pages = self
+            .s3
+            .list_objects_v2()
+            .bucket(&self.at.bucket)
+            .prefix(&self.at.raw_prefix)
+            .into_paginator()
+            .send();
+        let mut keys = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify("list raw messages", e))?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key())
+                    .filter(|k| !k.ends_with('/'))
+                    .filter_map(|k| RawKey::new(k).ok()),
+            );
+        }
+        Ok(keys)
+    }
+
+    async fn mark_raw(&self, key: &RawKey, outcome: Outcome) -> Result<(), StoreError> {
+        let tag = Tag::builder()
+            .key(OUTCOME_TAG)
+            .value(outcome.as_str())
+            .build()
+            .map_err(build_error)?;
+        let tagging = Tagging::builder()
+            .tag_set(tag)
+            .build()
+            .map_err(build_error)?;
+        let sent = self
+            .s3
+            .put_object_tagging()
+            .bucket(&self.at.bucket)
+            .key(key.as_str())
+            .tagging(tagging)
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(()),
+            // The object is gone; there is nothing left to mark.
+            Err(e) if e.as_service_error().and_then(ProvideErrorMetadata::code) == Some("NoSuchKey") => {
+                Ok(())
+            }
+            Err(e) => Err(classify("tag raw message", e)),
+        }
+    }
+
+    async fn put_report(
+        &self,
+        report: &StoredReport,
+        mode: WriteMode,
+    ) -> Result<PutReport, StoreError> {
+        let body = Body::encode(&report.report)?;
+        let (pk, sk, item) = header_item(report, &body, PENDING)?;
+        let sum = report.summary();
+        let pieces_prefix = |hash: &str| format!("{sk}#B#{hash}#");
+
+        // Step 1: claim the identity, or find who holds it.
+        let claimed = self
+            .ddb
+            .put_item()
+            .table_name(&self.at.table)
+            .set_item(Some(item.clone()))
+            .condition_expression("attribute_not_exists(pk) OR #state = :pending")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":pending", s(PENDING))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        let existing = match claimed {
+            Ok(out) => {
+                self.count(out.consumed_capacity());
+                None
+            }
+            Err(e) => {
+                let Some(failed) = e
+                    .as_service_error()
+                    .and_then(|s| match s {
+                        PutItemError::ConditionalCheckFailedException(c) => Some(c),
+                        _ => None,
+                    })
+                else {
+                    return Err(classify("claim report", e));
+                };
+                // Emulators without ReturnValuesOnConditionCheckFailure: read it instead.
+                match failed.item() {
+                    Some(old) => Some(old.clone()),
+                    None => self.header(&pk, &sk).await?,
+                }
+            }
+        };
+
+        let Some(old) = existing else {
+            self.faults.check(FaultPoint::AfterHeader)?;
+            // Step 2: the body.
+            self.write_pieces(&pk, &pieces_prefix(&body.hash), &body).await?;
+            self.faults.check(FaultPoint::AfterBody)?;
+            // Step 3: complete and count, once.
+            let flip = Update::builder()
+                .table_name(&self.at.table)
+                .key("pk", s(&pk))
+                .key("sk", s(&sk))
+                .update_expression("SET #state = :complete")
+                .condition_expression("#state = :pending AND body = :body")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":complete", s(COMPLETE))
+                .expression_attribute_values(":pending", s(PENDING))
+                .expression_attribute_values(":body", s(&body.hash))
+                .build()
+                .map_err(build_error)?;
+            let deltas = (1, sum.messages as i64, sum.records as i64);
+            let won = self
+                .complete(
+                    TransactWriteItem::builder().update(flip).build(),
+                    &report.domain(),
+                    deltas,
+                )
+                .await?;
+            return Ok(if won {
+                PutReport::Stored
+            } else {
+                PutReport::Duplicate
+            });
+        };
+
+        let old_hash = text(&old, "body").unwrap_or_default().to_owned();
+        if mode == WriteMode::Insert || old_hash == body.hash {
+            return Ok(PutReport::Duplicate);
+        }
+        // Replace: new pieces under the new hash, then swap the header and move the counters
+        // by the difference, on condition that nobody swapped it first.
+        self.write_pieces(&pk, &pieces_prefix(&body.hash), &body).await?;
+        self.faults.check(FaultPoint::AfterBody)?;
+        let (_, _, mut new_header) = header_item(report, &body, COMPLETE)?;
+        new_header.insert("state".into(), s(COMPLETE));
+        let swap = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.at.table)
+            .set_item(Some(new_header))
+            .condition_expression("#state = :complete AND body = :old")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":complete", s(COMPLETE))
+            .expression_attribute_values(":old", s(&old_hash))
+            .build()
+            .map_err(build_error)?;
+        let deltas = (
+            0,
+            sum.messages as i64 - number(&old, "messages").unwrap_or(0),
+            sum.records as i64 - number(&old, "records").unwrap_or(0),
+        );
+        let won = self
+            .complete(
+                TransactWriteItem::builder().put(swap).build(),
+                &report.domain(),
+                deltas,
+            )
+            .await?;
+        if !won {
+            return Ok(PutReport::Duplicate);
+        }
+        let old_pieces = number(&old, "pieces").unwrap_or(0);
+        self.delete_pieces(&pk, &pieces_prefix(&old_hash), old_pieces)
+            .await;
+        Ok(PutReport::Replaced)
+    }
+
+    async fn reports(&self, domain: &str, days: &DayRange) -> Result<Vec<StoredReport>, StoreError> {
+        let items = self
+            .query(
+                None,
+                "pk = :pk AND sk BETWEEN :from AND :to",
+                &[
+                    (":pk", s(format!("D#{}", normalise_domain(domain)))),
+                    (":from", s(format!("R#{}", days.from))),
+                    // '~' sorts after every character of the ids and '#' that follow a day.
+                    (":to", s(format!("R#{}~", days.to))),
+                ],
+                true,
+            )
+            .await?;
+        self.assemble(&items)
+    }
+
+    async fn report(&self, id: &ReportId) -> Result<Option<StoredReport>, StoreError> {
+        let headers = self
+            .query(
+                Some(GSI1),
+                "gsi1pk = :id",
+                &[(":id", s(format!("RID#{id}")))],
+                true,
+            )
+            .await?;
+        let Some(found) = headers.first() else {
+            return Ok(None);
+        };
+        // The index is eventually consistent and holds no pieces: read the header again,
+        // then its own pieces.
+        let (pk, sk) = (
+            text(found, "pk").unwrap_or_default(),
+            text(found, "sk").unwrap_or_default(),
+        );
+        let Some(header) = self.header(pk, sk).await? else {
+            return Ok(None);
+        };
+        let mut items = vec![header];
+        items.extend(
+            self.query(
+                None,
+                "pk = :pk AND begins_with(sk, :prefix)",
+                &[(":pk", s(pk)), (":prefix", s(format!("{sk}#B#")))],
+                true,
+            )
+            .await?,
+        );
+        Ok(self.assemble(&items)?.into_iter().next())
+    }
+
+    async fn put_message(&self, record: &MessageRecord) -> Result<(), StoreError> {
+        let json = serde_json::to_string(record)
+            .map_err(|e| StoreError::corrupt("message record", e))?;
+        let item = Item::from([
+            ("pk".into(), s(format!("M#{}", record.key))),
+            ("sk".into(), s("M")),
+            ("gsi1pk".into(), s(format!("OUT#{}", record.outcome))),
+            (
+                "gsi1sk".into(),
+                s(format!("{:012}#{}", record.processed_at.max(0), record.key)),
+            ),
+            ("outcome".into(), s(record.outcome.as_str())),
+            ("record".into(), s(json)),
+        ]);
+        self.ddb
+            .put_item()
+            .table_name(&self.at.table)
+            .set_item(Some(item))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map(|out| self.count(out.consumed_capacity()))
+            .map_err(|e| classify("put message", e))
+    }
+
+    async fn message(&self, key: &RawKey) -> Result<Option<MessageRecord>, StoreError> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.at.table)
+            .key("pk", s(format!("M#{key}")))
+            .key("sk", s("M"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("read message", e))?;
+        out.item
+            .as_ref()
+            .map(decode_message)
+            .transpose()
+    }
+
+    async fn messages(&self, outcome: Outcome) -> Result<Vec<MessageRecord>, StoreError> {
+        self.query(
+            Some(GSI1),
+            "gsi1pk = :o",
+            &[(":o", s(format!("OUT#{outcome}")))],
+            false,
+        )
+        .await?
+        .iter()
+        .map(decode_message)
+        .collect()
+    }
+
+    async fn register_domain(&self, name: &str, at: i64) -> Result<bool, StoreError> {
+        let sent = self
+            .ddb
+            .update_item()
+            .table_name(&self.at.table)
+            .key("pk", s("DOMAIN"))
+            .key("sk", s(format!("D#{}", normalise_domain(name))))
+            .update_expression("SET registered_at = :at")
+            .condition_expression("attribute_not_exists(registered_at)")
+            .expression_attribute_values(":at", n(at))
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                Ok(false)
+            }
+            Err(e) => Err(classify("register domain", e)),
+        }
+    }
+
+    async fn unregister_domain(&self, name: &str) -> Result<bool, StoreError> {
+        let sent = self
+            .ddb
+            .update_item()
+            .table_name(&self.at.table)
+            .key("pk", s("DOMAIN"))
+            .key("sk", s(format!("D#{}", normalise_domain(name))))
+            .update_expression("REMOVE registered_at")
+            .condition_expression("attribute_exists(registered_at)")
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                Ok(false)
+            }
+            Err(e) => Err(classify("unregister domain", e)),
+        }
+    }
+
+    async fn domains(&self) -> Result<Vec<DomainEntry>, StoreError> {
+        let items = self
+            .query(None, "pk = :pk", &[(":pk", s("DOMAIN"))], true)
+            .await?;
+        Ok(items
+            .iter()
+            .map(|i| DomainEntry {
+                name: text(i, "sk")
+                    .and_then(|sk| sk.strip_prefix("D#"))
+                    .unwrap_or_default()
+                    .to_owned(),
+                registered_at: number(i, "registered_at"),
+                reports: number(i, "reports").unwrap_or(0).max(0) as u64,
+                messages: number(i, "messages").unwrap_or(0).max(0) as u64,
+                records: number(i, "records").unwrap_or(0).max(0) as u64,
+            })
+            .filter(|d| d.registered_at.is_some() || d.reports > 0)
+            .collect())
+    }
+}
+
+fn decode_message(item: &Item) -> Result<MessageRecord, StoreError> {
+    let json = text(item, "record").ok_or_else(|| StoreError::corrupt("message record", "record"))?;
+    serde_json::from_str(json).map_err(|e| StoreError::corrupt("message record", e))
+}
+
+/// Exponential backoff with jitter for DynamoDB's unprocessed batch items.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub first: Duration,
+    pub max: Duration,
+    pub attempts: u32,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            first: Duration::from_millis(50),
+            max: Duration::from_secs(2),
+            attempts: 10,
+        }
+    }
+}
+
+impl Backoff {
+    /// Sends `items`, then whatever comes back unprocessed, sleeping longer each time, until
+    /// nothing is left or the attempts run out (then the caller fails and AWS retries later).
+    pub async fn until_processed<T, F, Fut>(&self, mut items: Vec<T>, mut send: F) -> Result<(), StoreError>
+    where
+        F: FnMut(Vec<T>) -> Fut,
+        Fut: Future<Output = Result<Vec<T>, StoreError>>,
+    {
+        let mut delay = self.first;
+        for attempt in 1..=self.attempts {
+            items = send(items).await?;
+            if items.is_empty() {
+                return Ok(());
+            }
+            if attempt < self.attempts {
+                tokio::time::sleep(jitter(delay)).await;
+                delay = (delay * 2).min(self.max);
+            }
+        }
+        Err(StoreError::Unavailable {
+            op: "write report body",
+            detail: format!(
+                "{} items still unprocessed after {} attempts",
+                items.len(),
+                self.attempts
+            ),
+        })
+    }
+}
+
+/// Half to full `d`, so writers that were throttled together do not retry together.
+fn jitter(d: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|t| t.subsec_nanos())
+        .unwrap_or(0);
+    d / 2 + d.mul_f64(f64::from(nanos % 1000) / 2000.0)
+}
+
+/// Maps an SDK error to a storage error: throttling, timeouts, network and server errors
+/// may pass (`Unavailable`); anything else is refused.
+fn classify<E>(op: &'static str, err: SdkError<E, HttpResponse>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    const TRANSIENT: [&str; 9] = [
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "Throttling",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "SlowDown",
+        "TransactionConflictException",
+        "RequestTimeout",
+    ];
+    let transient = match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(se) => {
+            se.raw().status().as_u16() >= 500
+                || se.err().code().is_some_and(|c| TRANSIENT.contains(&c))
+        }
+        _ => false,
+    };
+    let detail = match &err {
+        SdkError::ServiceError(se) => format!(
+            "{}: {}",
+            se.err().code().unwrap_or("error"),
+            se.err().message().unwrap_or("no message")
+        ),
+        other => aws_sdk_dynamodb::error::DisplayErrorContext(other).to_string(),
+    };
+    if transient {
+        StoreError::Unavailable { op, detail }
+    } else {
+        StoreError::Refused { op, detail }
+    }
+}
+
+fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Refused {
+        op: "build request",
+        detail: e.to_string(),
+    }
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn text<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Some(v),
+        _ => None,
+    }
+}
+
+fn number(item: &Item, name: &str) -> Option<i64> {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => v.parse().ok(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[tokio::test]
+    async fn unprocessed_items_are_resent_until_none_are_left() {
+        let backoff = Backoff {
+            first: Duration::from_millis(1),
+            max: Duration::from_millis(4),
+            attempts: 10,
+        };
+        let calls = Mutex::new(Vec::new());
+        // DynamoDB-like: each call processes only the first item it is given.
+        backoff
+            .until_processed(vec![1, 2, 3, 4], |items: Vec<i32>| {
+                calls.lock().unwrap().push(items.clone());
+                async move { Ok(items[1..].to_vec()) }
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            *calls.lock().unwrap(),
+            vec![vec![1, 2, 3, 4], vec![2, 3, 4], vec![3, 4], vec![4]]
+        );
+    }
+
+    #[tokio::test]
+    async fn items_never_processed_end_in_a_retryable_error() {
+        let backoff = Backoff {
+            first: Duration::from_millis(1),
+            max: Duration::from_millis(2),
+            attempts: 3,
+        };
+        let mut calls = 0;
+        let err = backoff
+            .until_processed(vec![1, 2], |items: Vec<i32>| {
+                calls += 1;
+                async move { Ok(items) }
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(calls, 3);
+        assert_eq!(
+            err.to_string(),
+            "write report body: storage unavailable: 2 items still unprocessed after 3 attempts"
+        );
+    }
+}

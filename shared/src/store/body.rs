@@ -1,0 +1,89 @@
+//! The stored form of a report: its JSON, gzip-compressed, cut into pieces small enough for
+//! any backend's item limit.
+//!
+//! Compressing the whole report once (rather than per record) gives 10–20× smaller items, and
+//! cutting the compressed bytes (rather than the records) bounds every piece exactly, however
+//! large a single record is. The hash names the content, so pieces from two different
+//! versions of one report never mix.
+
+use std::io::{Read, Write};
+
+use flate2::Compression;
+use flate2::read::GzDecoder;
+use flate2::write::GzEncoder;
+use sha2::{Digest, Sha256};
+
+use super::StoreError;
+use crate::intake::Report;
+
+/// Most bytes in one piece. DynamoDB's item limit is 400 KB including names and the other
+/// attributes (under 2 KB here), so a piece never brings an item near it.
+pub const MAX_PIECE_BYTES: usize = 350_000;
+
+/// A report encoded for storage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Body {
+    /// 16 hex digits of the SHA-256 of the report's JSON.
+    pub hash: String,
+    pub pieces: Vec<Vec<u8>>,
+}
+
+impl Body {
+    pub fn encode(report: &Report) -> Result<Body, StoreError> {
+        let mut w = HashingWriter {
+            hasher: Sha256::new(),
+            inner: GzEncoder::new(Vec::new(), Compression::new(6)),
+        };
+        serde_json::to_writer(&mut w, report).map_err(|e| StoreError::corrupt("report", e))?;
+        let digest = w.hasher.finalize();
+        let gz = w
+            .inner
+            .finish()
+            .map_err(|e| StoreError::corrupt("report", e))?;
+        Ok(Body {
+            hash: digest[..8].iter().map(|b| format!("{b:02x}")).collect(),
+            pieces: gz.chunks(MAX_PIECE_BYTES).map(<[u8]>::to_vec).collect(),
+        })
+    }
+
+    pub fn compressed_len(&self) -> usize {
+        self.pieces.iter().map(Vec::len).sum()
+    }
+}
+
+/// Decodes the pieces of one body, in order. `max_json_bytes` bounds the decompressed JSON.
+pub fn decode<'a>(
+    pieces: impl IntoIterator<Item = &'a [u8]>,
+    max_json_bytes: u64,
+) -> Result<Report, StoreError> {
+    let gz: Vec<u8> = pieces.into_iter().flatten().copied().collect();
+    let mut json = Vec::new();
+    GzDecoder::new(gz.as_slice())
+        .take(max_json_bytes + 1)
+        .read_to_end(&mut json)
+        .map_err(|e| StoreError::corrupt("stored report", e))?;
+    if json.len() as u64 > max_json_bytes {
+        return Err(StoreError::corrupt(
+            "stored report",
+            format!("larger than {max_json_bytes} bytes of JSON"),
+        ));
+    }
+    serde_json::from_slice(&json).map_err(|e| StoreError::corrupt("stored report", e))
+}
+
+struct HashingWriter<W> {
+    hasher: Sha256,
+    inner: W,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}

@@ -1,0 +1,530 @@
+//! The local backend: an SQLite database file and a folder of raw messages.
+//!
+//! SQLite rather than a pure-Rust key-value file (redb): `rampart serve` and `rampart ingest`
+//! run as separate processes on the same data folder, and SQLite in WAL mode lets them share
+//! it, where redb locks the file to one process. The file also opens in any `sqlite3` shell.
+//!
+//! Layout of a data folder: `rampart.sqlite3` (tables `reports`, `messages`, `domains`) and
+//! `raw/<key>` for each raw message. Each report write is one SQLite transaction, so a crash
+//! at any point leaves either nothing or everything of it.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::body::{self, Body};
+use super::{
+    DayRange, DomainEntry, FaultPoint, Faults, MessageRecord, Outcome, PutReport, RawKey,
+    RawRead, Store, StoreError, StoredReport, WriteMode, normalise_domain,
+};
+use crate::identity::ReportId;
+use crate::intake::Origin;
+use crate::mail::MessageFacts;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS reports (
+    id          TEXT PRIMARY KEY,
+    domain      TEXT NOT NULL,
+    day         TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    org         TEXT NOT NULL,
+    report_id   TEXT NOT NULL,
+    begin       INTEGER,
+    end         INTEGER,
+    messages    INTEGER NOT NULL,
+    records     INTEGER NOT NULL,
+    message     TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    mail        TEXT,
+    origin      TEXT NOT NULL,
+    ses_spf     TEXT,
+    ses_dkim    TEXT,
+    ses_dmarc   TEXT,
+    ses_spam    TEXT,
+    ses_virus   TEXT,
+    body_hash   TEXT NOT NULL,
+    body        BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS reports_by_domain_day ON reports (domain, day);
+CREATE TABLE IF NOT EXISTS messages (
+    key          TEXT PRIMARY KEY,
+    outcome      TEXT NOT NULL,
+    processed_at INTEGER NOT NULL,
+    record       TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_by_outcome ON messages (outcome, processed_at);
+CREATE TABLE IF NOT EXISTS domains (
+    name          TEXT PRIMARY KEY,
+    registered_at INTEGER,
+    reports       INTEGER NOT NULL DEFAULT 0,
+    messages      INTEGER NOT NULL DEFAULT 0,
+    records       INTEGER NOT NULL DEFAULT 0
+);
+PRAGMA user_version = 1;
+";
+
+/// The database file inside a data folder.
+pub const DATABASE_FILE: &str = "rampart.sqlite3";
+/// The folder of raw messages inside a data folder.
+pub const RAW_DIR: &str = "raw";
+
+/// An SQLite file plus a folder of raw messages. Cheap to clone; clones share one connection.
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    conn: Mutex<Connection>,
+    raw_dir: PathBuf,
+    faults: Faults,
+    max_json_bytes: u64,
+}
+
+impl EmbeddedStore {
+    /// Opens (and creates, if needed) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let raw_dir = dir.join(RAW_DIR);
+        std::fs::create_dir_all(&raw_dir).map_err(|e| io_error(&raw_dir, e))?;
+        let db_path = dir.join(DATABASE_FILE);
+        let conn = Connection::open(&db_path).map_err(|e| sql("open", e))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(|e| sql("open", e))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| sql("open", e))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| sql("open", e))?;
+        conn.execute_batch(SCHEMA).map_err(|e| sql("open", e))?;
+        Ok(EmbeddedStore {
+            inner: Arc::new(Inner {
+                conn: Mutex::new(conn),
+                raw_dir,
+                faults: Faults::default(),
+                max_json_bytes: crate::Limits::default().max_total_bytes,
+            }),
+        })
+    }
+
+    /// Test hook: make the next report write stop at a point, as a crash there would.
+    pub fn faults(&self) -> &Faults {
+        &self.inner.faults
+    }
+
+    /// The file a raw message is kept in.
+    pub fn raw_path(&self, key: &RawKey) -> PathBuf {
+        self.inner.raw_dir.join(key.as_str())
+    }
+
+    /// Runs blocking SQLite or file work off the async runtime's threads.
+    async fn blocking<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || f(&inner))
+            .await
+            .map_err(|e| StoreError::Unavailable {
+                op: "embedded store",
+                detail: e.to_string(),
+            })?
+    }
+}
+
+impl Inner {
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite half-written (transactions roll
+        // back on drop), so a poisoned lock is safe to reuse.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn put_report(&self, r: &StoredReport, mode: WriteMode) -> Result<PutReport, StoreError> {
+        let body = Body::encode(&r.report)?;
+        let blob: Vec<u8> = body.pieces.concat();
+        let sum = r.summary();
+        let domain = r.domain();
+        let mail = r
+            .mail
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| StoreError::corrupt("mail facts", e))?;
+        let origin =
+            serde_json::to_string(&r.origin).map_err(|e| StoreError::corrupt("origin", e))?;
+        let ses = r.mail.as_ref().map(|m| &m.ses);
+        let verdict = |f: fn(&crate::mail::SesVerdicts) -> &Option<crate::mail::Verdict>| {
+            ses.and_then(|s| f(s).as_ref()).map(|v| v.as_str().to_owned())
+        };
+
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| sql("put report", e))?;
+        let existing: Option<(String, i64, i64)> = tx
+            .query_row(
+                "SELECT body_hash, messages, records FROM reports WHERE id = ?1",
+                [r.id.as_str()],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .optional()
+            .map_err(|e| sql("put report", e))?;
+        let (result, d_reports, d_messages, d_records) = match (&existing, mode) {
+            (None, _) => (
+                PutReport::Stored,
+                1,
+                sum.messages as i64,
+                sum.records as i64,
+            ),
+            (Some(_), WriteMode::Insert) => return Ok(PutReport::Duplicate),
+            (Some((hash, _, _)), WriteMode::Replace) if *hash == body.hash => {
+                return Ok(PutReport::Duplicate);
+            }
+            (Some((_, m, n)), WriteMode::Replace) => (
+                PutReport::Replaced,
+                0,
+                sum.messages as i64 - m,
+                sum.records as i64 - n,
+            ),
+        };
+        tx.execute(
+            "INSERT OR REPLACE INTO reports (id, domain, day, kind, org, report_id, begin, end,
+                 messages, records, message, received_at, mail, origin,
+                 ses_spf, ses_dkim, ses_dmarc, ses_spam, ses_virus, body_hash, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
+                 ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+            params![
+                r.id.as_str(),
+                domain,
+                r.day(),
+                r.report.kind(),
+                sum.org,
+                sum.report_id,
+                sum.begin,
+                sum.end,
+                sum.messages as i64,
+                sum.records as i64,
+                r.message.as_str(),
+                r.received_at,
+                mail,
+                origin,
+                verdict(|s| &s.spf),
+                verdict(|s| &s.dkim),
+                verdict(|s| &s.dmarc),
+                verdict(|s| &s.spam),
+                verdict(|s| &s.virus),
+                body.hash,
+                blob,
+            ],
+        )
+        .map_err(|e| sql("put report", e))?;
+        // Leaving here drops the transaction, which rolls the header back: a crash.
+        self.faults.check(FaultPoint::AfterHeader)?;
+        self.faults.check(FaultPoint::AfterBody)?;
+        tx.execute(
+            "INSERT INTO domains (name, reports, messages, records) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (name) DO UPDATE SET reports = reports + excluded.reports,
+                 messages = messages + excluded.messages, records = records + excluded.records",
+            params![domain, d_reports, d_messages, d_records],
+        )
+        .map_err(|e| sql("put report", e))?;
+        tx.commit().map_err(|e| sql("put report", e))?;
+        Ok(result)
+    }
+
+    fn select_reports(
+        &self,
+        where_clause: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<StoredReport>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT id, message, received_at, mail, origin, body FROM reports
+                 WHERE {where_clause} ORDER BY day, id"
+            ))
+            .map_err(|e| sql("read reports", e))?;
+        let rows = stmt
+            .query_map(args, |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, i64>(2)?,
+                    row.get::<_, Option<String>>(3)?,
+                    row.get::<_, String>(4)?,
+                    row.get::<_, Vec<u8>>(5)?,
+                ))
+            })
+            .map_err(|e| sql("read reports", e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, message, received_at, mail, origin, blob) =
+                row.map_err(|e| sql("read reports", e))?;
+            let mail: Option<MessageFacts> = mail
+                .map(|m| serde_json::from_str(&m))
+                .transpose()
+                .map_err(|e| StoreError::corrupt("mail facts", e))?;
+            let origin: Origin =
+                serde_json::from_str(&origin).map_err(|e| StoreError::corrupt("origin", e))?;
+            out.push(StoredReport {
+                id: ReportId::from_hex(&id)
+                    .ok_or_else(|| StoreError::corrupt("report id", &id))?,
+                message: RawKey::new(message).map_err(|e| StoreError::corrupt("message key", e))?,
+                received_at,
+                mail,
+                origin,
+                report: body::decode([blob.as_slice()], self.max_json_bytes)?,
+            });
+        }
+        Ok(out)
+    }
+}
+
+impl Store for EmbeddedStore {
+    async fn put_raw(&self, key: &RawKey, bytes: &[u8]) -> Result<(), StoreError> {
+        let path = self.raw_path(key);
+        let bytes = bytes.to_vec();
+        self.blocking(move |_| write_atomically(&path, &bytes))
+            .await
+    }
+
+    async fn get_raw(&self, key: &RawKey, max_bytes: u64) -> Result<RawRead, StoreError> {
+        let path = self.raw_path(key);
+        self.blocking(move |_| {
+            let size = match std::fs::metadata(&path) {
+                Ok(m) => m.len(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(RawRead::Missing),
+                Err(e) => return Err(io_error(&path, e)),
+            };
+            if size > max_bytes {
+                return Ok(RawRead::TooLarge { size });
+            }
+            std::fs::read(&path)
+                .map(RawRead::Bytes)
+                .map_err(|e| io_error(&path, e))
+        })
+        .await
+    }
+
+    async fn raw_keys(&self) -> Result<Vec<RawKey>, StoreError> {
+        self.blocking(|inner| {
+            let mut keys = Vec::new();
+            for entry in walkdir::WalkDir::new(&inner.raw_dir).sort_by_file_name() {
+                let entry = entry.map_err(|e| StoreError::Io {
+                    path: inner.raw_dir.display().to_string(),
+                    source: e.into(),
+                })?;
+                let name = entry.file_name().to_string_lossy();
+                if !entry.file_type().is_file() || name.starts_with(".tmp-") {
+                    continue;
+                }
+                let rel = entry
+                    .path()
+                    .strip_prefix(&inner.raw_dir)
+                    .unwrap_or(entry.path());
+                let rel = rel.to_string_lossy().replace('\\', "/");
+                if let Ok(key) = RawKey::new(rel) {
+                    keys.push(key);
+                }
+            }
+            Ok(keys)
+        })
+        .await
+    }
+
+    async fn mark_raw(&self, _key: &RawKey, _outcome: Outcome) -> Result<(), StoreError> {
+        // A file carries no tag; the `messages` table holds the outcome.
+        Ok(())
+    }
+
+    async fn put_report(
+        &self,
+        report: &StoredReport,
+        mode: WriteMode,
+    ) -> Result<PutReport, StoreError> {
+        let report = report.clone();
+        self.blocking(move |inner| inner.put_report(&report, mode))
+            .await
+    }
+
+    async fn reports(&self, domain: &str, days: &DayRange) -> Result<Vec<StoredReport>, StoreError> {
+        let (domain, from, to) = (normalise_domain(domain), days.from.clone(), days.to.clone());
+        self.blocking(move |inner| {
+            inner.select_reports(
+                "domain = ?1 AND day BETWEEN ?2 AND ?3",
+                &[&domain, &from, &to],
+            )
+        })
+        .await
+    }
+
+    async fn report(&self, id: &ReportId) -> Result<Option<StoredReport>, StoreError> {
+        let id = id.as_str().to_owned();
+        self.blocking(move |inner| {
+            Ok(inner.select_reports("id = ?1", &[&id])?.into_iter().next())
+        })
+        .await
+    }
+
+    async fn put_message(&self, record: &MessageRecord) -> Result<(), StoreError> {
+        let json =
+            serde_json::to_string(record).map_err(|e| StoreError::corrupt("message record", e))?;
+        let (key, outcome, at) = (
+            record.key.as_str().to_owned(),
+            record.outcome.as_str(),
+            record.processed_at,
+        );
+        self.blocking(move |inner| {
+            inner
+                .conn()
+                .execute(
+                    "INSERT OR REPLACE INTO messages (key, outcome, processed_at, record)
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![key, outcome, at, json],
+                )
+                .map(drop)
+                .map_err(|e| sql("put message", e))
+        })
+        .await
+    }
+
+    async fn message(&self, key: &RawKey) -> Result<Option<MessageRecord>, StoreError> {
+        let key = key.as_str().to_owned();
+        self.blocking(move |inner| {
+            let json: Option<String> = inner
+                .conn()
+                .query_row("SELECT record FROM messages WHERE key = ?1", [key], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(|e| sql("read message", e))?;
+            json.map(|j| serde_json::from_str(&j))
+                .transpose()
+                .map_err(|e| StoreError::corrupt("message record", e))
+        })
+        .await
+    }
+
+    async fn messages(&self, outcome: Outcome) -> Result<Vec<MessageRecord>, StoreError> {
+        self.blocking(move |inner| {
+            let conn = inner.conn();
+            let mut stmt = conn
+                .prepare(
+                    "SELECT record FROM messages WHERE outcome = ?1
+                     ORDER BY processed_at DESC, key DESC",
+                )
+                .map_err(|e| sql("read messages", e))?;
+            let rows = stmt
+                .query_map([outcome.as_str()], |r| r.get::<_, String>(0))
+                .map_err(|e| sql("read messages", e))?;
+            let mut out = Vec::new();
+            for json in rows {
+                let json = json.map_err(|e| sql("read messages", e))?;
+                out.push(
+                    serde_json::from_str(&json)
+                        .map_err(|e| StoreError::corrupt("message record", e))?,
+                );
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn register_domain(&self, name: &str, at: i64) -> Result<bool, StoreError> {
+        let name = normalise_domain(name);
+        self.blocking(move |inner| {
+            let conn = inner.conn();
+            conn.execute(
+                "INSERT INTO domains (name, registered_at) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET registered_at = excluded.registered_at
+                 WHERE registered_at IS NULL",
+                params![name, at],
+            )
+            .map(|changed| changed > 0)
+            .map_err(|e| sql("register domain", e))
+        })
+        .await
+    }
+
+    async fn unregister_domain(&self, name: &str) -> Result<bool, StoreError> {
+        let name = normalise_domain(name);
+        self.blocking(move |inner| {
+            inner
+                .conn()
+                .execute(
+                    "UPDATE domains SET registered_at = NULL
+                     WHERE name = ?1 AND registered_at IS NOT NULL",
+                    [name],
+                )
+                .map(|changed| changed > 0)
+                .map_err(|e| sql("unregister domain", e))
+        })
+        .await
+    }
+
+    async fn domains(&self) -> Result<Vec<DomainEntry>, StoreError> {
+        self.blocking(|inner| {
+            let conn = inner.conn();
+            let mut stmt = conn
+                .prepare(
+                    "SELECT name, registered_at, reports, messages, records FROM domains
+                     WHERE registered_at IS NOT NULL OR reports > 0 ORDER BY name",
+                )
+                .map_err(|e| sql("read domains", e))?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(DomainEntry {
+                        name: r.get(0)?,
+                        registered_at: r.get(1)?,
+                        reports: r.get::<_, i64>(2)? as u64,
+                        messages: r.get::<_, i64>(3)? as u64,
+                        records: r.get::<_, i64>(4)? as u64,
+                    })
+                })
+                .map_err(|e| sql("read domains", e))?;
+            rows.collect::<Result<Vec<_>, _>>()
+                .map_err(|e| sql("read domains", e))
+        })
+        .await
+    }
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+    // Unique per process and call, so concurrent writers of one key never share a file.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".tmp-{}-{n}", std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(|e| io_error(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io_error(path, e)
+    })
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> StoreError {
+    StoreError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+fn sql(op: &'static str, e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode;
+    let busy = matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    );
+    if busy {
+        StoreError::Unavailable {
+            op,
+            detail: e.to_string(),
+        }
+    } else {
+        StoreError::Refused {
+            op,
+            detail: e.to_string(),
+        }
+    }
+}

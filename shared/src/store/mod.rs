@@ -1,0 +1,183 @@
+//! Storage: where raw messages, reports, per-message outcomes and domains live.
+//!
+//! [`Store`] is what the product needs from storage; two backends implement it:
+//! [`aws::AwsStore`] (DynamoDB + S3, see `docs/storage.md`) and
+//! [`embedded::EmbeddedStore`] (an SQLite file + a folder, for the local mode). Storage never
+//! parses: reports arrive parsed and leave as they came in.
+//!
+//! Every write is idempotent. A report is identified by its [`ReportId`]; writing it again
+//! is a [`PutReport::Duplicate`], and a write interrupted half-way is completed, not
+//! counted twice, by the next attempt.
+
+use std::future::Future;
+use std::sync::Mutex;
+
+pub mod body;
+mod model;
+
+#[cfg(feature = "aws")]
+pub mod aws;
+#[cfg(feature = "embedded")]
+pub mod embedded;
+
+pub use model::{
+    DayRange, DomainEntry, InvalidKey, MessageRecord, Outcome, PutReport, RawKey, RawRead,
+    ReportSummary, StoredReport, WriteMode, normalise_domain,
+};
+
+use crate::identity::ReportId;
+
+/// The storage the product needs. Every method is safe to retry.
+pub trait Store: Send + Sync {
+    /// Keeps the bytes of a raw message. Writing the same key again overwrites it.
+    fn put_raw(
+        &self,
+        key: &RawKey,
+        bytes: &[u8],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Reads a raw message if it is at most `max_bytes` long.
+    fn get_raw(
+        &self,
+        key: &RawKey,
+        max_bytes: u64,
+    ) -> impl Future<Output = Result<RawRead, StoreError>> + Send;
+
+    /// Every raw message key, in key order.
+    fn raw_keys(&self) -> impl Future<Output = Result<Vec<RawKey>, StoreError>> + Send;
+
+    /// Marks the raw message with its outcome where the blob store can carry a mark (an S3
+    /// object tag, which lifecycle rules and the console can see). The message record is
+    /// the authoritative outcome; a store without marks does nothing here.
+    fn mark_raw(
+        &self,
+        key: &RawKey,
+        outcome: Outcome,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Writes one report and, when it is new, adds it to its domain's counters, exactly once.
+    fn put_report(
+        &self,
+        report: &StoredReport,
+        mode: WriteMode,
+    ) -> impl Future<Output = Result<PutReport, StoreError>> + Send;
+
+    /// The complete reports of a domain whose period begins on a day in `days`, in day order.
+    fn reports(
+        &self,
+        domain: &str,
+        days: &DayRange,
+    ) -> impl Future<Output = Result<Vec<StoredReport>, StoreError>> + Send;
+
+    /// One complete report.
+    fn report(
+        &self,
+        id: &ReportId,
+    ) -> impl Future<Output = Result<Option<StoredReport>, StoreError>> + Send;
+
+    /// Records how a raw message ended, replacing any earlier record of it.
+    fn put_message(
+        &self,
+        record: &MessageRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn message(
+        &self,
+        key: &RawKey,
+    ) -> impl Future<Output = Result<Option<MessageRecord>, StoreError>> + Send;
+
+    /// Message records with the given outcome, newest first.
+    fn messages(
+        &self,
+        outcome: Outcome,
+    ) -> impl Future<Output = Result<Vec<MessageRecord>, StoreError>> + Send;
+
+    /// Registers a domain; `false` if it was registered already.
+    fn register_domain(
+        &self,
+        name: &str,
+        at: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Unregisters a domain, keeping its reports and counters; `false` if it was not registered.
+    fn unregister_domain(&self, name: &str)
+    -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Registered domains and domains that reports arrived for, by name.
+    fn domains(&self) -> impl Future<Output = Result<Vec<DomainEntry>, StoreError>> + Send;
+}
+
+/// Why a storage call failed. Every variant leaves the store consistent: retrying the call
+/// completes it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend did not answer or asked to slow down: throttling, a timeout, a network
+    /// error, a server error.
+    #[error("{op}: storage unavailable: {detail}")]
+    Unavailable { op: &'static str, detail: String },
+    /// The backend refused the call: missing table or bucket, no permission, a bad request.
+    #[error("{op}: refused by storage: {detail}")]
+    Refused { op: &'static str, detail: String },
+    /// Stored data could not be read back.
+    #[error("{what} is unreadable: {detail}")]
+    Corrupt { what: &'static str, detail: String },
+    /// A local file operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    /// A test asked the store to stop at this point, as a crash there would.
+    #[error("stopped at {0:?} (injected fault)")]
+    Injected(FaultPoint),
+}
+
+impl StoreError {
+    pub(crate) fn corrupt(what: &'static str, detail: impl std::fmt::Display) -> Self {
+        StoreError::Corrupt {
+            what,
+            detail: detail.to_string(),
+        }
+    }
+
+    /// A stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreError::Unavailable { .. } => "storage_unavailable",
+            StoreError::Refused { .. } => "storage_refused",
+            StoreError::Corrupt { .. } => "storage_corrupt",
+            StoreError::Io { .. } => "storage_io",
+            StoreError::Injected(_) => "injected_fault",
+        }
+    }
+}
+
+/// The points between the write steps of [`Store::put_report`] where a test can make the
+/// store stop, to prove that the next attempt completes the write without counting twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultPoint {
+    /// After the report's header is written, before its body.
+    AfterHeader,
+    /// After the body is written, before the report is marked complete and counted.
+    AfterBody,
+}
+
+/// One-shot injected faults. Production code never arms one; the check is a mutex read.
+#[derive(Debug, Default)]
+pub struct Faults(Mutex<Option<FaultPoint>>);
+
+impl Faults {
+    /// The next write that reaches `point` fails there, once.
+    pub fn arm(&self, point: FaultPoint) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(point);
+    }
+
+    pub(crate) fn check(&self, point: FaultPoint) -> Result<(), StoreError> {
+        let mut armed = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if *armed == Some(point) {
+            *armed = None;
+            return Err(StoreError::Injected(point));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,147 @@
+//! The two storage backends, set up fresh for one test each.
+//!
+//! The AWS backend talks to the moto server that `scripts/test` starts; its address comes
+//! from `RAMPART_TEST_AWS_ENDPOINT`. Each test gets its own table and bucket, so tests run in
+//! parallel against one server.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use rampart::store::aws::{AwsLocation, AwsStore, OUTCOME_TAG};
+use rampart::store::embedded::EmbeddedStore;
+use rampart::store::{Faults, RawKey, Store};
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// What the shared tests need beyond [`Store`] to look inside a backend.
+pub trait Backend: Store {
+    fn faults(&self) -> &Faults;
+    /// The mark on a raw message; `None` for a backend that keeps no marks.
+    fn mark(&self, key: &RawKey) -> impl Future<Output = Option<Option<String>>> + Send;
+    /// The size of the largest item or row written, in bytes, where items are limited.
+    fn largest_item(&self) -> impl Future<Output = Option<usize>> + Send;
+}
+
+pub fn embedded() -> EmbeddedStore {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(unique("store"));
+    let _ = std::fs::remove_dir_all(&dir);
+    EmbeddedStore::open(&dir).unwrap()
+}
+
+pub fn endpoint() -> String {
+    std::env::var("RAMPART_TEST_AWS_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "RAMPART_TEST_AWS_ENDPOINT is not set: run ./scripts/test, which starts a moto \
+             server, or start one (moto_server -p 5055) and export \
+             RAMPART_TEST_AWS_ENDPOINT=http://127.0.0.1:5055"
+        )
+    })
+}
+
+/// SDK configuration for the emulator: fixed region and dummy credentials.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing", "testing", None, None, "test",
+        ))
+        .endpoint_url(endpoint())
+        .load()
+        .await
+}
+
+pub async fn aws() -> AwsStore {
+    let at = AwsLocation {
+        table: unique("rampart"),
+        bucket: unique("rampart-raw"),
+        raw_prefix: String::new(),
+    };
+    let store = AwsStore::new(&sdk_config().await, at);
+    store.create_resources().await.unwrap();
+    store
+}
+
+impl Backend for EmbeddedStore {
+    fn faults(&self) -> &Faults {
+        EmbeddedStore::faults(self)
+    }
+
+    async fn mark(&self, _key: &RawKey) -> Option<Option<String>> {
+        None
+    }
+
+    async fn largest_item(&self) -> Option<usize> {
+        None
+    }
+}
+
+impl Backend for AwsStore {
+    fn faults(&self) -> &Faults {
+        AwsStore::faults(self)
+    }
+
+    async fn mark(&self, key: &RawKey) -> Option<Option<String>> {
+        let s3 = s3_client().await;
+        let tags = s3
+            .get_object_tagging()
+            .bucket(&self.location().bucket)
+            .key(key.as_str())
+            .send()
+            .await
+            .unwrap();
+        Some(
+            tags.tag_set()
+                .iter()
+                .find(|t| t.key() == OUTCOME_TAG)
+                .map(|t| t.value().to_owned()),
+        )
+    }
+
+    async fn largest_item(&self) -> Option<usize> {
+        // A Scan is fine in a test: it reads every item to weigh it.
+        let ddb = aws_sdk_dynamodb::Client::new(&sdk_config().await);
+        let mut pages = ddb
+            .scan()
+            .table_name(&self.location().table)
+            .into_paginator()
+            .items()
+            .send();
+        let mut largest = 0;
+        while let Some(item) = pages.next().await {
+            largest = largest.max(item_size(&item.unwrap()));
+        }
+        Some(largest)
+    }
+}
+
+pub async fn s3_client() -> aws_sdk_s3::Client {
+    let conf = sdk_config().await;
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&conf)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+/// An item's size as DynamoDB counts it against the 400 KB limit: names plus values.
+pub fn item_size(item: &std::collections::HashMap<String, AttributeValue>) -> usize {
+    item.iter()
+        .map(|(name, value)| {
+            name.len()
+                + match value {
+                    AttributeValue::S(s) => s.len(),
+                    AttributeValue::N(n) => n.len().div_ceil(2) + 1,
+                    AttributeValue::B(b) => b.as_ref().len(),
+                    other => panic!("unexpected attribute type {other:?}"),
+                }
+        })
+        .sum()
+}

@@ -1,0 +1,371 @@
+//! One suite, both storage backends: the embedded store (SQLite + folder) and the AWS store
+//! (DynamoDB + S3 on the moto server that `scripts/test` starts).
+//!
+//! Each test is written once over [`Backend`] and run on both by `on_both_backends!`.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use common::backends::{self, Backend};
+use common::expected::{check_aggregate, check_tls, expected, s};
+use common::{gzip_stream, parse, read_fixture};
+use rampart::Limits;
+use rampart::ingest::{Ingested, ingest_message};
+use rampart::intake::Report;
+use rampart::store::{
+    DayRange, DomainEntry, FaultPoint, Outcome, PutReport, RawKey, RawRead, StoredReport,
+    WriteMode,
+};
+use serde_json::Value;
+
+const NOW: i64 = 1_790_000_000;
+
+macro_rules! on_both_backends {
+    ($($test:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(std::sync::Arc::new(super::backends::embedded())).await;
+                }
+            )*
+        }
+        mod aws {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(std::sync::Arc::new(super::backends::aws().await)).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    every_corpus_report_reads_back_with_its_exact_facts,
+    the_same_mail_three_times_is_stored_once,
+    the_same_mail_twenty_times_at_once_is_stored_once,
+    a_crash_between_write_steps_is_completed_by_the_retry,
+    garbage_and_bombs_are_rejected_and_kept,
+    a_100k_record_report_round_trips,
+    reprocessing_replaces_only_changed_reports,
+    domains_registered_and_seen,
+);
+
+async fn ingest_bytes<B: Backend>(store: &B, bytes: &[u8], now: i64) -> Ingested {
+    let key = RawKey::for_content(bytes);
+    store.put_raw(&key, bytes).await.unwrap();
+    ingest_message(store, &key, bytes, &Limits::default(), now, WriteMode::Insert).await
+}
+
+async fn ingest_file<B: Backend>(store: &B, path: &str) -> Ingested {
+    ingest_bytes(store, &read_fixture(path), NOW).await
+}
+
+/// (reports, messages, records) per domain, as the domain counters say.
+async fn counters<B: Backend>(store: &B) -> BTreeMap<String, (u64, u64, u64)> {
+    store
+        .domains()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.name, (d.reports, d.messages, d.records)))
+        .collect()
+}
+
+/// The same, summed from the stored reports themselves.
+async fn totals_from_reports<B: Backend>(store: &B, domain: &str) -> (u64, u64, u64) {
+    let reports = store.reports(domain, &DayRange::all()).await.unwrap();
+    reports.iter().fold((0, 0, 0), |(r, m, n), rep| {
+        let s = rep.summary();
+        (r + 1, m + s.messages, n + s.records)
+    })
+}
+
+async fn every_corpus_report_reads_back_with_its_exact_facts<B: Backend>(store: Arc<B>) {
+    let mut distinct = BTreeMap::new();
+    let mut files = 0;
+    for entry in expected("corpus/EXPECTED.json").as_array().unwrap() {
+        let dest = s(entry, "dest");
+        if !["aggregate/", "email/", "tlsrpt/"]
+            .iter()
+            .any(|p| dest.starts_with(p))
+        {
+            continue;
+        }
+        files += 1;
+        let file = format!("corpus/{dest}");
+        let want: Vec<&Value> = entry["facts"]["reports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["kind"] != "empty")
+            .collect();
+        let done = ingest_file(&*store, &file).await;
+        if want.is_empty() {
+            assert_eq!(done.outcome, Outcome::Rejected, "{file}");
+            continue;
+        }
+        assert!(
+            matches!(done.outcome, Outcome::Stored | Outcome::Duplicate),
+            "{file}: {done:?}"
+        );
+        assert_eq!(done.reports.len(), want.len(), "{file}");
+        for (id, want) in done.reports.iter().zip(want) {
+            let got = store.report(id).await.unwrap().expect("stored report");
+            match &got.report {
+                Report::Aggregate(r) => check_aggregate(&file, want, r),
+                Report::Tls(r) => check_tls(&file, want, r),
+            }
+            distinct.insert(id.clone(), got);
+        }
+    }
+    assert_eq!(files, 62);
+    // The corpus carries some reports more than once (one report in three containers).
+    assert_eq!(distinct.len(), 52);
+
+    let mut want: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
+    for r in distinct.values() {
+        let t = want.entry(r.domain()).or_default();
+        let sum = r.summary();
+        *t = (t.0 + 1, t.1 + sum.messages, t.2 + sum.records);
+    }
+    assert_eq!(counters(&*store).await, want);
+    for (domain, t) in &want {
+        assert_eq!(totals_from_reports(&*store, domain).await, *t, "{domain}");
+    }
+}
+
+const TWENTY_RECORDS: &str = "generated/outlook-20-single-line.eml";
+
+async fn the_same_mail_three_times_is_stored_once<B: Backend>(store: Arc<B>) {
+    let first = ingest_file(&*store, TWENTY_RECORDS).await;
+    assert_eq!((first.outcome, first.stored, first.records), (Outcome::Stored, 1, 20));
+    let after_one = counters(&*store).await;
+    for _ in 0..2 {
+        let again = ingest_file(&*store, TWENTY_RECORDS).await;
+        assert_eq!(
+            (again.outcome, again.stored, again.duplicates, again.records),
+            (Outcome::Duplicate, 0, 1, 0)
+        );
+        assert_eq!(again.reports, first.reports);
+    }
+    assert_eq!(counters(&*store).await, after_one);
+    let (reports, messages, records) = after_one["example.com"];
+    assert_eq!((reports, records), (1, 20));
+    assert_eq!(
+        totals_from_reports(&*store, "example.com").await,
+        (1, messages, 20)
+    );
+    let record = store.message(&first.key).await.unwrap().unwrap();
+    assert_eq!(record.outcome, Outcome::Duplicate);
+    assert_eq!(record.reports, first.reports);
+}
+
+async fn the_same_mail_twenty_times_at_once_is_stored_once<B: Backend + 'static>(store: Arc<B>) {
+    let bytes = Arc::new(read_fixture(TWENTY_RECORDS));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let (store, bytes) = (Arc::clone(&store), Arc::clone(&bytes));
+        tasks.spawn(async move { ingest_bytes(&*store, &bytes, NOW).await.outcome });
+    }
+    let mut outcomes = BTreeMap::new();
+    while let Some(outcome) = tasks.join_next().await {
+        *outcomes.entry(outcome.unwrap().as_str()).or_insert(0) += 1;
+    }
+    assert_eq!(outcomes, BTreeMap::from([("duplicate", 19), ("stored", 1)]));
+    let counted = counters(&*store).await["example.com"];
+    assert_eq!((counted.0, counted.2), (1, 20));
+    assert_eq!(totals_from_reports(&*store, "example.com").await, counted);
+}
+
+async fn a_crash_between_write_steps_is_completed_by_the_retry<B: Backend>(store: Arc<B>) {
+    let files = [
+        (FaultPoint::AfterHeader, "corpus/email/mail-auth/100.eml"),
+        (FaultPoint::AfterBody, TWENTY_RECORDS),
+    ];
+    let mut want = BTreeMap::new();
+    for (point, file) in files {
+        store.faults().arm(point);
+        let crashed = ingest_file(&*store, file).await;
+        assert_eq!(crashed.outcome, Outcome::Failed, "{file}");
+        assert_eq!(
+            crashed.reason.as_deref(),
+            Some(format!("stopped at {point:?} (injected fault)").as_str())
+        );
+        let id = &crashed.reports[0];
+        assert_eq!(store.report(id).await.unwrap(), None, "half-written is invisible");
+        assert_eq!(counters(&*store).await, want, "nothing counted yet");
+        let failed = store.message(&crashed.key).await.unwrap().unwrap();
+        assert_eq!(failed.outcome, Outcome::Failed);
+
+        let retried = ingest_file(&*store, file).await;
+        assert_eq!((retried.outcome, retried.stored), (Outcome::Stored, 1));
+        let report = store.report(id).await.unwrap().expect("completed");
+        let sum = report.summary();
+        let t = want.entry(report.domain()).or_insert((0, 0, 0));
+        *t = (t.0 + 1, t.1 + sum.messages, t.2 + sum.records);
+        assert_eq!(counters(&*store).await, want, "counted once");
+        assert_eq!(ingest_file(&*store, file).await.outcome, Outcome::Duplicate);
+    }
+}
+
+async fn garbage_and_bombs_are_rejected_and_kept<B: Backend>(store: Arc<B>) {
+    let bomb = gzip_stream(b"<feedback>", b"<x/>", 200 << 20);
+    let cases: [(&str, Vec<u8>, &str); 3] = [
+        (
+            "garbage",
+            b"hello, this is not a report".to_vec(),
+            "not XML, JSON, gzip, zip or mail (starts with \"hello, this is n\")",
+        ),
+        (
+            "gzip bomb",
+            bomb,
+            "content of the gzip: decompressed payload size exceeds the limit of 134217728",
+        ),
+        (
+            "failure report",
+            read_fixture("corpus/forensic/mail-auth/001.eml"),
+            "a DMARC failure report (RFC 6591 feedback report); Rampart reads aggregate and TLS reports only",
+        ),
+    ];
+    for (i, (what, bytes, reason)) in cases.iter().enumerate() {
+        let done = ingest_bytes(&*store, bytes, NOW + i as i64).await;
+        assert_eq!(done.outcome, Outcome::Rejected, "{what}");
+        assert_eq!(done.reason.as_deref(), Some(*reason), "{what}");
+        assert_eq!(
+            store.get_raw(&done.key, u64::MAX).await.unwrap(),
+            RawRead::Bytes(bytes.clone()),
+            "{what}: raw bytes kept"
+        );
+        let record = store.message(&done.key).await.unwrap().unwrap();
+        assert_eq!(
+            (record.outcome, record.reason.as_deref(), record.size),
+            (Outcome::Rejected, Some(*reason), bytes.len() as u64)
+        );
+        if let Some(mark) = store.mark(&done.key).await {
+            assert_eq!(mark.as_deref(), Some("rejected"), "{what}");
+        }
+    }
+    let rejected: Vec<RawKey> = store
+        .messages(Outcome::Rejected)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.key)
+        .collect();
+    let newest_first: Vec<RawKey> = cases
+        .iter()
+        .rev()
+        .map(|(_, b, _)| RawKey::for_content(b))
+        .collect();
+    assert_eq!(rejected, newest_first);
+    assert!(store.messages(Outcome::Stored).await.unwrap().is_empty());
+    assert!(counters(&*store).await.is_empty());
+}
+
+async fn a_100k_record_report_round_trips<B: Backend>(store: Arc<B>) {
+    let file = "generated/google-100k.eml";
+    let done = ingest_file(&*store, file).await;
+    assert_eq!(
+        (done.outcome, done.stored, done.records),
+        (Outcome::Stored, 1, 100_000)
+    );
+    let parsed = parse(&read_fixture(file)).reports.remove(0);
+    let stored = store.report(&parsed.id).await.unwrap().unwrap();
+    assert_eq!(stored.report, parsed.report, "read back exactly");
+    let want = &expected("generated/EXPECTED.json")["google-100k.eml"][0];
+    let Report::Aggregate(r) = &stored.report else {
+        panic!("aggregate expected")
+    };
+    check_aggregate(file, want, r);
+    assert_eq!(
+        totals_from_reports(&*store, "example.com").await,
+        (1, 29_707_051, 100_000)
+    );
+    if let Some(largest) = store.largest_item().await {
+        assert!(largest < 360_000, "largest item is {largest} bytes");
+    }
+}
+
+async fn reprocessing_replaces_only_changed_reports<B: Backend>(store: Arc<B>) {
+    let bytes = read_fixture(TWENTY_RECORDS);
+    let first = ingest_bytes(&*store, &bytes, NOW).await;
+    let before = counters(&*store).await["example.com"];
+    let again = ingest_message(
+        &*store,
+        &first.key,
+        &bytes,
+        &Limits::default(),
+        NOW + 1,
+        WriteMode::Replace,
+    )
+    .await;
+    assert_eq!((again.outcome, again.duplicates), (Outcome::Duplicate, 1));
+
+    // A parser upgrade that reads one more message in the first record.
+    let mut upgraded: StoredReport = store.report(&first.reports[0]).await.unwrap().unwrap();
+    let Report::Aggregate(r) = &mut upgraded.report else {
+        panic!("aggregate expected")
+    };
+    r.records[0].count += 5;
+    r.records.pop();
+    assert_eq!(
+        store.put_report(&upgraded, WriteMode::Replace).await.unwrap(),
+        PutReport::Replaced
+    );
+    assert_eq!(
+        store.put_report(&upgraded, WriteMode::Replace).await.unwrap(),
+        PutReport::Duplicate
+    );
+    assert_eq!(
+        store.put_report(&upgraded, WriteMode::Insert).await.unwrap(),
+        PutReport::Duplicate
+    );
+    let after = counters(&*store).await["example.com"];
+    let removed = match &store.report(&first.reports[0]).await.unwrap().unwrap().report {
+        Report::Aggregate(new) => {
+            assert_eq!(new.records.len(), 19);
+            before.1 + 5 - after.1
+        }
+        _ => unreachable!(),
+    };
+    assert_eq!((after.0, after.2), (1, 19));
+    assert_eq!(totals_from_reports(&*store, "example.com").await, after);
+    // `removed` is the count of the dropped last record: the counters moved by the difference.
+    let Report::Aggregate(orig) = &parse(&bytes).reports[0].report else {
+        unreachable!()
+    };
+    assert_eq!(removed, orig.records.last().unwrap().count);
+}
+
+async fn domains_registered_and_seen<B: Backend>(store: Arc<B>) {
+    assert!(store.register_domain("Example.ORG.", 100).await.unwrap());
+    assert!(!store.register_domain("example.org", 200).await.unwrap());
+    ingest_file(&*store, "corpus/email/mail-auth/100.eml").await;
+    let domains = store.domains().await.unwrap();
+    let names: BTreeSet<&str> = domains.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(names, BTreeSet::from(["example.org", "stalw.art"]));
+    assert_eq!(
+        domains[0],
+        DomainEntry {
+            name: "example.org".into(),
+            registered_at: Some(100),
+            reports: 0,
+            messages: 0,
+            records: 0,
+        }
+    );
+    assert_eq!(domains[1].registered_at, None, "seen in reports, not registered");
+    assert_eq!(domains[1].reports, 1);
+
+    assert!(store.unregister_domain("example.org").await.unwrap());
+    assert!(!store.unregister_domain("example.org").await.unwrap());
+    assert!(store.register_domain("stalw.art", 300).await.unwrap());
+    assert!(store.unregister_domain("stalw.art").await.unwrap());
+    let left = store.domains().await.unwrap();
+    assert_eq!(left.len(), 1, "reports keep an unregistered domain listed");
+    assert_eq!((left[0].name.as_str(), left[0].reports), ("stalw.art", 1));
+}
