@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::io::Write;
-
 use common::*;
 use rampart::Limits;
 use rampart::intake::{IntakeError, parse_input};

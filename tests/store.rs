@@ -15,8 +15,7 @@ use rampart::Limits;
 use rampart::ingest::{Ingested, ingest_message};
 use rampart::intake::Report;
 use rampart::store::{
-    DayRange, DomainEntry, FaultPoint, Outcome, PutReport, RawKey, RawRead, StoredReport,
-    WriteMode,
+    DayRange, DomainEntry, FaultPoint, Outcome, PutReport, RawKey, RawRead, StoredReport, WriteMode,
 };
 use serde_json::Value;
 
@@ -57,7 +56,15 @@ on_both_backends!(
 async fn ingest_bytes<B: Backend>(store: &B, bytes: &[u8], now: i64) -> Ingested {
     let key = RawKey::for_content(bytes);
     store.put_raw(&key, bytes).await.unwrap();
-    ingest_message(store, &key, bytes, &Limits::default(), now, WriteMode::Insert).await
+    ingest_message(
+        store,
+        &key,
+        bytes,
+        &Limits::default(),
+        now,
+        WriteMode::Insert,
+    )
+    .await
 }
 
 async fn ingest_file<B: Backend>(store: &B, path: &str) -> Ingested {
@@ -142,7 +149,10 @@ const TWENTY_RECORDS: &str = "generated/outlook-20-single-line.eml";
 
 async fn the_same_mail_three_times_is_stored_once<B: Backend>(store: Arc<B>) {
     let first = ingest_file(&*store, TWENTY_RECORDS).await;
-    assert_eq!((first.outcome, first.stored, first.records), (Outcome::Stored, 1, 20));
+    assert_eq!(
+        (first.outcome, first.stored, first.records),
+        (Outcome::Stored, 1, 20)
+    );
     let after_one = counters(&*store).await;
     for _ in 0..2 {
         let again = ingest_file(&*store, TWENTY_RECORDS).await;
@@ -196,7 +206,11 @@ async fn a_crash_between_write_steps_is_completed_by_the_retry<B: Backend>(store
             Some(format!("stopped at {point:?} (injected fault)").as_str())
         );
         let id = &crashed.reports[0];
-        assert_eq!(store.report(id).await.unwrap(), None, "half-written is invisible");
+        assert_eq!(
+            store.report(id).await.unwrap(),
+            None,
+            "half-written is invisible"
+        );
         assert_eq!(counters(&*store).await, want, "nothing counted yet");
         let failed = store.message(&crashed.key).await.unwrap().unwrap();
         assert_eq!(failed.outcome, Outcome::Failed);
@@ -313,19 +327,34 @@ async fn reprocessing_replaces_only_changed_reports<B: Backend>(store: Arc<B>) {
     r.records[0].count += 5;
     r.records.pop();
     assert_eq!(
-        store.put_report(&upgraded, WriteMode::Replace).await.unwrap(),
+        store
+            .put_report(&upgraded, WriteMode::Replace)
+            .await
+            .unwrap(),
         PutReport::Replaced
     );
     assert_eq!(
-        store.put_report(&upgraded, WriteMode::Replace).await.unwrap(),
+        store
+            .put_report(&upgraded, WriteMode::Replace)
+            .await
+            .unwrap(),
         PutReport::Duplicate
     );
     assert_eq!(
-        store.put_report(&upgraded, WriteMode::Insert).await.unwrap(),
+        store
+            .put_report(&upgraded, WriteMode::Insert)
+            .await
+            .unwrap(),
         PutReport::Duplicate
     );
     let after = counters(&*store).await["example.com"];
-    let removed = match &store.report(&first.reports[0]).await.unwrap().unwrap().report {
+    let removed = match &store
+        .report(&first.reports[0])
+        .await
+        .unwrap()
+        .unwrap()
+        .report
+    {
         Report::Aggregate(new) => {
             assert_eq!(new.records.len(), 19);
             before.1 + 5 - after.1
@@ -358,7 +387,10 @@ async fn domains_registered_and_seen<B: Backend>(store: Arc<B>) {
             records: 0,
         }
     );
-    assert_eq!(domains[1].registered_at, None, "seen in reports, not registered");
+    assert_eq!(
+        domains[1].registered_at, None,
+        "seen in reports, not registered"
+    );
     assert_eq!(domains[1].reports, 1);
 
     assert!(store.unregister_domain("example.org").await.unwrap());

@@ -8,14 +8,14 @@
 
 use serde::Serialize;
 
+use crate::IntakeError;
+use crate::identity::ReportId;
 use crate::intake::parse_input;
 use crate::limits::{LimitKind, Limits};
+use crate::mail::MessageFacts;
 use crate::store::{
     MessageRecord, Outcome, PutReport, RawKey, RawRead, Store, StoreError, StoredReport, WriteMode,
 };
-use crate::identity::ReportId;
-use crate::mail::MessageFacts;
-use crate::IntakeError;
 
 /// What happened to one raw message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -71,7 +71,11 @@ pub async fn ingest_stored<S: Store>(
                 max: limits.max_input_bytes,
             };
             let done = Ingested::new(key, Outcome::Rejected, Some(reason.to_string()));
-            let ctx = Context { now, size, mail: None };
+            let ctx = Context {
+                now,
+                size,
+                mail: None,
+            };
             record(store, done, &ctx).await
         }
         // Nothing to keep and nothing to read: the object was removed after its notification.
@@ -82,7 +86,17 @@ pub async fn ingest_stored<S: Store>(
         ),
         Err(e) => {
             let done = Ingested::new(key, Outcome::Failed, None);
-            failed(store, done, &Context { now, size: 0, mail: None }, &e).await
+            failed(
+                store,
+                done,
+                &Context {
+                    now,
+                    size: 0,
+                    mail: None,
+                },
+                &e,
+            )
+            .await
         }
     }
 }
@@ -156,7 +170,12 @@ async fn record<S: Store>(store: &S, done: Ingested, ctx: &Context<'_>) -> Inges
 
 /// Ends in `Failed` (keeping the ids of the reports found), recording that much if the store
 /// still answers.
-async fn failed<S: Store>(store: &S, done: Ingested, ctx: &Context<'_>, err: &StoreError) -> Ingested {
+async fn failed<S: Store>(
+    store: &S,
+    done: Ingested,
+    ctx: &Context<'_>,
+    err: &StoreError,
+) -> Ingested {
     tracing::warn!(key = %done.key, error = %err, "storing the message failed; it will be retried");
     let done = Ingested {
         outcome: Outcome::Failed,

@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use rampart::store::aws::{AwsLocation, AwsStore, OUTCOME_TAG};
+use rampart::store::aws::{AwsLocation, AwsStore, OUTCOME_TAG, emulator_config};
 use rampart::store::embedded::EmbeddedStore;
 use rampart::store::{Faults, RawKey, Store};
 
@@ -46,25 +46,13 @@ pub fn endpoint() -> String {
     })
 }
 
-/// SDK configuration for the emulator: fixed region and dummy credentials.
-pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "testing", "testing", None, None, "test",
-        ))
-        .endpoint_url(endpoint())
-        .load()
-        .await
-}
-
 pub async fn aws() -> AwsStore {
     let at = AwsLocation {
         table: unique("rampart"),
         bucket: unique("rampart-raw"),
         raw_prefix: String::new(),
     };
-    let store = AwsStore::new(&sdk_config().await, at);
+    let store = AwsStore::new(&emulator_config(&endpoint()).await, at);
     store.create_resources().await.unwrap();
     store
 }
@@ -89,8 +77,8 @@ impl Backend for AwsStore {
     }
 
     async fn mark(&self, key: &RawKey) -> Option<Option<String>> {
-        let s3 = s3_client().await;
-        let tags = s3
+        let tags = self
+            .s3()
             .get_object_tagging()
             .bucket(&self.location().bucket)
             .key(key.as_str())
@@ -107,8 +95,8 @@ impl Backend for AwsStore {
 
     async fn largest_item(&self) -> Option<usize> {
         // A Scan is fine in a test: it reads every item to weigh it.
-        let ddb = aws_sdk_dynamodb::Client::new(&sdk_config().await);
-        let mut pages = ddb
+        let mut pages = self
+            .dynamodb()
             .scan()
             .table_name(&self.location().table)
             .into_paginator()
@@ -120,15 +108,6 @@ impl Backend for AwsStore {
         }
         Some(largest)
     }
-}
-
-pub async fn s3_client() -> aws_sdk_s3::Client {
-    let conf = sdk_config().await;
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&conf)
-            .force_path_style(true)
-            .build(),
-    )
 }
 
 /// An item's size as DynamoDB counts it against the 400 KB limit: names plus values.

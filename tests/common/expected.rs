@@ -158,4 +158,3 @@ pub fn check_tls(file: &str, want: &Value, got: &rampart::TlsReport) {
         "{file}"
     );
 }
-

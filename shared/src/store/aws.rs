@@ -36,8 +36,8 @@ use aws_sdk_s3::types::{Tag, Tagging};
 
 use super::body::{self, Body};
 use super::{
-    DayRange, DomainEntry, FaultPoint, Faults, MessageRecord, Outcome, PutReport, RawKey,
-    RawRead, Store, StoreError, StoredReport, WriteMode, normalise_domain,
+    DayRange, DomainEntry, FaultPoint, Faults, MessageRecord, Outcome, PutReport, RawKey, RawRead,
+    Store, StoreError, StoredReport, WriteMode, normalise_domain,
 };
 use crate::identity::ReportId;
 
@@ -81,6 +81,19 @@ pub async fn load_config() -> aws_config::SdkConfig {
         .await
 }
 
+/// Configuration for an AWS emulator (moto) at `endpoint`: region `us-east-1` and dummy
+/// credentials, for tests and benchmarks.
+pub async fn emulator_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing", "testing", None, None, "emulator",
+        ))
+        .endpoint_url(endpoint)
+        .load()
+        .await
+}
+
 impl AwsStore {
     /// Builds the clients once. With a custom endpoint (an emulator such as moto, or MinIO),
     /// S3 is addressed path-style, since `bucket.127.0.0.1` does not resolve.
@@ -98,6 +111,14 @@ impl AwsStore {
             max_json_bytes: crate::Limits::default().max_total_bytes,
             backoff: Backoff::default(),
         }
+    }
+
+    pub fn dynamodb(&self) -> &aws_sdk_dynamodb::Client {
+        &self.ddb
+    }
+
+    pub fn s3(&self) -> &aws_sdk_s3::Client {
+        &self.s3
     }
 
     pub fn location(&self) -> &AwsLocation {
@@ -158,7 +179,9 @@ impl AwsStore {
             .await;
         match created {
             Ok(_) => {}
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_in_use_exception()) => {}
             Err(e) => return Err(classify("create table", e)),
         }
         let mut bucket = self.s3.create_bucket().bucket(&self.at.bucket);
@@ -323,16 +346,19 @@ impl AwsStore {
             if text(header, "state") != Some(COMPLETE) {
                 continue;
             }
-            let prefix = format!(
-                "{}#B#{}#",
-                text(header, "sk").unwrap_or_default(),
-                text(header, "body").unwrap_or_default()
-            );
+            // A header's pieces follow it directly in key order: `<sk>#B#<hash>#<n>`. Pieces
+            // of another hash are left over from a replaced version and are skipped.
+            let own = format!("{}#B#", text(header, "sk").unwrap_or_default());
+            let current = format!("{own}{}#", text(header, "body").unwrap_or_default());
             let pieces = items[i + 1..]
                 .iter()
-                .take_while(|p| text(p, "sk").is_some_and(|sk| sk.starts_with(&text(header, "sk").unwrap_or_default())))
-                .filter(|p| text(p, "sk").is_some_and(|sk| sk.starts_with(&prefix)))
-                .filter_map(|p| match p.get("data") {
+                .map_while(|p| {
+                    text(p, "sk")
+                        .filter(|sk| sk.starts_with(&own))
+                        .map(|sk| (sk, p))
+                })
+                .filter(|(sk, _)| sk.starts_with(&current))
+                .filter_map(|(_, p)| match p.get("data") {
                     Some(AttributeValue::B(b)) => Some(b.as_ref()),
                     _ => None,
                 });
@@ -395,7 +421,11 @@ impl AwsStore {
     }
 }
 
-fn header_item(r: &StoredReport, body: &Body, state: &str) -> Result<(String, String, Item), StoreError> {
+fn header_item(
+    r: &StoredReport,
+    body: &Body,
+    state: &str,
+) -> Result<(String, String, Item), StoreError> {
     let pk = format!("D#{}", r.domain());
     let sk = format!("R#{}#{}", r.day(), r.id);
     let sum = r.summary();
@@ -483,10 +513,15 @@ impl Store for AwsStore {
             return Ok(RawRead::TooLarge { size });
         }
         let mut bytes = Vec::with_capacity(size as usize);
-        while let Some(chunk) = out.body.try_next().await.map_err(|e| StoreError::Unavailable {
-            op: "read raw message",
-            detail: e.to_string(),
-        })? {
+        while let Some(chunk) = out
+            .body
+            .try_next()
+            .await
+            .map_err(|e| StoreError::Unavailable {
+                op: "read raw message",
+                detail: e.to_string(),
+            })?
+        {
             bytes.extend_from_slice(&chunk);
             if bytes.len() as u64 > max_bytes {
                 return Ok(RawRead::TooLarge {
@@ -540,7 +575,10 @@ impl Store for AwsStore {
         match sent {
             Ok(_) => Ok(()),
             // The object is gone; there is nothing left to mark.
-            Err(e) if e.as_service_error().and_then(ProvideErrorMetadata::code) == Some("NoSuchKey") => {
+            Err(e)
+                if e.as_service_error().and_then(ProvideErrorMetadata::code)
+                    == Some("NoSuchKey") =>
+            {
                 Ok(())
             }
             Err(e) => Err(classify("tag raw message", e)),
@@ -576,13 +614,10 @@ impl Store for AwsStore {
                 None
             }
             Err(e) => {
-                let Some(failed) = e
-                    .as_service_error()
-                    .and_then(|s| match s {
-                        PutItemError::ConditionalCheckFailedException(c) => Some(c),
-                        _ => None,
-                    })
-                else {
+                let Some(failed) = e.as_service_error().and_then(|s| match s {
+                    PutItemError::ConditionalCheckFailedException(c) => Some(c),
+                    _ => None,
+                }) else {
                     return Err(classify("claim report", e));
                 };
                 // Emulators without ReturnValuesOnConditionCheckFailure: read it instead.
@@ -596,7 +631,8 @@ impl Store for AwsStore {
         let Some(old) = existing else {
             self.faults.check(FaultPoint::AfterHeader)?;
             // Step 2: the body.
-            self.write_pieces(&pk, &pieces_prefix(&body.hash), &body).await?;
+            self.write_pieces(&pk, &pieces_prefix(&body.hash), &body)
+                .await?;
             self.faults.check(FaultPoint::AfterBody)?;
             // Step 3: complete and count, once.
             let flip = Update::builder()
@@ -632,7 +668,8 @@ impl Store for AwsStore {
         }
         // Replace: new pieces under the new hash, then swap the header and move the counters
         // by the difference, on condition that nobody swapped it first.
-        self.write_pieces(&pk, &pieces_prefix(&body.hash), &body).await?;
+        self.write_pieces(&pk, &pieces_prefix(&body.hash), &body)
+            .await?;
         self.faults.check(FaultPoint::AfterBody)?;
         let (_, _, mut new_header) = header_item(report, &body, COMPLETE)?;
         new_header.insert("state".into(), s(COMPLETE));
@@ -666,7 +703,11 @@ impl Store for AwsStore {
         Ok(PutReport::Replaced)
     }
 
-    async fn reports(&self, domain: &str, days: &DayRange) -> Result<Vec<StoredReport>, StoreError> {
+    async fn reports(
+        &self,
+        domain: &str,
+        days: &DayRange,
+    ) -> Result<Vec<StoredReport>, StoreError> {
         let items = self
             .query(
                 None,
@@ -718,8 +759,8 @@ impl Store for AwsStore {
     }
 
     async fn put_message(&self, record: &MessageRecord) -> Result<(), StoreError> {
-        let json = serde_json::to_string(record)
-            .map_err(|e| StoreError::corrupt("message record", e))?;
+        let json =
+            serde_json::to_string(record).map_err(|e| StoreError::corrupt("message record", e))?;
         let item = Item::from([
             ("pk".into(), s(format!("M#{}", record.key))),
             ("sk".into(), s("M")),
@@ -753,10 +794,7 @@ impl Store for AwsStore {
             .send()
             .await
             .map_err(|e| classify("read message", e))?;
-        out.item
-            .as_ref()
-            .map(decode_message)
-            .transpose()
+        out.item.as_ref().map(decode_message).transpose()
     }
 
     async fn messages(&self, outcome: Outcome) -> Result<Vec<MessageRecord>, StoreError> {
@@ -786,7 +824,10 @@ impl Store for AwsStore {
             .await;
         match sent {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
                 Ok(false)
             }
             Err(e) => Err(classify("register domain", e)),
@@ -806,7 +847,10 @@ impl Store for AwsStore {
             .await;
         match sent {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
                 Ok(false)
             }
             Err(e) => Err(classify("unregister domain", e)),
@@ -835,7 +879,8 @@ impl Store for AwsStore {
 }
 
 fn decode_message(item: &Item) -> Result<MessageRecord, StoreError> {
-    let json = text(item, "record").ok_or_else(|| StoreError::corrupt("message record", "record"))?;
+    let json =
+        text(item, "record").ok_or_else(|| StoreError::corrupt("message record", "record"))?;
     serde_json::from_str(json).map_err(|e| StoreError::corrupt("message record", e))
 }
 
@@ -860,7 +905,11 @@ impl Default for Backoff {
 impl Backoff {
     /// Sends `items`, then whatever comes back unprocessed, sleeping longer each time, until
     /// nothing is left or the attempts run out (then the caller fails and AWS retries later).
-    pub async fn until_processed<T, F, Fut>(&self, mut items: Vec<T>, mut send: F) -> Result<(), StoreError>
+    pub async fn until_processed<T, F, Fut>(
+        &self,
+        mut items: Vec<T>,
+        mut send: F,
+    ) -> Result<(), StoreError>
     where
         F: FnMut(Vec<T>) -> Fut,
         Fut: Future<Output = Result<Vec<T>, StoreError>>,
@@ -914,7 +963,9 @@ where
         "RequestTimeout",
     ];
     let transient = match &err {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
         SdkError::ServiceError(se) => {
             se.raw().status().as_u16() >= 500
                 || se.err().code().is_some_and(|c| TRANSIENT.contains(&c))

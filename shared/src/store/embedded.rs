@@ -15,8 +15,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::body::{self, Body};
 use super::{
-    DayRange, DomainEntry, FaultPoint, Faults, MessageRecord, Outcome, PutReport, RawKey,
-    RawRead, Store, StoreError, StoredReport, WriteMode, normalise_domain,
+    DayRange, DomainEntry, FaultPoint, Faults, MessageRecord, Outcome, PutReport, RawKey, RawRead,
+    Store, StoreError, StoredReport, WriteMode, normalise_domain,
 };
 use crate::identity::ReportId;
 use crate::intake::Origin;
@@ -154,7 +154,8 @@ impl Inner {
             serde_json::to_string(&r.origin).map_err(|e| StoreError::corrupt("origin", e))?;
         let ses = r.mail.as_ref().map(|m| &m.ses);
         let verdict = |f: fn(&crate::mail::SesVerdicts) -> &Option<crate::mail::Verdict>| {
-            ses.and_then(|s| f(s).as_ref()).map(|v| v.as_str().to_owned())
+            ses.and_then(|s| f(s).as_ref())
+                .map(|v| v.as_str().to_owned())
         };
 
         let mut conn = self.conn();
@@ -267,8 +268,7 @@ impl Inner {
             let origin: Origin =
                 serde_json::from_str(&origin).map_err(|e| StoreError::corrupt("origin", e))?;
             out.push(StoredReport {
-                id: ReportId::from_hex(&id)
-                    .ok_or_else(|| StoreError::corrupt("report id", &id))?,
+                id: ReportId::from_hex(&id).ok_or_else(|| StoreError::corrupt("report id", &id))?,
                 message: RawKey::new(message).map_err(|e| StoreError::corrupt("message key", e))?,
                 received_at,
                 mail,
@@ -347,7 +347,11 @@ impl Store for EmbeddedStore {
             .await
     }
 
-    async fn reports(&self, domain: &str, days: &DayRange) -> Result<Vec<StoredReport>, StoreError> {
+    async fn reports(
+        &self,
+        domain: &str,
+        days: &DayRange,
+    ) -> Result<Vec<StoredReport>, StoreError> {
         let (domain, from, to) = (normalise_domain(domain), days.from.clone(), days.to.clone());
         self.blocking(move |inner| {
             inner.select_reports(
@@ -360,10 +364,8 @@ impl Store for EmbeddedStore {
 
     async fn report(&self, id: &ReportId) -> Result<Option<StoredReport>, StoreError> {
         let id = id.as_str().to_owned();
-        self.blocking(move |inner| {
-            Ok(inner.select_reports("id = ?1", &[&id])?.into_iter().next())
-        })
-        .await
+        self.blocking(move |inner| Ok(inner.select_reports("id = ?1", &[&id])?.into_iter().next()))
+            .await
     }
 
     async fn put_message(&self, record: &MessageRecord) -> Result<(), StoreError> {

@@ -100,8 +100,10 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Unregisters a domain, keeping its reports and counters; `false` if it was not registered.
-    fn unregister_domain(&self, name: &str)
-    -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn unregister_domain(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Registered domains and domains that reports arrived for, by name.
     fn domains(&self) -> impl Future<Output = Result<Vec<DomainEntry>, StoreError>> + Send;

@@ -236,7 +236,9 @@ pub struct DomainEntry {
 pub enum RawRead {
     Bytes(Vec<u8>),
     /// Larger than the bound asked for; not read.
-    TooLarge { size: u64 },
+    TooLarge {
+        size: u64,
+    },
     /// No such message.
     Missing,
 }

@@ -1,0 +1,256 @@
+//! The ingest function: S3 `ObjectCreated` notifications in, one recorded outcome per object.
+//!
+//! Notifications arrive directly from S3 or, in the intended wiring (SES → S3 → SQS →
+//! Lambda), inside SQS messages. Each object is read, parsed and stored by
+//! [`rampart::ingest`]. Rejected objects (content that can never parse) are a success here:
+//! their outcome and reason are recorded and the object is tagged, never deleted. Failed
+//! objects (storage throttled or down) make AWS retry: an SQS message is listed in the
+//! partial batch response, a direct invocation returns an error, and the dead-letter queue
+//! gets what keeps failing.
+
+use aws_lambda_events::s3::S3Event;
+use aws_lambda_events::sqs::SqsEvent;
+use rampart::Limits;
+use rampart::ingest::ingest_stored;
+use rampart::metrics::IngestCounts;
+use rampart::store::{Outcome, RawKey, Store, WriteMode};
+use serde::Serialize;
+use serde_json::Value;
+
+/// What the handler needs, built once at init.
+pub struct Deps<S> {
+    pub store: S,
+    pub limits: Limits,
+    /// The bucket the store reads raw messages from; notifications for others are failures.
+    pub bucket: String,
+}
+
+/// Settings read from the environment at init.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub table: String,
+    pub bucket: String,
+    pub raw_prefix: String,
+}
+
+impl Config {
+    /// `RAMPART_TABLE` and `RAMPART_BUCKET` are required; `RAMPART_RAW_PREFIX` defaults to
+    /// `inbound/`, the SES receipt rule's object prefix.
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
+        let required = |name: &str| var(name).ok_or_else(|| format!("{name} is not set"));
+        Ok(Config {
+            table: required("RAMPART_TABLE")?,
+            bucket: required("RAMPART_BUCKET")?,
+            raw_prefix: var("RAMPART_RAW_PREFIX").unwrap_or_else(|| "inbound/".to_owned()),
+        })
+    }
+}
+
+/// The result of one object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObjectOutcome {
+    pub bucket: String,
+    pub key: String,
+    pub outcome: Outcome,
+    pub reports: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Everything one invocation did.
+#[derive(Debug, Default)]
+pub struct Handled {
+    pub objects: Vec<ObjectOutcome>,
+    pub counts: IngestCounts,
+    /// For an SQS event: the message ids to retry (an empty list acknowledges the batch).
+    pub batch_failures: Option<Vec<String>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error("not an S3 or SQS event: {0}")]
+    UnsupportedEvent(String),
+    #[error("{} object(s) failed and will be retried: {}", .0.len(), .0.join(", "))]
+    Retry(Vec<String>),
+}
+
+impl From<HandlerError> for lambda_runtime::Diagnostic {
+    fn from(e: HandlerError) -> Self {
+        // Stable types, so CloudWatch filters and alarms can match them.
+        let error_type = match e {
+            HandlerError::UnsupportedEvent(_) => "UnsupportedEvent",
+            HandlerError::Retry(_) => "Retryable",
+        };
+        lambda_runtime::Diagnostic {
+            error_type: error_type.to_owned(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+impl Handled {
+    /// The function's answer: the SQS partial batch response, or for a direct S3 event the
+    /// outcomes, unless an object failed, which becomes an error so Lambda retries the event.
+    pub fn into_response(self) -> Result<Value, HandlerError> {
+        if let Some(failures) = self.batch_failures {
+            // The SQS partial batch response (Lambda's ReportBatchItemFailures).
+            let failures: Vec<Value> = failures
+                .into_iter()
+                .map(|id| serde_json::json!({ "itemIdentifier": id }))
+                .collect();
+            return Ok(serde_json::json!({ "batchItemFailures": failures }));
+        }
+        let failed: Vec<String> = self
+            .objects
+            .iter()
+            .filter(|o| o.outcome == Outcome::Failed)
+            .map(|o| o.key.clone())
+            .collect();
+        if failed.is_empty() {
+            Ok(serde_json::json!({ "objects": self.objects }))
+        } else {
+            Err(HandlerError::Retry(failed))
+        }
+    }
+}
+
+/// Handles one invocation. `now` is the time to record, epoch seconds.
+pub async fn handle<S: Store>(
+    event: Value,
+    deps: &Deps<S>,
+    now: i64,
+) -> Result<Handled, HandlerError> {
+    let source = event["Records"][0]["eventSource"].as_str().unwrap_or("");
+    let mut handled = Handled::default();
+    match source {
+        "aws:sqs" => {
+            let sqs: SqsEvent = serde_json::from_value(event)
+                .map_err(|e| HandlerError::UnsupportedEvent(e.to_string()))?;
+            let mut failures = Vec::new();
+            for message in sqs.records {
+                let id = message.message_id.clone().unwrap_or_default();
+                let span = tracing::info_span!("sqs_message", message_id = %id);
+                let _guard = span.enter();
+                let body = message.body.as_deref().unwrap_or("");
+                let ok = match serde_json::from_str::<Value>(body) {
+                    Ok(inner) => s3_notification(inner, deps, now, &mut handled).await,
+                    Err(e) => {
+                        tracing::error!(error = %e, "SQS message body is not JSON; leaving it to the dead-letter queue");
+                        false
+                    }
+                };
+                if !ok {
+                    failures.push(id);
+                }
+            }
+            handled.batch_failures = Some(failures);
+        }
+        "aws:s3" => {
+            s3_notification(event, deps, now, &mut handled).await;
+        }
+        _ if is_test_event(&event) => {}
+        other => {
+            return Err(HandlerError::UnsupportedEvent(format!(
+                "eventSource {other:?}"
+            )));
+        }
+    }
+    Ok(handled)
+}
+
+/// S3 sends `s3:TestEvent` once when a notification is configured; it names no object.
+fn is_test_event(event: &Value) -> bool {
+    event["Event"] == "s3:TestEvent"
+}
+
+/// Processes one S3 notification; false if it could not be read or an object failed.
+async fn s3_notification<S: Store>(
+    event: Value,
+    deps: &Deps<S>,
+    now: i64,
+    handled: &mut Handled,
+) -> bool {
+    if is_test_event(&event) {
+        return true;
+    }
+    let s3: S3Event = match serde_json::from_value(event) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(error = %e, "not an S3 notification");
+            return false;
+        }
+    };
+    let mut ok = true;
+    for record in s3.records {
+        let created = record
+            .event_name
+            .as_deref()
+            .is_some_and(|n| n.starts_with("ObjectCreated:"));
+        if !created {
+            continue;
+        }
+        let bucket = record.s3.bucket.name.unwrap_or_default();
+        let key = decode_key(record.s3.object.key.as_deref().unwrap_or(""));
+        let span = tracing::info_span!("object", %bucket, %key);
+        let _guard = span.enter();
+        let outcome = match readable_key(&bucket, &key, deps) {
+            Ok(raw_key) => {
+                let done =
+                    ingest_stored(&deps.store, &raw_key, &deps.limits, now, WriteMode::Insert)
+                        .await;
+                tracing::info!(
+                    outcome = %done.outcome,
+                    reports = done.reports.len(),
+                    stored = done.stored,
+                    duplicates = done.duplicates,
+                    records = done.records,
+                    reason = done.reason.as_deref().unwrap_or(""),
+                    "ingested"
+                );
+                handled.counts.add(&done);
+                ObjectOutcome {
+                    bucket,
+                    key,
+                    outcome: done.outcome,
+                    reports: done.reports.len(),
+                    reason: done.reason,
+                }
+            }
+            Err(reason) => {
+                // A wiring mistake, not a bad mail: failing sends the notification to the
+                // dead-letter queue, where an operator sees it.
+                tracing::error!(%reason, "object not readable by this function");
+                handled.counts.mails += 1;
+                handled.counts.failed += 1;
+                ObjectOutcome {
+                    bucket,
+                    key,
+                    outcome: Outcome::Failed,
+                    reports: 0,
+                    reason: Some(reason),
+                }
+            }
+        };
+        ok &= outcome.outcome != Outcome::Failed;
+        handled.objects.push(outcome);
+    }
+    ok
+}
+
+fn readable_key<S>(bucket: &str, key: &str, deps: &Deps<S>) -> Result<RawKey, String> {
+    if bucket != deps.bucket {
+        return Err(format!(
+            "notification for bucket {bucket:?}, but this function reads {:?}",
+            deps.bucket
+        ));
+    }
+    RawKey::new(key).map_err(|e| e.to_string())
+}
+
+/// S3 notification keys are URL-form-encoded: `+` is a space and `%2B` a plus.
+pub fn decode_key(key: &str) -> String {
+    let spaced = key.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8_lossy()
+        .into_owned()
+}
