@@ -77,6 +77,7 @@ pub struct EmbeddedStore {
 
 struct Inner {
     conn: Mutex<Connection>,
+    dir: PathBuf,
     raw_dir: PathBuf,
     faults: Faults,
     max_json_bytes: u64,
@@ -99,6 +100,7 @@ impl EmbeddedStore {
         Ok(EmbeddedStore {
             inner: Arc::new(Inner {
                 conn: Mutex::new(conn),
+                dir: dir.to_owned(),
                 raw_dir,
                 faults: Faults::default(),
                 max_json_bytes: crate::Limits::default().max_total_bytes,
@@ -109,6 +111,11 @@ impl EmbeddedStore {
     /// Test hook: make the next report write stop at a point, as a crash there would.
     pub fn faults(&self) -> &Faults {
         &self.inner.faults
+    }
+
+    /// The data folder.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
     }
 
     /// The file a raw message is kept in.

@@ -1,0 +1,237 @@
+//! `rampart ingest`, `rampart reprocess` and `rampart setup`: the store commands.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use rampart::Limits;
+use rampart::ingest::{Ingested, ingest_message, ingest_stored};
+use rampart::store::{Outcome, RawKey, Store, WriteMode};
+use serde::Serialize;
+
+use crate::backend::{Backend, StoreArgs};
+use crate::files::{collect_files, progress, report_error};
+
+#[derive(clap::Args)]
+pub struct IngestArgs {
+    /// Files or directories (searched recursively for .eml, .xml, .json, .gz and .zip files).
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+#[derive(clap::Args)]
+pub struct ReprocessArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+#[derive(clap::Args)]
+pub struct SetupArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+/// One output line of `rampart ingest`.
+#[derive(Serialize)]
+struct IngestLine<'a> {
+    file: &'a str,
+    outcome: Outcome,
+    /// Reports in the input (new and already stored).
+    reports: usize,
+    /// Of those, how many were new.
+    new: u32,
+    reason: Option<&'a str>,
+    /// Where the raw input is kept in the store.
+    key: Option<&'a str>,
+}
+
+/// One output line of `rampart reprocess`.
+#[derive(Serialize)]
+struct ReprocessLine<'a> {
+    key: &'a str,
+    outcome: Outcome,
+    reports: usize,
+    /// Reports stored for the first time or replaced by a different reading.
+    changed: u32,
+    reason: Option<&'a str>,
+}
+
+/// Returns whether no input failed.
+pub async fn ingest(args: &IngestArgs) -> anyhow::Result<bool> {
+    match args.store.open().await? {
+        Backend::Local(store) => ingest_files(&store, args).await,
+        Backend::Aws(store) => ingest_files(&store, args).await,
+    }
+}
+
+async fn ingest_files<S: Store>(store: &S, args: &IngestArgs) -> anyhow::Result<bool> {
+    let limits = Limits::default();
+    let (files, unreadable) = collect_files(&args.paths);
+    let mut all_ok = unreadable.is_empty();
+    let bar = progress(files.len(), args.paths.iter().any(|p| p.is_dir()));
+    let mut out = std::io::stdout().lock();
+    for u in &unreadable {
+        report_error(None, &format!("{}: {}", u.name, u.reason));
+        let line = IngestLine {
+            file: &u.name,
+            outcome: Outcome::Failed,
+            reports: 0,
+            new: 0,
+            reason: Some(&u.reason),
+            key: None,
+        };
+        writeln!(out, "{}", serde_json::to_string(&line)?)?;
+    }
+    for file in &files {
+        if let Some(bar) = &bar {
+            bar.inc(1);
+        }
+        let name = file.display().to_string();
+        let bytes = match read_file(file, &limits) {
+            Ok(b) => b,
+            Err((outcome, reason)) => {
+                // The file itself is the raw copy: nothing is lost by not storing it.
+                all_ok &= outcome != Outcome::Failed;
+                report_error(bar.as_ref(), &format!("{name}: {reason}"));
+                let line = IngestLine {
+                    file: &name,
+                    outcome,
+                    reports: 0,
+                    new: 0,
+                    reason: Some(&reason),
+                    key: None,
+                };
+                writeln!(out, "{}", serde_json::to_string(&line)?)?;
+                continue;
+            }
+        };
+        let key = RawKey::new(format!(
+            "{}{}",
+            args.store.raw_prefix(),
+            RawKey::for_content(&bytes)
+        ))?;
+        let done = match store.put_raw(&key, &bytes).await {
+            Ok(()) => ingest_message(store, &key, &bytes, &limits, now(), WriteMode::Insert).await,
+            Err(e) => Ingested {
+                key: key.clone(),
+                outcome: Outcome::Failed,
+                reports: Vec::new(),
+                stored: 0,
+                duplicates: 0,
+                records: 0,
+                reason: Some(e.to_string()),
+            },
+        };
+        if done.outcome == Outcome::Failed {
+            all_ok = false;
+        }
+        if let (Outcome::Rejected | Outcome::Failed, Some(reason)) = (done.outcome, &done.reason) {
+            report_error(bar.as_ref(), &format!("{name}: {reason}"));
+        }
+        let line = IngestLine {
+            file: &name,
+            outcome: done.outcome,
+            reports: done.reports.len(),
+            new: done.stored,
+            reason: done.reason.as_deref(),
+            key: Some(key.as_str()),
+        };
+        writeln!(out, "{}", serde_json::to_string(&line)?)?;
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    Ok(all_ok)
+}
+
+/// Reads an input: too large is a rejection (like any other input the store would refuse),
+/// unreadable is a failure.
+fn read_file(path: &std::path::Path, limits: &Limits) -> Result<Vec<u8>, (Outcome, String)> {
+    let size = std::fs::metadata(path)
+        .map_err(|e| (Outcome::Failed, format!("cannot read: {e}")))?
+        .len();
+    if size > limits.max_input_bytes {
+        let reason = rampart::IntakeError::LimitExceeded {
+            limit: rampart::limits::LimitKind::InputBytes,
+            max: limits.max_input_bytes,
+        };
+        return Err((Outcome::Rejected, reason.to_string()));
+    }
+    std::fs::read(path).map_err(|e| (Outcome::Failed, format!("cannot read: {e}")))
+}
+
+/// Returns whether no message failed.
+pub async fn reprocess(args: &ReprocessArgs) -> anyhow::Result<bool> {
+    match args.store.open().await? {
+        Backend::Local(store) => reprocess_all(&store).await,
+        Backend::Aws(store) => reprocess_all(&store).await,
+    }
+}
+
+async fn reprocess_all<S: Store>(store: &S) -> anyhow::Result<bool> {
+    let limits = Limits::default();
+    let keys = store.raw_keys().await?;
+    let bar = progress(keys.len(), true);
+    let mut out = std::io::stdout().lock();
+    let mut tally = std::collections::BTreeMap::new();
+    for key in &keys {
+        if let Some(bar) = &bar {
+            bar.inc(1);
+        }
+        let done = ingest_stored(store, key, &limits, now(), WriteMode::Replace).await;
+        *tally.entry(done.outcome.as_str()).or_insert(0) += 1;
+        if done.outcome == Outcome::Failed {
+            report_error(
+                bar.as_ref(),
+                &format!("{key}: {}", done.reason.as_deref().unwrap_or("")),
+            );
+        }
+        let line = ReprocessLine {
+            key: key.as_str(),
+            outcome: done.outcome,
+            reports: done.reports.len(),
+            changed: done.stored,
+            reason: done.reason.as_deref(),
+        };
+        writeln!(out, "{}", serde_json::to_string(&line)?)?;
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let summary: Vec<String> = tally.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    eprintln!(
+        "rampart: reprocessed {} messages: {}",
+        keys.len(),
+        if summary.is_empty() {
+            "none stored".to_owned()
+        } else {
+            summary.join(", ")
+        }
+    );
+    Ok(!tally.contains_key("failed"))
+}
+
+pub async fn setup(args: &SetupArgs) -> anyhow::Result<()> {
+    match args.store.open().await? {
+        Backend::Local(store) => {
+            eprintln!("rampart: local store ready in {}", store.dir().display());
+        }
+        Backend::Aws(store) => {
+            store.create_resources().await?;
+            let at = store.location();
+            eprintln!(
+                "rampart: DynamoDB table {} and S3 bucket {} ready",
+                at.table, at.bucket
+            );
+        }
+    }
+    Ok(())
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
