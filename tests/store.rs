@@ -51,6 +51,8 @@ on_both_backends!(
     a_100k_record_report_round_trips,
     reprocessing_replaces_only_changed_reports,
     domains_registered_and_seen,
+    huge_mail_headers_are_cut_so_every_item_stays_small,
+    ses_verdicts_are_kept_with_each_report_and_never_drop_it,
 );
 
 async fn ingest_bytes<B: Backend>(store: &B, bytes: &[u8], now: i64) -> Ingested {
@@ -299,6 +301,8 @@ async fn a_100k_record_report_round_trips<B: Backend>(store: Arc<B>) {
         totals_from_reports(&*store, "example.com").await,
         (1, 29_707_051, 100_000)
     );
+    let body = rampart::store::body::Body::encode(&parsed.report).unwrap();
+    assert_eq!((body.pieces.len(), body.compressed_len()), (6, 2_093_900));
     if let Some(largest) = store.largest_item().await {
         assert!(largest < 360_000, "largest item is {largest} bytes");
     }
@@ -400,4 +404,205 @@ async fn domains_registered_and_seen<B: Backend>(store: Arc<B>) {
     let left = store.domains().await.unwrap();
     assert_eq!(left.len(), 1, "reports keep an unregistered domain listed");
     assert_eq!((left[0].name.as_str(), left[0].reports), ("stalw.art", 1));
+}
+
+async fn huge_mail_headers_are_cut_so_every_item_stays_small<B: Backend>(store: Arc<B>) {
+    let mail = String::from_utf8(read_fixture("corpus/email/mail-auth/100.eml")).unwrap();
+    let subject = format!("Subject: {}", "é".repeat(150_000));
+    let hostile: String = mail
+        .lines()
+        .map(|l| {
+            if l.starts_with("Subject:") {
+                subject.as_str()
+            } else {
+                l
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    let done = ingest_bytes(&*store, hostile.as_bytes(), NOW).await;
+    assert_eq!(done.outcome, Outcome::Stored, "{:?}", done.reason);
+    let stored = store.report(&done.reports[0]).await.unwrap().unwrap();
+    let kept = stored.mail.unwrap().subject.unwrap();
+    assert_eq!(
+        kept,
+        "é".repeat(499),
+        "998 bytes, cut at a character boundary"
+    );
+    if let Some(largest) = store.largest_item().await {
+        assert!(largest < 8_000, "largest item is {largest} bytes");
+    }
+}
+
+/// The headers SES adds on receipt (scanning on), in front of a real Google report mail:
+/// the shape of a mail as the SES S3 action writes it.
+fn as_received_by_ses(spam: &str, spf: &str, dkim: &str, dmarc: &str) -> Vec<u8> {
+    let mail = read_fixture("corpus/email/mail-auth/100.eml");
+    let headers = format!(
+        "Return-Path: <noreply-dmarc-support@google.com>\r\n\
+         Received: from mail-qv1-xf4a.google.com (mail-qv1-xf4a.google.com [209.85.219.74])\r\n \
+         by inbound-smtp.us-east-1.amazonaws.com with SMTP id 9ftbsp2ncs4e2jt6ll7kkuqbe4e5r0ad1lsd1ng1\r\n \
+         for dmarc@rampart.example; Mon, 28 Nov 2022 10:51:53 +0000 (UTC)\r\n\
+         X-SES-Spam-Verdict: {spam}\r\n\
+         X-SES-Virus-Verdict: PASS\r\n\
+         Received-SPF: {spf} (spfCheck: domain of google.com designates 209.85.219.74 as permitted sender) \
+         client-ip=209.85.219.74; envelope-from=noreply-dmarc-support@google.com;\r\n\
+         Authentication-Results: amazonses.com;\r\n \
+         spf={spf} (spfCheck: domain of google.com designates 209.85.219.74 as permitted sender) \
+         client-ip=209.85.219.74; envelope-from=noreply-dmarc-support@google.com; helo=mail-qv1-xf4a.google.com;\r\n \
+         dkim={dkim} header.i=@google.com;\r\n \
+         dmarc={dmarc} header.from=google.com;\r\n\
+         X-SES-RECEIPT: AEFBQUFBQUFBQUFHdjZ0dlBiUlZSV3lWT1B6SGhmZHBqT0ZRc2tqT1VzNGZhM3A=\r\n"
+    );
+    [headers.as_bytes(), &mail].concat()
+}
+
+async fn ses_verdicts_are_kept_with_each_report_and_never_drop_it<B: Backend>(store: Arc<B>) {
+    let cases = [
+        ("PASS", "pass", "pass", "pass"),
+        ("FAIL", "fail", "fail", "fail"),
+    ];
+    for (i, (spam, spf, dkim, dmarc)) in cases.into_iter().enumerate() {
+        let mail = as_received_by_ses(spam, spf, dkim, dmarc);
+        let done = ingest_bytes(&*store, &mail, NOW + i as i64).await;
+        assert_eq!(done.reports.len(), 1, "{:?}", done.reason);
+        let report = store.report(&done.reports[0]).await.unwrap().unwrap();
+        let ses = report.mail.unwrap().ses;
+        let got: Vec<Option<&str>> = [&ses.spam, &ses.virus, &ses.spf, &ses.dkim, &ses.dmarc]
+            .iter()
+            .map(|v| v.as_ref().map(|v| v.as_str()))
+            .collect();
+        // Both copies carry the same report: the first one stored wins.
+        assert_eq!(
+            got,
+            [
+                Some("pass"),
+                Some("pass"),
+                Some("pass"),
+                Some("pass"),
+                Some("pass")
+            ]
+        );
+        let want = if i == 0 {
+            Outcome::Stored
+        } else {
+            Outcome::Duplicate
+        };
+        assert_eq!(done.outcome, want, "a failing verdict never drops a report");
+    }
+
+    // A report first seen in a mail that failed every check is stored all the same, with
+    // its verdicts, for the user to filter on.
+    let failing = read_fixture("corpus/email/mail-auth/101.eml");
+    let failing = [
+        b"X-SES-Spam-Verdict: FAIL\r\nX-SES-Virus-Verdict: FAIL\r\n\
+          Authentication-Results: amazonses.com; spf=fail; dkim=temperror; dmarc=fail header.from=google.com;\r\n"
+            .as_slice(),
+        &failing,
+    ]
+    .concat();
+    let done = ingest_bytes(&*store, &failing, NOW + 5).await;
+    assert_eq!(done.outcome, Outcome::Stored);
+    let ses = store
+        .report(&done.reports[0])
+        .await
+        .unwrap()
+        .unwrap()
+        .mail
+        .unwrap()
+        .ses;
+    assert_eq!(
+        [&ses.spam, &ses.virus, &ses.spf, &ses.dkim, &ses.dmarc]
+            .map(|v| v.as_ref().map(|v| v.as_str().to_owned())),
+        ["fail", "fail", "fail", "temperror", "fail"].map(|v| Some(v.to_owned()))
+    );
+}
+
+/// The DynamoDB items of one ingested mail, exactly as `docs/storage.md` describes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_items_are_as_documented() {
+    use aws_sdk_dynamodb::types::AttributeValue as V;
+    let store = backends::aws().await;
+    let done = ingest_bytes(
+        &store,
+        &as_received_by_ses("PASS", "pass", "pass", "pass"),
+        NOW,
+    )
+    .await;
+    let (id, key) = (done.reports[0].as_str(), done.key.as_str());
+    let mut items = BTreeMap::new();
+    let mut pages = store
+        .dynamodb()
+        .scan()
+        .table_name(&store.location().table)
+        .into_paginator()
+        .items()
+        .send();
+    while let Some(item) = pages.next().await {
+        let item = item.unwrap();
+        let text = |k: &str| match &item[k] {
+            V::S(s) => s.clone(),
+            other => panic!("{other:?}"),
+        };
+        items.insert((text("pk"), text("sk")), item);
+    }
+    let header_sk = format!("R#2022-11-27#{id}");
+    let header = &items[&("D#stalw.art".to_owned(), header_sk.clone())];
+    let V::S(hash) = &header["body"] else {
+        panic!()
+    };
+    let keys: Vec<(&str, String)> = items.keys().map(|(p, s)| (p.as_str(), s.clone())).collect();
+    assert_eq!(
+        keys,
+        [
+            ("D#stalw.art", header_sk.clone()),
+            ("D#stalw.art", format!("{header_sk}#B#{hash}#0000")),
+            ("DOMAIN", "D#stalw.art".to_owned()),
+            (format!("M#{key}").as_str(), "M".to_owned()),
+        ]
+    );
+
+    let s = |v: &str| V::S(v.to_owned());
+    let n = |v: i64| V::N(v.to_string());
+    let mut plain = header.clone();
+    for volatile in ["mail", "origin", "body_bytes"] {
+        assert!(plain.remove(volatile).is_some(), "{volatile}");
+    }
+    let expected_header = std::collections::HashMap::from([
+        ("pk".to_owned(), s("D#stalw.art")),
+        ("sk".to_owned(), s(&header_sk)),
+        ("gsi1pk".to_owned(), s(&format!("RID#{id}"))),
+        ("gsi1sk".to_owned(), s("R")),
+        ("state".to_owned(), s("complete")),
+        ("id".to_owned(), s(id)),
+        ("domain".to_owned(), s("stalw.art")),
+        ("day".to_owned(), s("2022-11-27")),
+        ("kind".to_owned(), s("aggregate")),
+        ("org".to_owned(), s("google.com")),
+        ("report_id".to_owned(), s("5264580628977113351")),
+        ("begin".to_owned(), n(1_669_507_200)),
+        ("end".to_owned(), n(1_669_593_599)),
+        ("messages".to_owned(), n(1)),
+        ("records".to_owned(), n(1)),
+        ("message".to_owned(), s(key)),
+        ("received_at".to_owned(), n(NOW)),
+        ("body".to_owned(), s(hash)),
+        ("pieces".to_owned(), n(1)),
+        ("ses_spam".to_owned(), s("pass")),
+        ("ses_virus".to_owned(), s("pass")),
+        ("ses_spf".to_owned(), s("pass")),
+        ("ses_dkim".to_owned(), s("pass")),
+        ("ses_dmarc".to_owned(), s("pass")),
+    ]);
+    assert_eq!(plain, expected_header);
+
+    let domain = &items[&("DOMAIN".to_owned(), "D#stalw.art".to_owned())];
+    assert_eq!(
+        (&domain["reports"], &domain["messages"], &domain["records"]),
+        (&n(1), &n(1), &n(1))
+    );
+    let message = &items[&(format!("M#{key}"), "M".to_owned())];
+    assert_eq!(message["gsi1pk"], s("OUT#stored"));
+    assert_eq!(message["gsi1sk"], s(&format!("001790000000#{key}")));
+    assert_eq!(message["outcome"], s("stored"));
 }

@@ -443,7 +443,7 @@ impl<'l> Walk<'l> {
         }
         for (index, name, _) in wanted {
             let mut entry_origin = origin.clone();
-            entry_origin.member = Some(name.clone());
+            entry_origin.member = Some(mail::capped(name, mail::MAX_HEADER_VALUE));
             let file = match archive.by_index(*index) {
                 Ok(f) => f,
                 Err(e) => {
@@ -482,11 +482,13 @@ impl<'l> Walk<'l> {
                 continue;
             }
             let mut part_origin = origin.inside(Container::Mail);
+            let cap = |v: &String| mail::capped(v, mail::MAX_HEADER_VALUE);
             part_origin.attachment = attachment
                 .name
-                .clone()
-                .or_else(|| attachment.content_type.clone());
-            part_origin.content_type = attachment.content_type.clone();
+                .as_ref()
+                .or(attachment.content_type.as_ref())
+                .map(cap);
+            part_origin.content_type = attachment.content_type.as_ref().map(cap);
             self.bytes(&attachment.bytes, &part_origin, depth);
         }
         let found_nothing = (self.intake.reports.len(), self.intake.problems.len()) == before;

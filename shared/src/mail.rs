@@ -242,13 +242,30 @@ pub fn decode_base64_lenient(raw: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Longest header value kept, in bytes: RFC 5322's line limit. Stored beside every report, so
+/// a hostile 1 MB `Subject:` must not ride along.
+pub const MAX_HEADER_VALUE: usize = 998;
+
+/// `text` cut to at most `max` bytes, at a character boundary.
+pub(crate) fn capped(text: &str, max: usize) -> String {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
 fn facts_of(message: &Message<'_>) -> MessageFacts {
     let from = message
         .from()
         .and_then(|a| a.first())
         .and_then(|a| a.address())
-        .map(str::to_owned);
-    let header = |name: &str| message.header_raw(name).map(|v| v.trim().to_owned());
+        .map(|a| capped(a, MAX_HEADER_VALUE));
+    let header = |name: &str| {
+        message
+            .header_raw(name)
+            .map(|v| capped(v.trim(), MAX_HEADER_VALUE))
+    };
     let mut ses = SesVerdicts {
         spam: header("X-SES-Spam-Verdict").map(|v| Verdict::from_text(&v)),
         virus: header("X-SES-Virus-Verdict").map(|v| Verdict::from_text(&v)),
@@ -261,8 +278,10 @@ fn facts_of(message: &Message<'_>) -> MessageFacts {
     }
     MessageFacts {
         from,
-        subject: message.subject().map(|s| s.trim().to_owned()),
-        message_id: message.message_id().map(str::to_owned),
+        subject: message
+            .subject()
+            .map(|s| capped(s.trim(), MAX_HEADER_VALUE)),
+        message_id: message.message_id().map(|id| capped(id, MAX_HEADER_VALUE)),
         date: message.date().map(|d| d.to_timestamp()).or_else(|| {
             message
                 .header_raw("Date")

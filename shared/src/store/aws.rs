@@ -421,9 +421,12 @@ impl AwsStore {
     }
 }
 
+/// A report's header item. `hash` names the body; `body`, once written, adds its size in
+/// pieces and bytes.
 fn header_item(
     r: &StoredReport,
-    body: &Body,
+    hash: &str,
+    body: Option<&Body>,
     state: &str,
 ) -> Result<(String, String, Item), StoreError> {
     let pk = format!("D#{}", r.domain());
@@ -445,15 +448,19 @@ fn header_item(
         ("records".into(), n(sum.records as i64)),
         ("message".into(), s(r.message.as_str())),
         ("received_at".into(), n(r.received_at)),
-        ("body".into(), s(&body.hash)),
-        ("pieces".into(), n(body.pieces.len() as i64)),
-        ("body_bytes".into(), n(body.compressed_len() as i64)),
+        ("body".into(), s(hash)),
         (
             "origin".into(),
             s(serde_json::to_string(&r.origin).map_err(|e| StoreError::corrupt("origin", e))?),
         ),
     ]);
-    let optional = [("begin", sum.begin), ("end", sum.end)];
+    let body_size = body.map(|b| (b.pieces.len() as i64, b.compressed_len() as i64));
+    let optional = [
+        ("begin", sum.begin),
+        ("end", sum.end),
+        ("pieces", body_size.map(|b| b.0)),
+        ("body_bytes", body_size.map(|b| b.1)),
+    ];
     for (name, value) in optional {
         if let Some(v) = value {
             item.insert(name.into(), n(v));
@@ -590,8 +597,9 @@ impl Store for AwsStore {
         report: &StoredReport,
         mode: WriteMode,
     ) -> Result<PutReport, StoreError> {
-        let body = Body::encode(&report.report)?;
-        let (pk, sk, item) = header_item(report, &body, PENDING)?;
+        // The claim needs only the hash: a duplicate is recognised without compressing.
+        let hash = Body::hash_of(&report.report)?;
+        let (pk, sk, item) = header_item(report, &hash, None, PENDING)?;
         let sum = report.summary();
         let pieces_prefix = |hash: &str| format!("{sk}#B#{hash}#");
 
@@ -630,6 +638,7 @@ impl Store for AwsStore {
 
         let Some(old) = existing else {
             self.faults.check(FaultPoint::AfterHeader)?;
+            let body = Body::encode(&report.report)?;
             // Step 2: the body.
             self.write_pieces(&pk, &pieces_prefix(&body.hash), &body)
                 .await?;
@@ -639,12 +648,14 @@ impl Store for AwsStore {
                 .table_name(&self.at.table)
                 .key("pk", s(&pk))
                 .key("sk", s(&sk))
-                .update_expression("SET #state = :complete")
+                .update_expression("SET #state = :complete, pieces = :pieces, body_bytes = :bytes")
                 .condition_expression("#state = :pending AND body = :body")
                 .expression_attribute_names("#state", "state")
                 .expression_attribute_values(":complete", s(COMPLETE))
                 .expression_attribute_values(":pending", s(PENDING))
                 .expression_attribute_values(":body", s(&body.hash))
+                .expression_attribute_values(":pieces", n(body.pieces.len() as i64))
+                .expression_attribute_values(":bytes", n(body.compressed_len() as i64))
                 .build()
                 .map_err(build_error)?;
             let deltas = (1, sum.messages as i64, sum.records as i64);
@@ -663,16 +674,16 @@ impl Store for AwsStore {
         };
 
         let old_hash = text(&old, "body").unwrap_or_default().to_owned();
-        if mode == WriteMode::Insert || old_hash == body.hash {
+        if mode == WriteMode::Insert || old_hash == hash {
             return Ok(PutReport::Duplicate);
         }
+        let body = Body::encode(&report.report)?;
         // Replace: new pieces under the new hash, then swap the header and move the counters
         // by the difference, on condition that nobody swapped it first.
         self.write_pieces(&pk, &pieces_prefix(&body.hash), &body)
             .await?;
         self.faults.check(FaultPoint::AfterBody)?;
-        let (_, _, mut new_header) = header_item(report, &body, COMPLETE)?;
-        new_header.insert("state".into(), s(COMPLETE));
+        let (_, _, new_header) = header_item(report, &body.hash, Some(&body), COMPLETE)?;
         let swap = aws_sdk_dynamodb::types::Put::builder()
             .table_name(&self.at.table)
             .set_item(Some(new_header))

@@ -29,6 +29,17 @@ pub struct Body {
 }
 
 impl Body {
+    /// The hash alone, without compressing: enough to recognise a duplicate, which is most
+    /// of what a second `rua` copy or a redelivery needs.
+    pub fn hash_of(report: &Report) -> Result<String, StoreError> {
+        let mut w = HashingWriter {
+            hasher: Sha256::new(),
+            inner: std::io::sink(),
+        };
+        serde_json::to_writer(&mut w, report).map_err(|e| StoreError::corrupt("report", e))?;
+        Ok(hex(&w.hasher.finalize()))
+    }
+
     pub fn encode(report: &Report) -> Result<Body, StoreError> {
         let mut w = HashingWriter {
             hasher: Sha256::new(),
@@ -41,7 +52,7 @@ impl Body {
             .finish()
             .map_err(|e| StoreError::corrupt("report", e))?;
         Ok(Body {
-            hash: digest[..8].iter().map(|b| format!("{b:02x}")).collect(),
+            hash: hex(&digest),
             pieces: gz.chunks(MAX_PIECE_BYTES).map(<[u8]>::to_vec).collect(),
         })
     }
@@ -71,6 +82,11 @@ pub fn decode<'a>(
     serde_json::from_slice(&json).map_err(|e| StoreError::corrupt("stored report", e))
 }
 
+/// The first 8 bytes of a digest in hex.
+fn hex(digest: &[u8]) -> String {
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
 struct HashingWriter<W> {
     hasher: Sha256,
     inner: W,
@@ -85,5 +101,33 @@ impl<W: Write> Write for HashingWriter<W> {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pieces_are_bounded_and_decode_to_the_report() {
+        let xml = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/generated/google-1k.xml"
+        ))
+        .unwrap();
+        let report = crate::intake::parse_input(&xml, &crate::Limits::default())
+            .reports
+            .remove(0)
+            .report;
+        let body = Body::encode(&report).unwrap();
+        assert_eq!(body.hash, Body::hash_of(&report).unwrap());
+        assert!(body.pieces.iter().all(|p| p.len() <= MAX_PIECE_BYTES));
+        let back = decode(body.pieces.iter().map(Vec::as_slice), 64 << 20).unwrap();
+        assert_eq!(back, report);
+        let err = decode(body.pieces.iter().map(Vec::as_slice), 1000).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "stored report is unreadable: larger than 1000 bytes of JSON"
+        );
     }
 }

@@ -147,6 +147,22 @@ impl Inner {
     }
 
     fn put_report(&self, r: &StoredReport, mode: WriteMode) -> Result<PutReport, StoreError> {
+        // Most second copies are duplicates: recognise them before compressing anything.
+        let hash = Body::hash_of(&r.report)?;
+        let stored_hash: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT body_hash FROM reports WHERE id = ?1",
+                [r.id.as_str()],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| sql("put report", e))?;
+        match (stored_hash, mode) {
+            (Some(_), WriteMode::Insert) => return Ok(PutReport::Duplicate),
+            (Some(h), WriteMode::Replace) if h == hash => return Ok(PutReport::Duplicate),
+            _ => {}
+        }
         let body = Body::encode(&r.report)?;
         let blob: Vec<u8> = body.pieces.concat();
         let sum = r.summary();
