@@ -16,6 +16,7 @@ use rampart::metrics::IngestCounts;
 use rampart::store::{Outcome, RawKey, Store, WriteMode};
 use serde::Serialize;
 use serde_json::Value;
+use tracing::Instrument;
 
 /// What the handler needs, built once at init.
 pub struct Deps<S> {
@@ -130,12 +131,17 @@ pub async fn handle<S: Store>(
             for message in sqs.records {
                 let id = message.message_id.clone().unwrap_or_default();
                 let span = tracing::info_span!("sqs_message", message_id = %id);
-                let _guard = span.enter();
                 let body = message.body.as_deref().unwrap_or("");
                 let ok = match serde_json::from_str::<Value>(body) {
-                    Ok(inner) => s3_notification(inner, deps, now, &mut handled).await,
+                    Ok(inner) => {
+                        s3_notification(inner, deps, now, &mut handled)
+                            .instrument(span)
+                            .await
+                    }
                     Err(e) => {
-                        tracing::error!(error = %e, "SQS message body is not JSON; leaving it to the dead-letter queue");
+                        span.in_scope(|| {
+                            tracing::error!(error = %e, "SQS message body is not JSON; leaving it to the dead-letter queue")
+                        });
                         false
                     }
                 };
@@ -192,49 +198,61 @@ async fn s3_notification<S: Store>(
         let bucket = record.s3.bucket.name.unwrap_or_default();
         let key = decode_key(record.s3.object.key.as_deref().unwrap_or(""));
         let span = tracing::info_span!("object", %bucket, %key);
-        let _guard = span.enter();
-        let outcome = match readable_key(&bucket, &key, deps) {
-            Ok(raw_key) => {
-                let done =
-                    ingest_stored(&deps.store, &raw_key, &deps.limits, now, WriteMode::Insert)
-                        .await;
-                tracing::info!(
-                    outcome = %done.outcome,
-                    reports = done.reports.len(),
-                    stored = done.stored,
-                    duplicates = done.duplicates,
-                    records = done.records,
-                    reason = done.reason.as_deref().unwrap_or(""),
-                    "ingested"
-                );
-                handled.counts.add(&done);
-                ObjectOutcome {
-                    bucket,
-                    key,
-                    outcome: done.outcome,
-                    reports: done.reports.len(),
-                    reason: done.reason,
-                }
-            }
-            Err(reason) => {
-                // A wiring mistake, not a bad mail: failing sends the notification to the
-                // dead-letter queue, where an operator sees it.
-                tracing::error!(%reason, "object not readable by this function");
-                handled.counts.mails += 1;
-                handled.counts.failed += 1;
-                ObjectOutcome {
-                    bucket,
-                    key,
-                    outcome: Outcome::Failed,
-                    reports: 0,
-                    reason: Some(reason),
-                }
-            }
-        };
+        // Boxed: the future of one object nests the whole SDK call chain, deep enough to hit
+        // rustc's type-layout depth limit once more futures wrap it.
+        let outcome = Box::pin(ingest_object(bucket, key, deps, now, &mut handled.counts))
+            .instrument(span)
+            .await;
         ok &= outcome.outcome != Outcome::Failed;
         handled.objects.push(outcome);
     }
     ok
+}
+
+async fn ingest_object<S: Store>(
+    bucket: String,
+    key: String,
+    deps: &Deps<S>,
+    now: i64,
+    counts: &mut IngestCounts,
+) -> ObjectOutcome {
+    match readable_key(&bucket, &key, deps) {
+        Ok(raw_key) => {
+            let done =
+                ingest_stored(&deps.store, &raw_key, &deps.limits, now, WriteMode::Insert).await;
+            tracing::info!(
+                outcome = %done.outcome,
+                reports = done.reports.len(),
+                stored = done.stored,
+                duplicates = done.duplicates,
+                records = done.records,
+                reason = done.reason.as_deref().unwrap_or(""),
+                "ingested"
+            );
+            counts.add(&done);
+            ObjectOutcome {
+                bucket,
+                key,
+                outcome: done.outcome,
+                reports: done.reports.len(),
+                reason: done.reason,
+            }
+        }
+        Err(reason) => {
+            // A wiring mistake, not a bad mail: failing sends the notification to the
+            // dead-letter queue, where an operator sees it.
+            tracing::error!(%reason, "object not readable by this function");
+            counts.mails += 1;
+            counts.failed += 1;
+            ObjectOutcome {
+                bucket,
+                key,
+                outcome: Outcome::Failed,
+                reports: 0,
+                reason: Some(reason),
+            }
+        }
+    }
 }
 
 fn readable_key<S>(bucket: &str, key: &str, deps: &Deps<S>) -> Result<RawKey, String> {
