@@ -146,41 +146,17 @@ impl Inner {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn put_report(&self, r: &StoredReport, mode: WriteMode) -> Result<PutReport, StoreError> {
-        // Most second copies are duplicates: recognise them before compressing anything.
-        let hash = Body::hash_of(&r.report)?;
-        let stored_hash: Option<String> = self
-            .conn()
-            .query_row(
-                "SELECT body_hash FROM reports WHERE id = ?1",
-                [r.id.as_str()],
-                |row| row.get(0),
-            )
+    fn stored_hash(&self, id: &str) -> Result<Option<String>, StoreError> {
+        self.conn()
+            .query_row("SELECT body_hash FROM reports WHERE id = ?1", [id], |row| {
+                row.get(0)
+            })
             .optional()
-            .map_err(|e| sql("put report", e))?;
-        match (stored_hash, mode) {
-            (Some(_), WriteMode::Insert) => return Ok(PutReport::Duplicate),
-            (Some(h), WriteMode::Replace) if h == hash => return Ok(PutReport::Duplicate),
-            _ => {}
-        }
-        let body = Body::encode(&r.report)?;
-        let blob: Vec<u8> = body.pieces.concat();
-        let sum = r.summary();
-        let domain = r.domain();
-        let mail = r
-            .mail
-            .as_ref()
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(|e| StoreError::corrupt("mail facts", e))?;
-        let origin =
-            serde_json::to_string(&r.origin).map_err(|e| StoreError::corrupt("origin", e))?;
-        let ses = r.mail.as_ref().map(|m| &m.ses);
-        let verdict = |f: fn(&crate::mail::SesVerdicts) -> &Option<crate::mail::Verdict>| {
-            ses.and_then(|s| f(s).as_ref())
-                .map(|v| v.as_str().to_owned())
-        };
+            .map_err(|e| sql("put report", e))
+    }
 
+    /// Writes a row and moves its domain's counters in one transaction.
+    fn write(&self, row: Row, mode: WriteMode) -> Result<PutReport, StoreError> {
         let mut conn = self.conn();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -188,28 +164,20 @@ impl Inner {
         let existing: Option<(String, i64, i64)> = tx
             .query_row(
                 "SELECT body_hash, messages, records FROM reports WHERE id = ?1",
-                [r.id.as_str()],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                [&row.id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()
             .map_err(|e| sql("put report", e))?;
         let (result, d_reports, d_messages, d_records) = match (&existing, mode) {
-            (None, _) => (
-                PutReport::Stored,
-                1,
-                sum.messages as i64,
-                sum.records as i64,
-            ),
+            (None, _) => (PutReport::Stored, 1, row.messages, row.records),
             (Some(_), WriteMode::Insert) => return Ok(PutReport::Duplicate),
-            (Some((hash, _, _)), WriteMode::Replace) if *hash == body.hash => {
+            (Some((hash, _, _)), WriteMode::Replace) if *hash == row.body_hash => {
                 return Ok(PutReport::Duplicate);
             }
-            (Some((_, m, n)), WriteMode::Replace) => (
-                PutReport::Replaced,
-                0,
-                sum.messages as i64 - m,
-                sum.records as i64 - n,
-            ),
+            (Some((_, m, n)), WriteMode::Replace) => {
+                (PutReport::Replaced, 0, row.messages - m, row.records - n)
+            }
         };
         tx.execute(
             "INSERT OR REPLACE INTO reports (id, domain, day, kind, org, report_id, begin, end,
@@ -218,38 +186,38 @@ impl Inner {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
                  ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
             params![
-                r.id.as_str(),
-                domain,
-                r.day(),
-                r.report.kind(),
-                sum.org,
-                sum.report_id,
-                sum.begin,
-                sum.end,
-                sum.messages as i64,
-                sum.records as i64,
-                r.message.as_str(),
-                r.received_at,
-                mail,
-                origin,
-                verdict(|s| &s.spf),
-                verdict(|s| &s.dkim),
-                verdict(|s| &s.dmarc),
-                verdict(|s| &s.spam),
-                verdict(|s| &s.virus),
-                body.hash,
-                blob,
+                row.id,
+                row.domain,
+                row.day,
+                row.kind,
+                row.org,
+                row.report_id,
+                row.begin,
+                row.end,
+                row.messages,
+                row.records,
+                row.message,
+                row.received_at,
+                row.mail,
+                row.origin,
+                row.ses[0],
+                row.ses[1],
+                row.ses[2],
+                row.ses[3],
+                row.ses[4],
+                row.body_hash,
+                row.body,
             ],
         )
         .map_err(|e| sql("put report", e))?;
-        // Leaving here drops the transaction, which rolls the header back: a crash.
+        // Leaving here drops the transaction, which rolls the row back: a crash.
         self.faults.check(FaultPoint::AfterHeader)?;
         self.faults.check(FaultPoint::AfterBody)?;
         tx.execute(
             "INSERT INTO domains (name, reports, messages, records) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (name) DO UPDATE SET reports = reports + excluded.reports,
                  messages = messages + excluded.messages, records = records + excluded.records",
-            params![domain, d_reports, d_messages, d_records],
+            params![row.domain, d_reports, d_messages, d_records],
         )
         .map_err(|e| sql("put report", e))?;
         tx.commit().map_err(|e| sql("put report", e))?;
@@ -300,6 +268,70 @@ impl Inner {
             });
         }
         Ok(out)
+    }
+}
+
+/// One `reports` row, owned, so the blocking pool gets it without a copy of the report.
+struct Row {
+    id: String,
+    domain: String,
+    day: String,
+    kind: &'static str,
+    org: String,
+    report_id: String,
+    begin: Option<i64>,
+    end: Option<i64>,
+    messages: i64,
+    records: i64,
+    message: String,
+    received_at: i64,
+    mail: Option<String>,
+    origin: String,
+    /// SES verdicts: spf, dkim, dmarc, spam, virus.
+    ses: [Option<String>; 5],
+    body_hash: String,
+    body: Vec<u8>,
+}
+
+impl Row {
+    fn of(r: &StoredReport, body: Body) -> Result<Row, StoreError> {
+        let sum = r.summary();
+        let ses = r.mail.as_ref().map(|m| &m.ses);
+        let verdict = |f: fn(&crate::mail::SesVerdicts) -> &Option<crate::mail::Verdict>| {
+            ses.and_then(|s| f(s).as_ref())
+                .map(|v| v.as_str().to_owned())
+        };
+        Ok(Row {
+            id: r.id.as_str().to_owned(),
+            domain: r.domain(),
+            day: r.day(),
+            kind: r.report.kind(),
+            org: sum.org,
+            report_id: sum.report_id,
+            begin: sum.begin,
+            end: sum.end,
+            messages: sum.messages as i64,
+            records: sum.records as i64,
+            message: r.message.as_str().to_owned(),
+            received_at: r.received_at,
+            mail: r
+                .mail
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(|e| StoreError::corrupt("mail facts", e))?,
+            origin: serde_json::to_string(&r.origin)
+                .map_err(|e| StoreError::corrupt("origin", e))?,
+            ses: [
+                verdict(|s| &s.spf),
+                verdict(|s| &s.dkim),
+                verdict(|s| &s.dmarc),
+                verdict(|s| &s.spam),
+                verdict(|s| &s.virus),
+            ],
+            body_hash: body.hash.clone(),
+            body: body.pieces.concat(),
+        })
     }
 }
 
@@ -365,9 +397,17 @@ impl Store for EmbeddedStore {
         report: &StoredReport,
         mode: WriteMode,
     ) -> Result<PutReport, StoreError> {
-        let report = report.clone();
-        self.blocking(move |inner| inner.put_report(&report, mode))
-            .await
+        // Most second copies are duplicates: recognise them before compressing anything.
+        let hash = Body::hash_of(&report.report)?;
+        let id = report.id.as_str().to_owned();
+        let stored = self.blocking(move |inner| inner.stored_hash(&id)).await?;
+        match (stored, mode) {
+            (Some(_), WriteMode::Insert) => return Ok(PutReport::Duplicate),
+            (Some(h), WriteMode::Replace) if h == hash => return Ok(PutReport::Duplicate),
+            _ => {}
+        }
+        let row = Row::of(report, Body::encode(&report.report)?)?;
+        self.blocking(move |inner| inner.write(row, mode)).await
     }
 
     async fn reports(
