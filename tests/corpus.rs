@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::expected::{check_aggregate, check_tls, expected, s};
+use common::expected::{check_aggregate, check_tls, corpus_report_files, expected, s};
 use common::{fixture, parse_fixture};
 use rampart::intake::{IntakeError, Report};
 use serde_json::Value;
@@ -48,19 +48,9 @@ fn check(file: &str, want_reports: &[Value]) -> usize {
 fn corpus_reports_match_expected_facts() {
     let mut checked = 0;
     let mut files = 0;
-    for entry in expected("corpus/EXPECTED.json").as_array().unwrap() {
-        let dest = s(entry, "dest");
-        if !["aggregate/", "email/", "tlsrpt/"]
-            .iter()
-            .any(|p| dest.starts_with(p))
-        {
-            continue;
-        }
+    for (file, reports) in corpus_report_files() {
         files += 1;
-        checked += check(
-            &format!("corpus/{dest}"),
-            entry["facts"]["reports"].as_array().unwrap(),
-        );
+        checked += check(&file, &reports);
     }
     assert_eq!(files, 62, "aggregate 35 + email 8 + tlsrpt 19 files");
     assert_eq!(checked, 61, "every report except the empty file");

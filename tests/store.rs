@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use common::backends::{self, Backend};
-use common::expected::{check_aggregate, check_tls, expected, s};
+use common::expected::{check_aggregate, check_tls, corpus_report_files, expected};
 use common::{gzip_stream, parse, read_fixture};
 use rampart::Limits;
 use rampart::ingest::{Ingested, ingest_message};
@@ -96,22 +96,9 @@ async fn totals_from_reports<B: Backend>(store: &B, domain: &str) -> (u64, u64, 
 async fn every_corpus_report_reads_back_with_its_exact_facts<B: Backend>(store: Arc<B>) {
     let mut distinct = BTreeMap::new();
     let mut files = 0;
-    for entry in expected("corpus/EXPECTED.json").as_array().unwrap() {
-        let dest = s(entry, "dest");
-        if !["aggregate/", "email/", "tlsrpt/"]
-            .iter()
-            .any(|p| dest.starts_with(p))
-        {
-            continue;
-        }
+    for (file, reports) in corpus_report_files() {
         files += 1;
-        let file = format!("corpus/{dest}");
-        let want: Vec<&Value> = entry["facts"]["reports"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|r| r["kind"] != "empty")
-            .collect();
+        let want: Vec<&Value> = reports.iter().filter(|r| r["kind"] != "empty").collect();
         let done = ingest_file(&*store, &file).await;
         if want.is_empty() {
             assert_eq!(done.outcome, Outcome::Rejected, "{file}");
@@ -531,15 +518,7 @@ async fn aws_items_are_as_documented() {
     .await;
     let (id, key) = (done.reports[0].as_str(), done.key.as_str());
     let mut items = BTreeMap::new();
-    let mut pages = store
-        .dynamodb()
-        .scan()
-        .table_name(&store.location().table)
-        .into_paginator()
-        .items()
-        .send();
-    while let Some(item) = pages.next().await {
-        let item = item.unwrap();
+    for item in backends::all_items(&store).await {
         let text = |k: &str| match &item[k] {
             V::S(s) => s.clone(),
             other => panic!("{other:?}"),

@@ -5,14 +5,15 @@
 //! Figures go to `docs/performance.md`. moto is a Python emulator: its figures measure
 //! Rampart's request pattern against a slow server, not DynamoDB's latency.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+#[path = "../common/mod.rs"]
+mod common;
+
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rampart::Limits;
 use rampart::ingest::ingest_message;
-use rampart::store::aws::{AwsLocation, AwsStore, emulator_config};
-use rampart::store::embedded::EmbeddedStore;
+use rampart::store::aws::AwsStore;
 use rampart::store::{Outcome, RawKey, Store, WriteMode};
 
 /// Real report mails: the corpus mails (one small report each) plus two generated Microsoft
@@ -30,42 +31,6 @@ const MAILS: [&str; 10] = [
     "generated/outlook-1k-single-line.eml",
 ];
 
-fn fixture(path: &str) -> Vec<u8> {
-    let full = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(path);
-    std::fs::read(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
-}
-
-fn unique(prefix: &str) -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-fn embedded() -> EmbeddedStore {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(unique("bench"));
-    let _ = std::fs::remove_dir_all(&dir);
-    EmbeddedStore::open(&dir).unwrap()
-}
-
-async fn moto(endpoint: &str) -> AwsStore {
-    let name = unique("bench");
-    let store = AwsStore::new(
-        &emulator_config(endpoint).await,
-        AwsLocation {
-            table: name.clone(),
-            bucket: name,
-            raw_prefix: String::new(),
-        },
-    );
-    store.create_resources().await.unwrap();
-    store
-}
-
 /// Keeps and ingests every mail once; returns the time taken.
 async fn ingest_all<S: Store>(store: &S, mails: &[Vec<u8>], want: Outcome) -> Duration {
     let start = Instant::now();
@@ -81,7 +46,7 @@ async fn ingest_all<S: Store>(store: &S, mails: &[Vec<u8>], want: Outcome) -> Du
 
 fn ingest(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let mails: Vec<Vec<u8>> = MAILS.iter().map(|m| fixture(m)).collect();
+    let mails: Vec<Vec<u8>> = MAILS.iter().map(|m| common::read_fixture(m)).collect();
     let mut group = c.benchmark_group("ingest");
     group.throughput(Throughput::Elements(mails.len() as u64));
     group.sample_size(20);
@@ -90,13 +55,13 @@ fn ingest(c: &mut Criterion) {
         b.iter_custom(|iters| {
             (0..iters)
                 .map(|_| {
-                    let store = embedded();
+                    let store = common::backends::embedded();
                     rt.block_on(ingest_all(&store, &mails, Outcome::Stored))
                 })
                 .sum()
         })
     });
-    let warm = embedded();
+    let warm = common::backends::embedded();
     rt.block_on(ingest_all(&warm, &mails, Outcome::Stored));
     group.bench_function("embedded/duplicate", |b| {
         b.iter_custom(|iters| {
@@ -106,7 +71,7 @@ fn ingest(c: &mut Criterion) {
         })
     });
 
-    let Ok(endpoint) = std::env::var("RAMPART_TEST_AWS_ENDPOINT") else {
+    if std::env::var("RAMPART_TEST_AWS_ENDPOINT").is_err() {
         eprintln!(
             "RAMPART_TEST_AWS_ENDPOINT not set: skipping the moto benchmarks (use ./scripts/bench)"
         );
@@ -118,13 +83,13 @@ fn ingest(c: &mut Criterion) {
         b.iter_custom(|iters| {
             (0..iters)
                 .map(|_| {
-                    let store = rt.block_on(moto(&endpoint));
+                    let store = rt.block_on(common::backends::aws());
                     rt.block_on(ingest_all(&store, &mails, Outcome::Stored))
                 })
                 .sum()
         })
     });
-    let warm = rt.block_on(moto(&endpoint));
+    let warm = rt.block_on(common::backends::aws());
     rt.block_on(ingest_all(&warm, &mails, Outcome::Stored));
     group.bench_function("moto/duplicate", |b| {
         b.iter_custom(|iters| {
@@ -139,8 +104,8 @@ fn ingest(c: &mut Criterion) {
         "generated/outlook-1k-single-line.eml",
         "generated/google-1k.xml",
     ] {
-        let store = rt.block_on(moto(&endpoint));
-        let bytes = fixture(file);
+        let store = rt.block_on(common::backends::aws());
+        let bytes = common::read_fixture(file);
         rt.block_on(ingest_all(&store, &[bytes], Outcome::Stored));
         let (items, computed) = rt.block_on(write_units_by_item_size(&store));
         eprintln!(
@@ -154,28 +119,9 @@ fn ingest(c: &mut Criterion) {
 /// per item, twice for the two transactional writes (header flip and domain counters) and
 /// once more for the header's copy in the index. Outcome records count like headers.
 async fn write_units_by_item_size(store: &AwsStore) -> (usize, u64) {
-    let mut pages = store
-        .dynamodb()
-        .scan()
-        .table_name(&store.location().table)
-        .into_paginator()
-        .items()
-        .send();
     let (mut items, mut units) = (0, 0);
-    while let Some(item) = pages.next().await {
-        let item = item.unwrap();
-        let size: usize = item
-            .iter()
-            .map(|(k, v)| {
-                k.len()
-                    + match v {
-                        aws_sdk_dynamodb::types::AttributeValue::S(s) => s.len(),
-                        aws_sdk_dynamodb::types::AttributeValue::N(n) => n.len() / 2 + 1,
-                        aws_sdk_dynamodb::types::AttributeValue::B(b) => b.as_ref().len(),
-                        _ => 0,
-                    }
-            })
-            .sum();
+    for item in common::backends::all_items(store).await {
+        let size = common::backends::item_size(&item);
         let kb = size.div_ceil(1024) as u64;
         let pk = match item.get("pk") {
             Some(aws_sdk_dynamodb::types::AttributeValue::S(s)) => s.clone(),

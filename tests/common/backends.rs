@@ -4,6 +4,7 @@
 //! from `RAMPART_TEST_AWS_ENDPOINT`. Each test gets its own table and bucket, so tests run in
 //! parallel against one server.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -94,24 +95,29 @@ impl Backend for AwsStore {
     }
 
     async fn largest_item(&self) -> Option<usize> {
-        // A Scan is fine in a test: it reads every item to weigh it.
-        let mut pages = self
-            .dynamodb()
-            .scan()
-            .table_name(&self.location().table)
-            .into_paginator()
-            .items()
-            .send();
-        let mut largest = 0;
-        while let Some(item) = pages.next().await {
-            largest = largest.max(item_size(&item.unwrap()));
-        }
-        Some(largest)
+        all_items(self).await.iter().map(item_size).max()
     }
 }
 
+/// Every item in the store's table. A Scan is fine in a test: it
+/// reads every item to look at it.
+pub async fn all_items(store: &AwsStore) -> Vec<HashMap<String, AttributeValue>> {
+    let mut pages = store
+        .dynamodb()
+        .scan()
+        .table_name(&store.location().table)
+        .into_paginator()
+        .items()
+        .send();
+    let mut items = Vec::new();
+    while let Some(item) = pages.next().await {
+        items.push(item.unwrap());
+    }
+    items
+}
+
 /// An item's size as DynamoDB counts it against the 400 KB limit: names plus values.
-pub fn item_size(item: &std::collections::HashMap<String, AttributeValue>) -> usize {
+pub fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
     item.iter()
         .map(|(name, value)| {
             name.len()

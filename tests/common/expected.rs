@@ -5,6 +5,26 @@ use serde_json::Value;
 
 use super::fixture;
 
+/// Every corpus file that holds reports (aggregate, email, tlsrpt), as `corpus/<dest>`, with
+/// the facts of its reports.
+pub fn corpus_report_files() -> Vec<(String, Vec<Value>)> {
+    expected("corpus/EXPECTED.json")
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            let dest = s(e, "dest");
+            ["aggregate/", "email/", "tlsrpt/"]
+                .iter()
+                .any(|p| dest.starts_with(p))
+        })
+        .map(|e| {
+            let reports = e["facts"]["reports"].as_array().unwrap().clone();
+            (format!("corpus/{}", s(e, "dest")), reports)
+        })
+        .collect()
+}
+
 pub fn expected(path: &str) -> Value {
     serde_json::from_slice(&std::fs::read(fixture(path)).unwrap()).unwrap()
 }

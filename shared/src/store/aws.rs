@@ -406,6 +406,35 @@ impl AwsStore {
         Ok(out.item)
     }
 
+    /// Registers (`Some(time)`) or unregisters (`None`) a domain; false if it already was.
+    async fn set_registration(&self, name: &str, at: Option<i64>) -> Result<bool, StoreError> {
+        let update = self
+            .ddb
+            .update_item()
+            .table_name(&self.at.table)
+            .key("pk", s("DOMAIN"))
+            .key("sk", s(format!("D#{}", normalise_domain(name))));
+        let update = match at {
+            Some(at) => update
+                .update_expression("SET registered_at = :at")
+                .condition_expression("attribute_not_exists(registered_at)")
+                .expression_attribute_values(":at", n(at)),
+            None => update
+                .update_expression("REMOVE registered_at")
+                .condition_expression("attribute_exists(registered_at)"),
+        };
+        match update.send().await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(classify("register domain", e)),
+        }
+    }
+
     async fn delete_pieces(&self, pk: &str, prefix: &str, count: i64) {
         for i in 0..count {
             // Best effort: an orphaned piece is never read (its hash is not the header's).
@@ -822,50 +851,11 @@ impl Store for AwsStore {
     }
 
     async fn register_domain(&self, name: &str, at: i64) -> Result<bool, StoreError> {
-        let sent = self
-            .ddb
-            .update_item()
-            .table_name(&self.at.table)
-            .key("pk", s("DOMAIN"))
-            .key("sk", s(format!("D#{}", normalise_domain(name))))
-            .update_expression("SET registered_at = :at")
-            .condition_expression("attribute_not_exists(registered_at)")
-            .expression_attribute_values(":at", n(at))
-            .send()
-            .await;
-        match sent {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(classify("register domain", e)),
-        }
+        self.set_registration(name, Some(at)).await
     }
 
     async fn unregister_domain(&self, name: &str) -> Result<bool, StoreError> {
-        let sent = self
-            .ddb
-            .update_item()
-            .table_name(&self.at.table)
-            .key("pk", s("DOMAIN"))
-            .key("sk", s(format!("D#{}", normalise_domain(name))))
-            .update_expression("REMOVE registered_at")
-            .condition_expression("attribute_exists(registered_at)")
-            .send()
-            .await;
-        match sent {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(classify("unregister domain", e)),
-        }
+        self.set_registration(name, None).await
     }
 
     async fn domains(&self) -> Result<Vec<DomainEntry>, StoreError> {
