@@ -585,3 +585,29 @@ async fn aws_items_are_as_documented() {
     assert_eq!(message["gsi1sk"], s(&format!("001790000000#{key}")));
     assert_eq!(message["outcome"], s("stored"));
 }
+
+/// Two `rampart ingest` started at once on a new data folder: one is creating the schema
+/// (holding SQLite's RESERVED lock) while the other switches the file to WAL, which SQLite
+/// refuses at once instead of waiting. The opener must wait, not fail (seen once with eight
+/// processes; reproduced here deterministically).
+#[test]
+fn opening_waits_for_another_process_holding_the_database() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("locked-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let holder = rusqlite::Connection::open(dir.join("rampart.sqlite3")).unwrap();
+    holder
+        .execute_batch("BEGIN IMMEDIATE; CREATE TABLE other_process (x);")
+        .unwrap();
+    let opener = std::thread::spawn({
+        let dir = dir.clone();
+        move || rampart::store::embedded::EmbeddedStore::open(&dir).map(|_| ())
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    holder.execute_batch("COMMIT").unwrap();
+    opener
+        .join()
+        .unwrap()
+        .expect("opened once the lock was released");
+}

@@ -113,15 +113,7 @@ async fn ingest_files<S: Store>(store: &S, args: &IngestArgs) -> anyhow::Result<
         ))?;
         let done = match store.put_raw(&key, &bytes).await {
             Ok(()) => ingest_message(store, &key, &bytes, &limits, now(), WriteMode::Insert).await,
-            Err(e) => Ingested {
-                key: key.clone(),
-                outcome: Outcome::Failed,
-                reports: Vec::new(),
-                stored: 0,
-                duplicates: 0,
-                records: 0,
-                reason: Some(e.to_string()),
-            },
+            Err(e) => Ingested::new(&key, Outcome::Failed, Some(e.to_string())),
         };
         if done.outcome == Outcome::Failed {
             all_ok = false;

@@ -226,3 +226,58 @@ fn the_aws_backend_follows_the_standard_aws_configuration() {
         "rampart: list raw messages: refused by storage: NoSuchBucket: The specified bucket does not exist\n"
     );
 }
+
+#[test]
+fn eight_processes_ingesting_into_one_data_folder_store_each_report_once() {
+    let data = fresh_dir("ingest-concurrent");
+    let data = data.to_str().unwrap();
+    let children: Vec<_> = (0..8)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_rampart"))
+                .args([
+                    "ingest",
+                    "--data",
+                    data,
+                    "corpus/email",
+                    "generated/outlook-1k-single-line.eml",
+                    "generated/enterprise-outlook-ns-zip.eml",
+                    "generated/tlsrpt-1k.json",
+                    "generated/tlsrpt-string-mx.eml",
+                ])
+                .current_dir(fixtures())
+                .env_remove("RAMPART_DATA")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut per_file: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        for line in stdout(&out).lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            per_file
+                .entry(v["file"].as_str().unwrap().to_owned())
+                .or_default()
+                .push(v["outcome"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(
+        per_file.len(),
+        8 + 4,
+        "8 corpus mails and 4 generated files"
+    );
+    for (file, mut outcomes) in per_file {
+        outcomes.sort();
+        assert_eq!(
+            outcomes,
+            ["duplicate"; 7]
+                .into_iter()
+                .chain(["stored"])
+                .collect::<Vec<_>>(),
+            "{file}"
+        );
+    }
+}

@@ -35,7 +35,8 @@ pub struct Ingested {
 }
 
 impl Ingested {
-    fn new(key: &RawKey, outcome: Outcome, reason: Option<String>) -> Self {
+    /// An outcome without reports, such as a failure before parsing.
+    pub fn new(key: &RawKey, outcome: Outcome, reason: Option<String>) -> Self {
         Ingested {
             key: key.clone(),
             outcome,

@@ -365,3 +365,46 @@ async fn other_events_are_refused() {
         "not an S3 or SQS event: eventSource \"aws:sns\""
     );
 }
+
+#[tokio::test]
+async fn the_outcome_tag_keeps_the_object_s_other_tags() {
+    let deps = deps(Limits::default()).await;
+    deps.store
+        .s3()
+        .put_object()
+        .bucket(&deps.bucket)
+        .key("inbound/tagged")
+        .tagging("retention=7y&team=mail")
+        .body(read("tests/fixtures/corpus/email/mail-auth/100.eml").into())
+        .send()
+        .await
+        .unwrap();
+    for outcome in ["stored", "duplicate"] {
+        handle(s3_notification(&deps.bucket, "inbound/tagged"), &deps, NOW)
+            .await
+            .unwrap();
+        let tags = deps
+            .store
+            .s3()
+            .get_object_tagging()
+            .bucket(&deps.bucket)
+            .key("inbound/tagged")
+            .send()
+            .await
+            .unwrap();
+        let mut tags: Vec<(&str, &str)> = tags
+            .tag_set()
+            .iter()
+            .map(|t| (t.key(), t.value()))
+            .collect();
+        tags.sort();
+        assert_eq!(
+            tags,
+            [
+                (OUTCOME_TAG, outcome),
+                ("retention", "7y"),
+                ("team", "mail")
+            ]
+        );
+    }
+}

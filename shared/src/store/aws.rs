@@ -591,13 +591,37 @@ impl Store for AwsStore {
     }
 
     async fn mark_raw(&self, key: &RawKey, outcome: Outcome) -> Result<(), StoreError> {
-        let tag = Tag::builder()
-            .key(OUTCOME_TAG)
-            .value(outcome.as_str())
-            .build()
-            .map_err(build_error)?;
+        let gone = |e: &Option<&str>| *e == Some("NoSuchKey");
+        // PutObjectTagging replaces the whole set: keep the tags others put there.
+        let current = self
+            .s3
+            .get_object_tagging()
+            .bucket(&self.at.bucket)
+            .key(key.as_str())
+            .send()
+            .await;
+        let mut tags: Vec<Tag> = match current {
+            Ok(out) => out
+                .tag_set()
+                .iter()
+                .filter(|t| t.key() != OUTCOME_TAG)
+                .cloned()
+                .collect(),
+            // The object is gone; there is nothing left to mark.
+            Err(e) if gone(&e.as_service_error().and_then(ProvideErrorMetadata::code)) => {
+                return Ok(());
+            }
+            Err(e) => return Err(classify("read raw message tags", e)),
+        };
+        tags.push(
+            Tag::builder()
+                .key(OUTCOME_TAG)
+                .value(outcome.as_str())
+                .build()
+                .map_err(build_error)?,
+        );
         let tagging = Tagging::builder()
-            .tag_set(tag)
+            .set_tag_set(Some(tags))
             .build()
             .map_err(build_error)?;
         let sent = self
@@ -610,13 +634,7 @@ impl Store for AwsStore {
             .await;
         match sent {
             Ok(_) => Ok(()),
-            // The object is gone; there is nothing left to mark.
-            Err(e)
-                if e.as_service_error().and_then(ProvideErrorMetadata::code)
-                    == Some("NoSuchKey") =>
-            {
-                Ok(())
-            }
+            Err(e) if gone(&e.as_service_error().and_then(ProvideErrorMetadata::code)) => Ok(()),
             Err(e) => Err(classify("tag raw message", e)),
         }
     }

@@ -64,6 +64,9 @@ CREATE TABLE IF NOT EXISTS domains (
 PRAGMA user_version = 1;
 ";
 
+/// How long a statement waits for another process's write to finish.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The database file inside a data folder.
 pub const DATABASE_FILE: &str = "rampart.sqlite3";
 /// The folder of raw messages inside a data folder.
@@ -90,13 +93,25 @@ impl EmbeddedStore {
         std::fs::create_dir_all(&raw_dir).map_err(|e| io_error(&raw_dir, e))?;
         let db_path = dir.join(DATABASE_FILE);
         let conn = Connection::open(&db_path).map_err(|e| sql("open", e))?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
+        conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| sql("open", e))?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(|e| sql("open", e))?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(|e| sql("open", e))?;
-        conn.execute_batch(SCHEMA).map_err(|e| sql("open", e))?;
+        // Switching to WAL and creating the schema take the write lock, and SQLite answers
+        // "locked" at once (without its busy handler) while another process opens the same
+        // file: wait for it, as the busy timeout does for every other statement.
+        let started = std::time::Instant::now();
+        loop {
+            let prepared = conn
+                .pragma_update(None, "journal_mode", "WAL")
+                .and_then(|()| conn.pragma_update(None, "synchronous", "NORMAL"))
+                .and_then(|()| conn.execute_batch(SCHEMA));
+            match prepared.map_err(|e| sql("open", e)) {
+                Ok(()) => break,
+                Err(StoreError::Unavailable { .. }) if started.elapsed() < BUSY_TIMEOUT => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return Err(e),
+            }
+        }
         Ok(EmbeddedStore {
             inner: Arc::new(Inner {
                 conn: Mutex::new(conn),
