@@ -408,3 +408,28 @@ async fn the_outcome_tag_keeps_the_object_s_other_tags() {
         );
     }
 }
+
+#[test]
+fn configuration_comes_from_the_environment() {
+    use ingest::Config;
+    let env = |pairs: &'static [(&'static str, &'static str)]| {
+        move |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    };
+    assert_eq!(
+        Config::from_env(env(&[("RAMPART_TABLE", "t"), ("RAMPART_BUCKET", "b")])),
+        Ok(Config {
+            table: "t".into(),
+            bucket: "b".into(),
+            raw_prefix: "inbound/".into(),
+        })
+    );
+    assert_eq!(
+        Config::from_env(env(&[("RAMPART_BUCKET", "b")])),
+        Err("RAMPART_TABLE is not set".to_owned())
+    );
+}
