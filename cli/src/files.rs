@@ -3,20 +3,29 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use rampart::Limits;
 
 const REPORT_EXTENSIONS: [&str; 5] = ["eml", "xml", "json", "gz", "zip"];
 
-pub fn read_input(path: &Path, limits: &Limits) -> anyhow::Result<Vec<u8>> {
-    let size = std::fs::metadata(path).context("cannot read")?.len();
+/// Why an input file was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{size} bytes is more than the input limit of {max} bytes")]
+    TooLarge { size: u64, max: u64 },
+    #[error("cannot read: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Reads an input file, refusing one over the input limit without reading it.
+pub fn read_input(path: &Path, limits: &Limits) -> Result<Vec<u8>, ReadError> {
+    let size = std::fs::metadata(path)?.len();
     if size > limits.max_input_bytes {
-        anyhow::bail!(
-            "{size} bytes is more than the input limit of {} bytes (raise it with --max-input-bytes)",
-            limits.max_input_bytes
-        );
+        return Err(ReadError::TooLarge {
+            size,
+            max: limits.max_input_bytes,
+        });
     }
-    std::fs::read(path).context("cannot read")
+    Ok(std::fs::read(path)?)
 }
 
 pub fn report_error(progress: Option<&indicatif::ProgressBar>, line: &str) {

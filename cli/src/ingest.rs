@@ -9,7 +9,7 @@ use rampart::store::{Outcome, RawKey, Store, WriteMode};
 use serde::Serialize;
 
 use crate::backend::{Backend, StoreArgs};
-use crate::files::{collect_files, progress, report_error};
+use crate::files::{ReadError, collect_files, progress, read_input, report_error};
 
 #[derive(clap::Args)]
 pub struct IngestArgs {
@@ -46,6 +46,20 @@ struct IngestLine<'a> {
     key: Option<&'a str>,
 }
 
+impl<'a> IngestLine<'a> {
+    /// The line of an input that never reached the store.
+    fn not_stored(file: &'a str, outcome: Outcome, reason: &'a str) -> Self {
+        IngestLine {
+            file,
+            outcome,
+            reports: 0,
+            new: 0,
+            reason: Some(reason),
+            key: None,
+        }
+    }
+}
+
 /// One output line of `rampart reprocess`.
 #[derive(Serialize)]
 struct ReprocessLine<'a> {
@@ -73,14 +87,7 @@ async fn ingest_files<S: Store>(store: &S, args: &IngestArgs) -> anyhow::Result<
     let mut out = std::io::stdout().lock();
     for u in &unreadable {
         report_error(None, &format!("{}: {}", u.name, u.reason));
-        let line = IngestLine {
-            file: &u.name,
-            outcome: Outcome::Failed,
-            reports: 0,
-            new: 0,
-            reason: Some(&u.reason),
-            key: None,
-        };
+        let line = IngestLine::not_stored(&u.name, Outcome::Failed, &u.reason);
         writeln!(out, "{}", serde_json::to_string(&line)?)?;
     }
     for file in &files {
@@ -88,20 +95,24 @@ async fn ingest_files<S: Store>(store: &S, args: &IngestArgs) -> anyhow::Result<
             bar.inc(1);
         }
         let name = file.display().to_string();
-        let bytes = match read_file(file, &limits) {
+        let bytes = match read_input(file, &limits) {
             Ok(b) => b,
-            Err((outcome, reason)) => {
-                // The file itself is the raw copy: nothing is lost by not storing it.
+            Err(e) => {
+                // Too large is a rejection, like any input the store would refuse; the file
+                // itself is the raw copy, so nothing is lost by not storing it.
+                let (outcome, reason) = match e {
+                    ReadError::TooLarge { max, .. } => {
+                        let limit = rampart::IntakeError::LimitExceeded {
+                            limit: rampart::limits::LimitKind::InputBytes,
+                            max,
+                        };
+                        (Outcome::Rejected, limit.to_string())
+                    }
+                    ReadError::Io(_) => (Outcome::Failed, e.to_string()),
+                };
                 all_ok &= outcome != Outcome::Failed;
                 report_error(bar.as_ref(), &format!("{name}: {reason}"));
-                let line = IngestLine {
-                    file: &name,
-                    outcome,
-                    reports: 0,
-                    new: 0,
-                    reason: Some(&reason),
-                    key: None,
-                };
+                let line = IngestLine::not_stored(&name, outcome, &reason);
                 writeln!(out, "{}", serde_json::to_string(&line)?)?;
                 continue;
             }
@@ -139,20 +150,6 @@ async fn ingest_files<S: Store>(store: &S, args: &IngestArgs) -> anyhow::Result<
 
 /// Reads an input: too large is a rejection (like any other input the store would refuse),
 /// unreadable is a failure.
-fn read_file(path: &std::path::Path, limits: &Limits) -> Result<Vec<u8>, (Outcome, String)> {
-    let size = std::fs::metadata(path)
-        .map_err(|e| (Outcome::Failed, format!("cannot read: {e}")))?
-        .len();
-    if size > limits.max_input_bytes {
-        let reason = rampart::IntakeError::LimitExceeded {
-            limit: rampart::limits::LimitKind::InputBytes,
-            max: limits.max_input_bytes,
-        };
-        return Err((Outcome::Rejected, reason.to_string()));
-    }
-    std::fs::read(path).map_err(|e| (Outcome::Failed, format!("cannot read: {e}")))
-}
-
 /// Returns whether no message failed.
 pub async fn reprocess(args: &ReprocessArgs) -> anyhow::Result<bool> {
     match args.store.open().await? {

@@ -7,7 +7,7 @@ use clap::ValueEnum;
 use rampart::Limits;
 use rampart::intake::parse_input;
 
-use crate::files::{collect_files, progress, read_input, report_error};
+use crate::files::{ReadError, collect_files, progress, read_input, report_error};
 use crate::output;
 
 #[derive(clap::Args)]
@@ -58,7 +58,11 @@ pub fn parse(args: &ParseArgs) -> anyhow::Result<bool> {
         let bytes = match read_input(file, &limits) {
             Ok(b) => b,
             Err(e) => {
-                report_error(progress.as_ref(), &format!("{name}: {e:#}"));
+                let hint = match e {
+                    ReadError::TooLarge { .. } => " (raise it with --max-input-bytes)",
+                    ReadError::Io(_) => "",
+                };
+                report_error(progress.as_ref(), &format!("{name}: {e}{hint}"));
                 all_ok = false;
                 continue;
             }

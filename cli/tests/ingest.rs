@@ -281,3 +281,28 @@ fn eight_processes_ingesting_into_one_data_folder_store_each_report_once() {
         );
     }
 }
+
+#[test]
+fn an_input_over_the_size_limit_is_rejected_unread() {
+    let dir = fresh_dir("ingest-large");
+    let big = dir.join("big.eml");
+    // Sparse: 41 MiB by its size, nothing written, and never read.
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(41 << 20)
+        .unwrap();
+    let big = big.to_str().unwrap();
+    let data = dir.join("store");
+    let out = rampart(&["ingest", "--data", data.to_str().unwrap(), big], &[]);
+    assert_eq!(out.status.code(), Some(0), "a rejection is not a failure");
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "{{\"file\":\"{big}\",\"outcome\":\"rejected\",\"reports\":0,\"new\":0,\"reason\":\"input size exceeds the limit of 41943040\",\"key\":null}}\n"
+        )
+    );
+    assert_eq!(
+        stderr(&out),
+        format!("rampart: {big}: input size exceeds the limit of 41943040\n")
+    );
+}
