@@ -17,6 +17,7 @@ use rampart::intake::Report;
 use rampart::store::{
     DayRange, DomainEntry, FaultPoint, Outcome, PutReport, RawKey, RawRead, StoredReport, WriteMode,
 };
+use rampart::tally::Tally;
 use serde_json::Value;
 
 const NOW: i64 = 1_790_000_000;
@@ -53,6 +54,7 @@ on_both_backends!(
     domains_registered_and_seen,
     huge_mail_headers_are_cut_so_every_item_stays_small,
     ses_verdicts_are_kept_with_each_report_and_never_drop_it,
+    a_two_day_report_is_spread_over_its_days,
 );
 
 async fn ingest_bytes<B: Backend>(store: &B, bytes: &[u8], now: i64) -> Ingested {
@@ -93,6 +95,39 @@ async fn totals_from_reports<B: Backend>(store: &B, domain: &str) -> (u64, u64, 
     })
 }
 
+/// Checks the per-day counters of a domain against its domain counters and against the
+/// tallies of the reports stored now, and returns the messages they count.
+async fn check_day_counts<B: Backend>(store: &B, domain: &str) -> i64 {
+    let days = store.day_counts(domain, &DayRange::all()).await.unwrap();
+    let mut from_days = Tally::default();
+    for (day, counters) in &days {
+        assert!(counters.values().all(|v| *v != 0), "{day}: {counters:?}");
+        for (name, n) in counters {
+            from_days.add(day, name, *n);
+        }
+    }
+    let mut from_reports = Tally::default();
+    for r in store.reports(domain, &DayRange::all()).await.unwrap() {
+        for (day, counters) in Tally::of(&r.report).days {
+            for (name, n) in counters {
+                from_reports.add(&day, &name, n);
+            }
+        }
+    }
+    assert_eq!(from_days, from_reports, "{domain}");
+    let sum = |name: &str| -> i64 { days.iter().filter_map(|(_, c)| c.get(name)).sum() };
+    let (reports, messages, _) = totals_from_reports(store, domain).await;
+    let tls = sum("tls_successful") + sum("tls_failed");
+    assert_eq!(
+        sum("reports") + sum("tls_reports"),
+        reports as i64,
+        "{domain}"
+    );
+    assert_eq!(sum("messages") + tls, messages as i64, "{domain}");
+    assert_eq!(sum("dmarc_pass") + sum("dmarc_fail"), sum("messages"));
+    sum("messages")
+}
+
 async fn every_corpus_report_reads_back_with_its_exact_facts<B: Backend>(store: Arc<B>) {
     let mut distinct = BTreeMap::new();
     let mut files = 0;
@@ -131,6 +166,7 @@ async fn every_corpus_report_reads_back_with_its_exact_facts<B: Backend>(store: 
     assert_eq!(counters(&*store).await, want);
     for (domain, t) in &want {
         assert_eq!(totals_from_reports(&*store, domain).await, *t, "{domain}");
+        check_day_counts(&*store, domain).await;
     }
 }
 
@@ -153,6 +189,10 @@ async fn the_same_mail_three_times_is_stored_once<B: Backend>(store: Arc<B>) {
     }
     assert_eq!(counters(&*store).await, after_one);
     let (reports, messages, records) = after_one["example.com"];
+    assert_eq!(
+        check_day_counts(&*store, "example.com").await,
+        messages as i64
+    );
     assert_eq!((reports, records), (1, 20));
     assert_eq!(
         totals_from_reports(&*store, "example.com").await,
@@ -178,6 +218,7 @@ async fn the_same_mail_twenty_times_at_once_is_stored_once<B: Backend + 'static>
     let counted = counters(&*store).await["example.com"];
     assert_eq!((counted.0, counted.2), (1, 20));
     assert_eq!(totals_from_reports(&*store, "example.com").await, counted);
+    check_day_counts(&*store, "example.com").await;
 }
 
 async fn a_crash_between_write_steps_is_completed_by_the_retry<B: Backend>(store: Arc<B>) {
@@ -211,6 +252,7 @@ async fn a_crash_between_write_steps_is_completed_by_the_retry<B: Backend>(store
         let t = want.entry(report.domain()).or_insert((0, 0, 0));
         *t = (t.0 + 1, t.1 + sum.messages, t.2 + sum.records);
         assert_eq!(counters(&*store).await, want, "counted once");
+        check_day_counts(&*store, &report.domain()).await;
         assert_eq!(ingest_file(&*store, file).await.outcome, Outcome::Duplicate);
     }
 }
@@ -354,6 +396,7 @@ async fn reprocessing_replaces_only_changed_reports<B: Backend>(store: Arc<B>) {
     };
     assert_eq!((after.0, after.2), (1, 19));
     assert_eq!(totals_from_reports(&*store, "example.com").await, after);
+    check_day_counts(&*store, "example.com").await;
     // `removed` is the count of the dropped last record: the counters moved by the difference.
     let Report::Aggregate(orig) = &parse(&bytes).reports[0].report else {
         unreachable!()
@@ -376,8 +419,14 @@ async fn domains_registered_and_seen<B: Backend>(store: Arc<B>) {
             reports: 0,
             messages: 0,
             records: 0,
+            span_days: 1,
         }
     );
+    assert_eq!(
+        store.domain("EXAMPLE.org").await.unwrap().as_ref(),
+        Some(&domains[0])
+    );
+    assert_eq!(store.domain("example.net").await.unwrap(), None);
     assert_eq!(
         domains[1].registered_at, None,
         "seen in reports, not registered"
@@ -391,6 +440,100 @@ async fn domains_registered_and_seen<B: Backend>(store: Arc<B>) {
     let left = store.domains().await.unwrap();
     assert_eq!(left.len(), 1, "reports keep an unregistered domain listed");
     assert_eq!((left[0].name.as_str(), left[0].reports), ("stalw.art", 1));
+
+    assert!(store.forget_domain("stalw.art").await.unwrap());
+    assert!(!store.forget_domain("stalw.art").await.unwrap());
+    assert_eq!(store.domains().await.unwrap(), []);
+    let all = DayRange::all();
+    assert_eq!(store.reports("stalw.art", &all).await.unwrap(), []);
+    assert_eq!(store.day_counts("stalw.art", &all).await.unwrap(), []);
+}
+
+/// A report over two days: its counts are spread by the seconds on each day, the domain
+/// remembers how far back a report can begin, and replacing it moves every day.
+async fn a_two_day_report_is_spread_over_its_days<B: Backend>(store: Arc<B>) {
+    // 2024-03-01T12:00Z to 2024-03-02T12:00Z, 10 + 3 messages.
+    let xml = |count: u64| {
+        format!(
+            "<feedback><report_metadata><org_name>Spread Org</org_name>
+             <report_id>two-days</report_id><date_range><begin>1709294400</begin>
+             <end>1709380800</end></date_range></report_metadata>
+             <policy_published><domain>spread.example</domain><p>reject</p></policy_published>
+             <record><row><source_ip>192.0.2.1</source_ip><count>{count}</count>
+             <policy_evaluated><disposition>none</disposition><dkim>pass</dkim><spf>fail</spf>
+             </policy_evaluated></row><identifiers><header_from>spread.example</header_from>
+             </identifiers></record>
+             <record><row><source_ip>192.0.2.2</source_ip><count>3</count>
+             <policy_evaluated><disposition>reject</disposition><dkim>fail</dkim><spf>fail</spf>
+             </policy_evaluated></row><identifiers><header_from>spread.example</header_from>
+             </identifiers></record></feedback>"
+        )
+    };
+    let done = ingest_bytes(&*store, xml(10).as_bytes(), NOW).await;
+    assert_eq!(done.outcome, Outcome::Stored);
+    let days = store
+        .day_counts("spread.example", &DayRange::new("2024-03-01", "2024-03-02"))
+        .await
+        .unwrap();
+    let c = |day: &str, pairs: &[(&str, i64)]| {
+        (
+            day.to_owned(),
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect::<rampart::tally::Counters>(),
+        )
+    };
+    assert_eq!(
+        days,
+        [
+            c(
+                "2024-03-01",
+                &[
+                    ("disposition:none", 5),
+                    ("disposition:reject", 1),
+                    ("dkim_aligned_pass", 5),
+                    ("dmarc_fail", 1),
+                    ("dmarc_pass", 5),
+                    ("messages", 6),
+                    ("records", 2),
+                    ("reporter:Spread Org", 1),
+                    ("reports", 1),
+                ]
+            ),
+            c(
+                "2024-03-02",
+                &[
+                    ("disposition:none", 5),
+                    ("disposition:reject", 2),
+                    ("dkim_aligned_pass", 5),
+                    ("dmarc_fail", 2),
+                    ("dmarc_pass", 5),
+                    ("messages", 7),
+                    ("reporter:Spread Org", 1),
+                ]
+            ),
+        ]
+    );
+    let entry = store.domain("spread.example").await.unwrap().unwrap();
+    assert_eq!((entry.span_days, entry.messages), (2, 13));
+
+    let mut changed = store.report(&done.reports[0]).await.unwrap().unwrap();
+    let Report::Aggregate(r) = &mut changed.report else {
+        unreachable!()
+    };
+    r.records[0].count = 20;
+    let put = store
+        .put_report(&changed, WriteMode::Replace)
+        .await
+        .unwrap();
+    assert_eq!(put, PutReport::Replaced);
+    assert_eq!(check_day_counts(&*store, "spread.example").await, 23);
+    let second = store
+        .day_counts("spread.example", &DayRange::new("2024-03-02", "2024-03-02"))
+        .await
+        .unwrap();
+    assert_eq!(second[0].1["dmarc_pass"], 10);
 }
 
 async fn huge_mail_headers_are_cut_so_every_item_stays_small<B: Backend>(store: Arc<B>) {
@@ -534,6 +677,7 @@ async fn aws_items_are_as_documented() {
     assert_eq!(
         keys,
         [
+            ("D#stalw.art", "A#2022-11-27".to_owned()),
             ("D#stalw.art", header_sk.clone()),
             ("D#stalw.art", format!("{header_sk}#B#{hash}#0000")),
             ("DOMAIN", "D#stalw.art".to_owned()),
@@ -544,7 +688,7 @@ async fn aws_items_are_as_documented() {
     let s = |v: &str| V::S(v.to_owned());
     let n = |v: i64| V::N(v.to_string());
     let mut plain = header.clone();
-    for volatile in ["mail", "origin", "body_bytes"] {
+    for volatile in ["mail", "origin", "body_bytes", "tally"] {
         assert!(plain.remove(volatile).is_some(), "{volatile}");
     }
     let expected_header = std::collections::HashMap::from([
@@ -567,6 +711,7 @@ async fn aws_items_are_as_documented() {
         ("received_at".to_owned(), n(NOW)),
         ("body".to_owned(), s(hash)),
         ("pieces".to_owned(), n(1)),
+        ("span".to_owned(), n(1)),
         ("ses_spam".to_owned(), s("pass")),
         ("ses_virus".to_owned(), s("pass")),
         ("ses_spf".to_owned(), s("pass")),
@@ -579,6 +724,23 @@ async fn aws_items_are_as_documented() {
     assert_eq!(
         (&domain["reports"], &domain["messages"], &domain["records"]),
         (&n(1), &n(1), &n(1))
+    );
+    let day = &items[&("D#stalw.art".to_owned(), "A#2022-11-27".to_owned())];
+    let day: BTreeMap<&str, &V> = day.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    assert_eq!(
+        day,
+        BTreeMap::from([
+            ("pk", &s("D#stalw.art")),
+            ("sk", &s("A#2022-11-27")),
+            ("disposition:none", &n(1)),
+            ("dkim_aligned_pass", &n(1)),
+            ("dmarc_pass", &n(1)),
+            ("messages", &n(1)),
+            ("records", &n(1)),
+            ("reporter:google.com", &n(1)),
+            ("reports", &n(1)),
+            ("spf_aligned_pass", &n(1)),
+        ])
     );
     let message = &items[&(format!("M#{key}"), "M".to_owned())];
     assert_eq!(message["gsi1pk"], s("OUT#stored"));

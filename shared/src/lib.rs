@@ -40,6 +40,7 @@ pub mod mail;
 pub mod metrics;
 pub mod sniff;
 pub mod store;
+pub mod tally;
 pub mod tlsrpt;
 pub mod unpack;
 pub mod warning;

@@ -9,10 +9,12 @@
 //! | report piece   | `D#<domain>`   | `R#<day>#<id>#B#<hash>#<nnnn>` |                |                |
 //! | message        | `M#<key>`      | `M`                            | `OUT#<outcome>`| `<time>#<key>` |
 //! | domain         | `DOMAIN`       | `D#<domain>`                   |                |                |
+//! | day counters   | `D#<domain>`   | `A#<day>`                      |                |                |
 //!
 //! A report is written in three steps: (1) its header, conditionally, as `pending`; (2) its
 //! body pieces; (3) one transaction that flips the header to `complete` (on condition that
-//! it is still `pending` with this body) and adds to the domain's counters. A re-delivered
+//! it is still `pending` with this body) and adds to the domain's counters and to the
+//! per-day counters of every day the report covers (see [`crate::tally`]). A re-delivered
 //! report finds a complete header at step 1: duplicate. A retry after a crash finds a
 //! pending one, rewrites the same pieces and completes it; the step-3 condition lets exactly
 //! one writer count it, however many race.
@@ -40,6 +42,7 @@ use super::{
     Store, StoreError, StoredReport, WriteMode, normalise_domain,
 };
 use crate::identity::ReportId;
+use crate::tally::{Counters, Span, Tally};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -260,28 +263,36 @@ impl AwsStore {
             .unwrap_or_default())
     }
 
-    /// The transaction that completes (or replaces) a report and moves its domain's counters.
+    /// The transaction that completes (or replaces) a report and moves its domain's counters
+    /// and its per-day counters, all or nothing.
     async fn complete(
         &self,
         header: TransactWriteItem,
         domain: &str,
-        (d_reports, d_messages, d_records): (i64, i64, i64),
+        counts: CountDelta,
     ) -> Result<bool, StoreError> {
-        let counters = Update::builder()
-            .table_name(&self.at.table)
-            .key("pk", s("DOMAIN"))
-            .key("sk", s(format!("D#{domain}")))
-            .update_expression("ADD reports :r, messages :m, records :n")
-            .expression_attribute_values(":r", n(d_reports))
-            .expression_attribute_values(":m", n(d_messages))
-            .expression_attribute_values(":n", n(d_records))
-            .build()
-            .map_err(build_error)?;
+        let mut items = vec![header];
+        let mut totals = Tally::default();
+        totals.add("", "reports", counts.reports);
+        totals.add("", "messages", counts.messages);
+        totals.add("", "records", counts.records);
+        for (span, n) in counts.spans {
+            totals.add("", &format!("{SPAN_PREFIX}{span}"), n);
+        }
+        if let Some(counters) = totals.days.get("") {
+            items.push(self.add_counters(s("DOMAIN"), format!("D#{domain}"), counters)?);
+        }
+        for (day, counters) in &counts.days.days {
+            items.push(self.add_counters(
+                s(format!("D#{domain}")),
+                format!("A#{day}"),
+                counters,
+            )?);
+        }
         let sent = self
             .ddb
             .transact_write_items()
-            .transact_items(header)
-            .transact_items(TransactWriteItem::builder().update(counters).build())
+            .set_transact_items(Some(items))
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
@@ -312,6 +323,31 @@ impl AwsStore {
                 }
             }
         }
+    }
+
+    /// An `ADD` of named counters to one item, creating it when absent.
+    fn add_counters(
+        &self,
+        pk: AttributeValue,
+        sk: String,
+        counters: &Counters,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut update = Update::builder()
+            .table_name(&self.at.table)
+            .key("pk", pk)
+            .key("sk", s(sk));
+        let mut adds = Vec::with_capacity(counters.len());
+        for (i, (name, value)) in counters.iter().enumerate() {
+            adds.push(format!("#c{i} :c{i}"));
+            update = update
+                .expression_attribute_names(format!("#c{i}"), name)
+                .expression_attribute_values(format!(":c{i}"), n(*value));
+        }
+        let update = update
+            .update_expression(format!("ADD {}", adds.join(", ")))
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().update(update).build())
     }
 
     async fn query(
@@ -450,6 +486,31 @@ impl AwsStore {
     }
 }
 
+/// Domain attributes `span_<n>` count the reports spread over `n` > 1 days; the largest `n`
+/// with a positive count is the domain's [`DomainEntry::span_days`].
+const SPAN_PREFIX: &str = "span_";
+
+/// What completing a report adds to the counters.
+struct CountDelta {
+    reports: i64,
+    messages: i64,
+    records: i64,
+    /// `(days, +1/-1)` for reports spread over more than one day.
+    spans: Vec<(usize, i64)>,
+    days: Tally,
+}
+
+fn spans_delta(new: usize, old: Option<usize>) -> Vec<(usize, i64)> {
+    let mut out = Vec::new();
+    if new > 1 {
+        out.push((new, 1));
+    }
+    if let Some(old) = old.filter(|o| *o > 1) {
+        out.push((old, -1));
+    }
+    out
+}
+
 /// A report's header item. `hash` names the body; `body`, once written, adds its size in
 /// pieces and bytes.
 fn header_item(
@@ -478,6 +539,8 @@ fn header_item(
         ("message".into(), s(r.message.as_str())),
         ("received_at".into(), n(r.received_at)),
         ("body".into(), s(hash)),
+        ("tally".into(), s(Tally::of(&r.report).to_json())),
+        ("span".into(), n(Span::of_report(&r.report).len() as i64)),
         (
             "origin".into(),
             s(serde_json::to_string(&r.origin).map_err(|e| StoreError::corrupt("origin", e))?),
@@ -705,7 +768,14 @@ impl Store for AwsStore {
                 .expression_attribute_values(":bytes", n(body.compressed_len() as i64))
                 .build()
                 .map_err(build_error)?;
-            let deltas = (1, sum.messages as i64, sum.records as i64);
+            let span = Span::of_report(&report.report).len();
+            let deltas = CountDelta {
+                reports: 1,
+                messages: sum.messages as i64,
+                records: sum.records as i64,
+                spans: spans_delta(span, None),
+                days: Tally::of(&report.report),
+            };
             let won = self
                 .complete(
                     TransactWriteItem::builder().update(flip).build(),
@@ -740,11 +810,16 @@ impl Store for AwsStore {
             .expression_attribute_values(":old", s(&old_hash))
             .build()
             .map_err(build_error)?;
-        let deltas = (
-            0,
-            sum.messages as i64 - number(&old, "messages").unwrap_or(0),
-            sum.records as i64 - number(&old, "records").unwrap_or(0),
-        );
+        let old_tally = Tally::from_json(text(&old, "tally").unwrap_or("{}"))
+            .map_err(|e| StoreError::corrupt("tally", e))?;
+        let old_span = number(&old, "span").unwrap_or(1).max(1) as usize;
+        let deltas = CountDelta {
+            reports: 0,
+            messages: sum.messages as i64 - number(&old, "messages").unwrap_or(0),
+            records: sum.records as i64 - number(&old, "records").unwrap_or(0),
+            spans: spans_delta(Span::of_report(&report.report).len(), Some(old_span)),
+            days: Tally::of(&report.report).minus(&old_tally),
+        };
         let won = self
             .complete(
                 TransactWriteItem::builder().put(swap).build(),
@@ -880,21 +955,108 @@ impl Store for AwsStore {
         let items = self
             .query(None, "pk = :pk", &[(":pk", s("DOMAIN"))], true)
             .await?;
+        Ok(items.iter().filter_map(decode_domain).collect())
+    }
+
+    async fn domain(&self, name: &str) -> Result<Option<DomainEntry>, StoreError> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.at.table)
+            .key("pk", s("DOMAIN"))
+            .key("sk", s(format!("D#{}", normalise_domain(name))))
+            .send()
+            .await
+            .map_err(|e| classify("read domain", e))?;
+        Ok(out.item.as_ref().and_then(decode_domain))
+    }
+
+    async fn forget_domain(&self, name: &str) -> Result<bool, StoreError> {
+        let name = normalise_domain(name);
+        let mut keys: Vec<(String, String)> = self
+            .query(None, "pk = :pk", &[(":pk", s(format!("D#{name}")))], true)
+            .await?
+            .iter()
+            .map(|i| {
+                let key = |k| text(i, k).unwrap_or_default().to_owned();
+                (key("pk"), key("sk"))
+            })
+            .collect();
+        let existed = !keys.is_empty() || self.domain(&name).await?.is_some();
+        // The domain item goes last: until it is gone the domain still lists, and a retry
+        // finds whatever is left.
+        keys.push(("DOMAIN".to_owned(), format!("D#{name}")));
+        let requests = keys
+            .into_iter()
+            .map(|(pk, sk)| {
+                aws_sdk_dynamodb::types::DeleteRequest::builder()
+                    .key("pk", s(pk))
+                    .key("sk", s(sk))
+                    .build()
+                    .map(|d| WriteRequest::builder().delete_request(d).build())
+                    .map_err(build_error)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for batch in requests.chunks(25) {
+            self.backoff
+                .until_processed(batch.to_vec(), |items| self.batch_write(items))
+                .await?;
+        }
+        Ok(existed)
+    }
+
+    async fn day_counts(
+        &self,
+        domain: &str,
+        days: &DayRange,
+    ) -> Result<Vec<(String, Counters)>, StoreError> {
+        let items = self
+            .query(
+                None,
+                "pk = :pk AND sk BETWEEN :from AND :to",
+                &[
+                    (":pk", s(format!("D#{}", normalise_domain(domain)))),
+                    (":from", s(format!("A#{}", days.from))),
+                    (":to", s(format!("A#{}", days.to))),
+                ],
+                true,
+            )
+            .await?;
         Ok(items
             .iter()
-            .map(|i| DomainEntry {
-                name: text(i, "sk")
-                    .and_then(|sk| sk.strip_prefix("D#"))
-                    .unwrap_or_default()
-                    .to_owned(),
-                registered_at: number(i, "registered_at"),
-                reports: number(i, "reports").unwrap_or(0).max(0) as u64,
-                messages: number(i, "messages").unwrap_or(0).max(0) as u64,
-                records: number(i, "records").unwrap_or(0).max(0) as u64,
+            .filter_map(|item| {
+                let day = text(item, "sk")?.strip_prefix("A#")?.to_owned();
+                let counters: Counters = item
+                    .iter()
+                    .filter(|(name, _)| !matches!(name.as_str(), "pk" | "sk"))
+                    .filter_map(|(name, _)| Some((name.clone(), number(item, name)?)))
+                    .filter(|(_, v)| *v != 0)
+                    .collect();
+                Some((day, counters))
             })
-            .filter(|d| d.registered_at.is_some() || d.reports > 0)
             .collect())
     }
+}
+
+fn decode_domain(i: &Item) -> Option<DomainEntry> {
+    let count = |name| number(i, name).unwrap_or(0).max(0) as u64;
+    let span_days = i
+        .keys()
+        .filter_map(|name| {
+            let days: u32 = name.strip_prefix(SPAN_PREFIX)?.parse().ok()?;
+            (number(i, name)? > 0).then_some(days)
+        })
+        .max()
+        .unwrap_or(1);
+    let entry = DomainEntry {
+        name: text(i, "sk")?.strip_prefix("D#")?.to_owned(),
+        registered_at: number(i, "registered_at"),
+        reports: count("reports"),
+        messages: count("messages"),
+        records: count("records"),
+        span_days,
+    };
+    (entry.registered_at.is_some() || entry.reports > 0).then_some(entry)
 }
 
 fn decode_message(item: &Item) -> Result<MessageRecord, StoreError> {

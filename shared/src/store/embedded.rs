@@ -21,6 +21,7 @@ use super::{
 use crate::identity::ReportId;
 use crate::intake::Origin;
 use crate::mail::MessageFacts;
+use crate::tally::{Counters, Span, Tally};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS reports (
@@ -61,8 +62,22 @@ CREATE TABLE IF NOT EXISTS domains (
     messages      INTEGER NOT NULL DEFAULT 0,
     records       INTEGER NOT NULL DEFAULT 0
 );
-PRAGMA user_version = 1;
 ";
+
+/// Version 2: per-day counters (`day_counts`) and each report's own tally, rebuilt from the
+/// stored reports when an older data folder is opened.
+const SCHEMA_2: &str = "
+ALTER TABLE reports ADD COLUMN tally TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE reports ADD COLUMN span INTEGER NOT NULL DEFAULT 1;
+CREATE TABLE day_counts (
+    domain TEXT NOT NULL,
+    day    TEXT NOT NULL,
+    name   TEXT NOT NULL,
+    value  INTEGER NOT NULL,
+    PRIMARY KEY (domain, day, name)
+) WITHOUT ROWID;
+";
+const SCHEMA_VERSION: i64 = 2;
 
 /// How long a statement waits for another process's write to finish.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -103,7 +118,8 @@ impl EmbeddedStore {
             let prepared = conn
                 .pragma_update(None, "journal_mode", "WAL")
                 .and_then(|()| conn.pragma_update(None, "synchronous", "NORMAL"))
-                .and_then(|()| conn.execute_batch(SCHEMA));
+                .and_then(|()| conn.execute_batch(SCHEMA))
+                .and_then(|()| migrate(&conn));
             match prepared.map_err(|e| sql("open", e)) {
                 Ok(()) => break,
                 Err(StoreError::Unavailable { .. }) if started.elapsed() < BUSY_TIMEOUT => {
@@ -176,30 +192,45 @@ impl Inner {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| sql("put report", e))?;
-        let existing: Option<(String, i64, i64)> = tx
+        let existing: Option<(String, i64, i64, String)> = tx
             .query_row(
-                "SELECT body_hash, messages, records FROM reports WHERE id = ?1",
+                "SELECT body_hash, messages, records, tally FROM reports WHERE id = ?1",
                 [&row.id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()
             .map_err(|e| sql("put report", e))?;
-        let (result, d_reports, d_messages, d_records) = match (&existing, mode) {
-            (None, _) => (PutReport::Stored, 1, row.messages, row.records),
+        let (result, d_reports, d_messages, d_records, delta) = match (&existing, mode) {
+            (None, _) => (
+                PutReport::Stored,
+                1,
+                row.messages,
+                row.records,
+                row.tally.clone(),
+            ),
             (Some(_), WriteMode::Insert) => return Ok(PutReport::Duplicate),
-            (Some((hash, _, _)), WriteMode::Replace) if *hash == row.body_hash => {
+            (Some((hash, ..)), WriteMode::Replace) if *hash == row.body_hash => {
                 return Ok(PutReport::Duplicate);
             }
-            (Some((_, m, n)), WriteMode::Replace) => {
-                (PutReport::Replaced, 0, row.messages - m, row.records - n)
+            (Some((_, m, n, old)), WriteMode::Replace) => {
+                let old = Tally::from_json(old).map_err(|e| StoreError::corrupt("tally", e))?;
+                let delta = row.tally.minus(&old);
+                (
+                    PutReport::Replaced,
+                    0,
+                    row.messages - m,
+                    row.records - n,
+                    delta,
+                )
             }
         };
         tx.execute(
             "INSERT OR REPLACE INTO reports (id, domain, day, kind, org, report_id, begin, end,
                  messages, records, message, received_at, mail, origin,
-                 ses_spf, ses_dkim, ses_dmarc, ses_spam, ses_virus, body_hash, body)
+                 ses_spf, ses_dkim, ses_dmarc, ses_spam, ses_virus, body_hash, body,
+                 tally, span)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
-                 ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+                 ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
             params![
                 row.id,
                 row.domain,
@@ -222,6 +253,8 @@ impl Inner {
                 row.ses[4],
                 row.body_hash,
                 row.body,
+                row.tally.to_json(),
+                row.span,
             ],
         )
         .map_err(|e| sql("put report", e))?;
@@ -235,6 +268,7 @@ impl Inner {
             params![row.domain, d_reports, d_messages, d_records],
         )
         .map_err(|e| sql("put report", e))?;
+        add_counts(&tx, &row.domain, &delta).map_err(|e| sql("put report", e))?;
         tx.commit().map_err(|e| sql("put report", e))?;
         Ok(result)
     }
@@ -286,6 +320,71 @@ impl Inner {
     }
 }
 
+/// Brings an older database up to [`SCHEMA_VERSION`] in one transaction.
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version >= SCHEMA_VERSION {
+        return Ok(());
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let migrated = (|| {
+        // Another process may have migrated while this one waited for the lock.
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version < 2 {
+            conn.execute_batch(SCHEMA_2)?;
+            retally(conn)?;
+        }
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+    })();
+    match migrated {
+        Ok(()) => conn.execute_batch("COMMIT"),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+/// Recomputes every report's tally and the day counters from the stored bodies.
+fn retally(conn: &Connection) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare("SELECT id, domain, body FROM reports")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, Vec<u8>>(2)?,
+        ))
+    })?;
+    for row in rows {
+        let (id, domain, blob) = row?;
+        let limit = crate::Limits::default().max_total_bytes;
+        let Ok(report) = body::decode([blob.as_slice()], limit) else {
+            continue;
+        };
+        let tally = Tally::of(&report);
+        let span = Span::of_report(&report).len() as i64;
+        conn.execute(
+            "UPDATE reports SET tally = ?1, span = ?2 WHERE id = ?3",
+            params![tally.to_json(), span, id],
+        )?;
+        add_counts(conn, &domain, &tally)?;
+    }
+    Ok(())
+}
+
+fn add_counts(conn: &Connection, domain: &str, delta: &Tally) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO day_counts (domain, day, name, value) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (domain, day, name) DO UPDATE SET value = value + excluded.value",
+    )?;
+    for (day, counters) in &delta.days {
+        for (name, n) in counters {
+            stmt.execute(params![domain, day, name, n])?;
+        }
+    }
+    Ok(())
+}
+
 /// One `reports` row, owned, so the blocking pool gets it without a copy of the report.
 struct Row {
     id: String,
@@ -306,6 +405,9 @@ struct Row {
     ses: [Option<String>; 5],
     body_hash: String,
     body: Vec<u8>,
+    tally: Tally,
+    /// Days the report's counts are spread over.
+    span: i64,
 }
 
 impl Row {
@@ -346,6 +448,8 @@ impl Row {
             ],
             body_hash: body.hash.clone(),
             body: body.pieces.concat(),
+            tally: Tally::of(&r.report),
+            span: Span::of_report(&r.report).len() as i64,
         })
     }
 }
@@ -546,27 +650,108 @@ impl Store for EmbeddedStore {
         self.blocking(|inner| {
             let conn = inner.conn();
             let mut stmt = conn
-                .prepare(
-                    "SELECT name, registered_at, reports, messages, records FROM domains
-                     WHERE registered_at IS NOT NULL OR reports > 0 ORDER BY name",
-                )
+                .prepare(&format!(
+                    "SELECT {DOMAIN_COLUMNS} FROM domains
+                     WHERE registered_at IS NOT NULL OR reports > 0 ORDER BY name"
+                ))
                 .map_err(|e| sql("read domains", e))?;
             let rows = stmt
-                .query_map([], |r| {
-                    Ok(DomainEntry {
-                        name: r.get(0)?,
-                        registered_at: r.get(1)?,
-                        reports: r.get::<_, i64>(2)? as u64,
-                        messages: r.get::<_, i64>(3)? as u64,
-                        records: r.get::<_, i64>(4)? as u64,
-                    })
-                })
+                .query_map([], domain_entry)
                 .map_err(|e| sql("read domains", e))?;
             rows.collect::<Result<Vec<_>, _>>()
                 .map_err(|e| sql("read domains", e))
         })
         .await
     }
+
+    async fn domain(&self, name: &str) -> Result<Option<DomainEntry>, StoreError> {
+        let name = normalise_domain(name);
+        self.blocking(move |inner| {
+            inner
+                .conn()
+                .query_row(
+                    &format!(
+                        "SELECT {DOMAIN_COLUMNS} FROM domains
+                         WHERE name = ?1 AND (registered_at IS NOT NULL OR reports > 0)"
+                    ),
+                    [name],
+                    domain_entry,
+                )
+                .optional()
+                .map_err(|e| sql("read domain", e))
+        })
+        .await
+    }
+
+    async fn forget_domain(&self, name: &str) -> Result<bool, StoreError> {
+        let name = normalise_domain(name);
+        self.blocking(move |inner| {
+            let mut conn = inner.conn();
+            let tx = conn.transaction().map_err(|e| sql("forget domain", e))?;
+            let mut changed = 0;
+            for table in [
+                "DELETE FROM reports WHERE domain = ?1",
+                "DELETE FROM day_counts WHERE domain = ?1",
+                "DELETE FROM domains WHERE name = ?1",
+            ] {
+                changed += tx
+                    .execute(table, [&name])
+                    .map_err(|e| sql("forget domain", e))?;
+            }
+            tx.commit().map_err(|e| sql("forget domain", e))?;
+            Ok(changed > 0)
+        })
+        .await
+    }
+
+    async fn day_counts(
+        &self,
+        domain: &str,
+        days: &DayRange,
+    ) -> Result<Vec<(String, Counters)>, StoreError> {
+        let (domain, from, to) = (normalise_domain(domain), days.from.clone(), days.to.clone());
+        self.blocking(move |inner| {
+            let conn = inner.conn();
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT day, name, value FROM day_counts
+                     WHERE domain = ?1 AND day BETWEEN ?2 AND ?3 AND value != 0
+                     ORDER BY day, name",
+                )
+                .map_err(|e| sql("read day counts", e))?;
+            let rows = stmt
+                .query_map(params![domain, from, to], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?))
+                })
+                .map_err(|e| sql("read day counts", e))?;
+            let mut out: Vec<(String, Counters)> = Vec::new();
+            for row in rows {
+                let (day, name, value) = row.map_err(|e| sql("read day counts", e))?;
+                match out.last_mut() {
+                    Some((last, counters)) if *last == day => {
+                        counters.insert(name, value);
+                    }
+                    _ => out.push((day, Counters::from([(name, value)]))),
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+const DOMAIN_COLUMNS: &str = "name, registered_at, reports, messages, records,
+    (SELECT COALESCE(MAX(span), 1) FROM reports WHERE reports.domain = domains.name)";
+
+fn domain_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<DomainEntry> {
+    Ok(DomainEntry {
+        name: r.get(0)?,
+        registered_at: r.get(1)?,
+        reports: r.get::<_, i64>(2)?.max(0) as u64,
+        messages: r.get::<_, i64>(3)?.max(0) as u64,
+        records: r.get::<_, i64>(4)?.max(0) as u64,
+        span_days: r.get::<_, i64>(5)?.clamp(1, i64::from(u32::MAX)) as u32,
+    })
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
@@ -606,5 +791,61 @@ fn sql(op: &'static str, e: rusqlite::Error) -> StoreError {
             op,
             detail: e.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::intake::parse_input;
+
+    /// A data folder written before the day counters existed gets them from its reports.
+    #[tokio::test]
+    async fn an_older_data_folder_is_migrated_with_its_counts() {
+        let dir = std::env::temp_dir().join(format!("rampart-migrate-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let xml = br#"<feedback><report_metadata><org_name>Old</org_name><report_id>1</report_id>
+          <date_range><begin>1700000000</begin><end>1700003600</end></date_range>
+          </report_metadata><policy_published><domain>old.example</domain></policy_published>
+          <record><row><source_ip>192.0.2.1</source_ip><count>7</count><policy_evaluated>
+          <disposition>none</disposition><dkim>pass</dkim></policy_evaluated></row></record>
+          </feedback>"#;
+        let report = parse_input(xml, &crate::Limits::default())
+            .reports
+            .remove(0);
+        let body = Body::encode(&report.report).unwrap();
+        {
+            let conn = Connection::open(dir.join(DATABASE_FILE)).unwrap();
+            conn.execute_batch(SCHEMA).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute(
+                "INSERT INTO reports (id, domain, day, kind, org, report_id, messages, records,
+                     message, received_at, origin, body_hash, body)
+                 VALUES (?1, 'old.example', '2023-11-14', 'aggregate', 'Old', '1', 7, 1,
+                     'aa/old', 0, '{}', ?2, ?3)",
+                params![report.id.as_str(), body.hash, body.pieces.concat()],
+            )
+            .unwrap();
+        }
+        let store = EmbeddedStore::open(&dir).unwrap();
+        let days = store
+            .day_counts("old.example", &DayRange::all())
+            .await
+            .unwrap();
+        assert_eq!(days.len(), 1);
+        assert_eq!(days[0].0, "2023-11-14");
+        assert_eq!(days[0].1["messages"], 7);
+        assert_eq!(days[0].1["dmarc_pass"], 7);
+        drop(store);
+        // Opening again does not count twice.
+        let store = EmbeddedStore::open(&dir).unwrap();
+        let days = store
+            .day_counts("old.example", &DayRange::all())
+            .await
+            .unwrap();
+        assert_eq!(days[0].1["messages"], 7);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -7,7 +7,8 @@
 //!
 //! Every write is idempotent. A report is identified by its [`ReportId`]; writing it again
 //! is a [`PutReport::Duplicate`], and a write interrupted half-way is completed, not
-//! counted twice, by the next attempt.
+//! counted twice, by the next attempt. The per-day counters of [`crate::tally`] move in the
+//! same atomic step that completes a report.
 
 use std::future::Future;
 use std::sync::Mutex;
@@ -26,6 +27,7 @@ pub use model::{
 };
 
 use crate::identity::ReportId;
+use crate::tally::Counters;
 
 /// The storage the product needs. Every method is safe to retry.
 pub trait Store: Send + Sync {
@@ -107,6 +109,24 @@ pub trait Store: Send + Sync {
 
     /// Registered domains and domains that reports arrived for, by name.
     fn domains(&self) -> impl Future<Output = Result<Vec<DomainEntry>, StoreError>> + Send;
+
+    /// One domain, if it is registered or reports arrived for it.
+    fn domain(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<DomainEntry>, StoreError>> + Send;
+
+    /// Deletes a domain's reports, counters and registration; raw messages stay. `false` if
+    /// there was nothing to delete.
+    fn forget_domain(&self, name: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The per-day counters of a domain (see [`crate::tally`]) for the days in `days` that
+    /// have any, in day order.
+    fn day_counts(
+        &self,
+        domain: &str,
+        days: &DayRange,
+    ) -> impl Future<Output = Result<Vec<(String, Counters)>, StoreError>> + Send;
 }
 
 /// Why a storage call failed. Every variant leaves the store consistent: retrying the call

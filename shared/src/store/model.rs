@@ -229,6 +229,9 @@ pub struct DomainEntry {
     pub reports: u64,
     pub messages: u64,
     pub records: u64,
+    /// The most days any stored report of the domain is spread over (1 when none is longer),
+    /// so a range query knows how far back a report can begin and still count in it.
+    pub span_days: u32,
 }
 
 /// A raw message read back, bounded.
