@@ -38,6 +38,7 @@ pub mod intake;
 pub mod limits;
 pub mod mail;
 pub mod metrics;
+pub mod query;
 pub mod sniff;
 pub mod store;
 pub mod tally;
