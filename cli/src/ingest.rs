@@ -1,7 +1,7 @@
 //! `rampart ingest`, `rampart reprocess` and `rampart setup`: the store commands.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use rampart::Limits;
 use rampart::ingest::{Ingested, ingest_message, ingest_stored};
@@ -32,24 +32,24 @@ pub struct SetupArgs {
     store: StoreArgs,
 }
 
-/// One output line of `rampart ingest`.
-#[derive(Serialize)]
-struct IngestLine<'a> {
-    file: &'a str,
-    outcome: Outcome,
+/// How one input file ended: a line of `rampart ingest`.
+#[derive(Debug, Serialize)]
+pub struct InputOutcome {
+    pub file: String,
+    pub outcome: Outcome,
     /// Reports in the input (new and already stored).
-    reports: usize,
+    pub reports: usize,
     /// Of those, how many were new.
-    new: u32,
-    reason: Option<&'a str>,
+    pub new: u32,
+    pub reason: Option<String>,
     /// Where the raw input is kept in the store.
-    key: Option<&'a str>,
+    pub key: Option<String>,
 }
 
-impl<'a> IngestLine<'a> {
-    /// The line of an input that never reached the store.
-    fn not_stored(file: &'a str, outcome: Outcome, reason: &'a str) -> Self {
-        IngestLine {
+impl InputOutcome {
+    /// An input that never reached the store.
+    fn not_stored(file: String, outcome: Outcome, reason: String) -> Self {
+        InputOutcome {
             file,
             outcome,
             reports: 0,
@@ -71,6 +71,48 @@ struct ReprocessLine<'a> {
     reason: Option<&'a str>,
 }
 
+/// Reads one file, keeps its bytes under `raw_prefix` and ingests it. Errors only when the
+/// file name or key cannot be used; every other failure is an outcome.
+pub async fn ingest_file<S: Store>(
+    store: &S,
+    file: &Path,
+    raw_prefix: &str,
+    limits: &Limits,
+) -> anyhow::Result<InputOutcome> {
+    let name = file.display().to_string();
+    let bytes = match read_input(file, limits) {
+        Ok(b) => b,
+        Err(e) => {
+            // Too large is a rejection, like any input the store would refuse; the file
+            // itself is the raw copy, so nothing is lost by not storing it.
+            let (outcome, reason) = match e {
+                ReadError::TooLarge { max, .. } => {
+                    let limit = rampart::IntakeError::LimitExceeded {
+                        limit: rampart::limits::LimitKind::InputBytes,
+                        max,
+                    };
+                    (Outcome::Rejected, limit.to_string())
+                }
+                ReadError::Io(_) => (Outcome::Failed, e.to_string()),
+            };
+            return Ok(InputOutcome::not_stored(name, outcome, reason));
+        }
+    };
+    let key = RawKey::new(format!("{raw_prefix}{}", RawKey::for_content(&bytes)))?;
+    let done = match store.put_raw(&key, &bytes).await {
+        Ok(()) => ingest_message(store, &key, &bytes, limits, now(), WriteMode::Insert).await,
+        Err(e) => Ingested::new(&key, Outcome::Failed, Some(e.to_string())),
+    };
+    Ok(InputOutcome {
+        file: name,
+        outcome: done.outcome,
+        reports: done.reports.len(),
+        new: done.stored,
+        reason: done.reason,
+        key: Some(key.as_str().to_owned()),
+    })
+}
+
 /// Returns whether no input failed.
 pub async fn ingest(args: &IngestArgs) -> anyhow::Result<bool> {
     match args.store.open().await? {
@@ -87,60 +129,19 @@ async fn ingest_files<S: Store>(store: &S, args: &IngestArgs) -> anyhow::Result<
     let mut out = std::io::stdout().lock();
     for u in &unreadable {
         report_error(None, &format!("{}: {}", u.name, u.reason));
-        let line = IngestLine::not_stored(&u.name, Outcome::Failed, &u.reason);
+        let line = InputOutcome::not_stored(u.name.clone(), Outcome::Failed, u.reason.clone());
         writeln!(out, "{}", serde_json::to_string(&line)?)?;
     }
     for file in &files {
         if let Some(bar) = &bar {
             bar.inc(1);
         }
-        let name = file.display().to_string();
-        let bytes = match read_input(file, &limits) {
-            Ok(b) => b,
-            Err(e) => {
-                // Too large is a rejection, like any input the store would refuse; the file
-                // itself is the raw copy, so nothing is lost by not storing it.
-                let (outcome, reason) = match e {
-                    ReadError::TooLarge { max, .. } => {
-                        let limit = rampart::IntakeError::LimitExceeded {
-                            limit: rampart::limits::LimitKind::InputBytes,
-                            max,
-                        };
-                        (Outcome::Rejected, limit.to_string())
-                    }
-                    ReadError::Io(_) => (Outcome::Failed, e.to_string()),
-                };
-                all_ok &= outcome != Outcome::Failed;
-                report_error(bar.as_ref(), &format!("{name}: {reason}"));
-                let line = IngestLine::not_stored(&name, outcome, &reason);
-                writeln!(out, "{}", serde_json::to_string(&line)?)?;
-                continue;
-            }
-        };
-        let key = RawKey::new(format!(
-            "{}{}",
-            args.store.raw_prefix(),
-            RawKey::for_content(&bytes)
-        ))?;
-        let done = match store.put_raw(&key, &bytes).await {
-            Ok(()) => ingest_message(store, &key, &bytes, &limits, now(), WriteMode::Insert).await,
-            Err(e) => Ingested::new(&key, Outcome::Failed, Some(e.to_string())),
-        };
-        if done.outcome == Outcome::Failed {
-            all_ok = false;
-        }
+        let done = ingest_file(store, file, args.store.raw_prefix(), &limits).await?;
+        all_ok &= done.outcome != Outcome::Failed;
         if let (Outcome::Rejected | Outcome::Failed, Some(reason)) = (done.outcome, &done.reason) {
-            report_error(bar.as_ref(), &format!("{name}: {reason}"));
+            report_error(bar.as_ref(), &format!("{}: {reason}", done.file));
         }
-        let line = IngestLine {
-            file: &name,
-            outcome: done.outcome,
-            reports: done.reports.len(),
-            new: done.stored,
-            reason: done.reason.as_deref(),
-            key: Some(key.as_str()),
-        };
-        writeln!(out, "{}", serde_json::to_string(&line)?)?;
+        writeln!(out, "{}", serde_json::to_string(&done)?)?;
     }
     if let Some(bar) = bar {
         bar.finish_and_clear();

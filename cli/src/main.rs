@@ -4,12 +4,14 @@
 //! - `rampart ingest PATH...` stores them (local data folder, or DynamoDB + S3).
 //! - `rampart reprocess` re-reads every stored raw message, after a parser upgrade.
 //! - `rampart setup` creates the store (the folder, or the table and bucket).
+//! - `rampart serve` serves the REST API over the store, on this machine.
 
 mod backend;
 mod files;
 mod ingest;
 mod output;
 mod parse;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -37,6 +39,9 @@ enum Command {
     /// Create the store: the local data folder, or (--backend aws) the DynamoDB table and S3
     /// bucket, for an emulator or a first run outside the SAM template.
     Setup(ingest::SetupArgs),
+    /// Serve the REST API on this machine (the query Lambda's Router). An empty store first
+    /// gets the bundled sample reports; --inbox ingests and watches a folder instead.
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +52,9 @@ fn main() -> ExitCode {
         Command::Reprocess(args) => runtime().and_then(|rt| rt.block_on(ingest::reprocess(args))),
         Command::Setup(args) => {
             runtime().and_then(|rt| rt.block_on(ingest::setup(args)).map(|()| true))
+        }
+        Command::Serve(args) => {
+            runtime().and_then(|rt| rt.block_on(serve::serve(args)).map(|()| true))
         }
     };
     match result {

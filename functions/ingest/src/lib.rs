@@ -26,27 +26,6 @@ pub struct Deps<S> {
     pub bucket: String,
 }
 
-/// Settings read from the environment at init.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Config {
-    pub table: String,
-    pub bucket: String,
-    pub raw_prefix: String,
-}
-
-impl Config {
-    /// `RAMPART_TABLE` and `RAMPART_BUCKET` are required; `RAMPART_RAW_PREFIX` defaults to
-    /// `inbound/`, the SES receipt rule's object prefix.
-    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
-        let required = |name: &str| var(name).ok_or_else(|| format!("{name} is not set"));
-        Ok(Config {
-            table: required("RAMPART_TABLE")?,
-            bucket: required("RAMPART_BUCKET")?,
-            raw_prefix: var("RAMPART_RAW_PREFIX").unwrap_or_else(|| "inbound/".to_owned()),
-        })
-    }
-}
-
 /// The result of one object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ObjectOutcome {

@@ -1,38 +1,21 @@
 //! Lambda entry point: configuration and clients once at init, then [`ingest::handle`] per event.
 
-use ingest::{Config, Deps, handle};
+use ingest::{Deps, handle};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use rampart::Limits;
-use rampart::store::aws::{AwsLocation, AwsStore, load_config};
+use rampart::store::aws::{AwsLocation, AwsStore, init_lambda_logging, load_config};
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("AWS_LAMBDA_LOG_LEVEL")
-                .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_current_span(true)
-        .with_target(false)
-        .without_time()
-        .init();
+    init_lambda_logging();
 
-    let config = Config::from_env(|name| std::env::var(name).ok())?;
+    let location = AwsLocation::from_env(|name| std::env::var(name).ok())?;
     let sdk = load_config().await;
     let deps = Deps {
-        store: AwsStore::new(
-            &sdk,
-            AwsLocation {
-                table: config.table,
-                bucket: config.bucket.clone(),
-                raw_prefix: config.raw_prefix,
-            },
-        ),
+        bucket: location.bucket.clone(),
+        store: AwsStore::new(&sdk, location),
         limits: Limits::default(),
-        bucket: config.bucket,
     };
     let deps = &deps;
 

@@ -411,7 +411,6 @@ async fn the_outcome_tag_keeps_the_object_s_other_tags() {
 
 #[test]
 fn configuration_comes_from_the_environment() {
-    use ingest::Config;
     let env = |pairs: &'static [(&'static str, &'static str)]| {
         move |name: &str| {
             pairs
@@ -421,15 +420,15 @@ fn configuration_comes_from_the_environment() {
         }
     };
     assert_eq!(
-        Config::from_env(env(&[("RAMPART_TABLE", "t"), ("RAMPART_BUCKET", "b")])),
-        Ok(Config {
+        AwsLocation::from_env(env(&[("RAMPART_TABLE", "t"), ("RAMPART_BUCKET", "b")])),
+        Ok(AwsLocation {
             table: "t".into(),
             bucket: "b".into(),
             raw_prefix: "inbound/".into(),
         })
     );
     assert_eq!(
-        Config::from_env(env(&[("RAMPART_BUCKET", "b")])),
+        AwsLocation::from_env(env(&[("RAMPART_BUCKET", "b")])),
         Err("RAMPART_TABLE is not set".to_owned())
     );
 }

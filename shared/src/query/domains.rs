@@ -18,6 +18,17 @@ pub struct Endpoints {
 }
 
 impl Endpoints {
+    /// `RAMPART_INBOUND_ADDRESS`, `RAMPART_TLSRPT_URL` and `RAMPART_MTA_STS_HOST`, all
+    /// required.
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Endpoints, String> {
+        let required = |name: &str| var(name).ok_or_else(|| format!("{name} is not set"));
+        Ok(Endpoints {
+            inbound_address: required("RAMPART_INBOUND_ADDRESS")?,
+            tlsrpt_url: required("RAMPART_TLSRPT_URL")?,
+            mta_sts_host: required("RAMPART_MTA_STS_HOST")?,
+        })
+    }
+
     /// The domain of the inbound address.
     pub fn inbound_domain(&self) -> &str {
         self.inbound_address

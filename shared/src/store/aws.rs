@@ -64,6 +64,19 @@ pub struct AwsLocation {
     pub raw_prefix: String,
 }
 
+impl AwsLocation {
+    /// `RAMPART_TABLE` and `RAMPART_BUCKET` are required; `RAMPART_RAW_PREFIX` defaults to
+    /// `inbound/`, the SES receipt rule's object prefix.
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<AwsLocation, String> {
+        let required = |name: &str| var(name).ok_or_else(|| format!("{name} is not set"));
+        Ok(AwsLocation {
+            table: required("RAMPART_TABLE")?,
+            bucket: required("RAMPART_BUCKET")?,
+            raw_prefix: var("RAMPART_RAW_PREFIX").unwrap_or_else(|| "inbound/".to_owned()),
+        })
+    }
+}
+
 /// DynamoDB + S3.
 pub struct AwsStore {
     ddb: aws_sdk_dynamodb::Client,
@@ -74,6 +87,23 @@ pub struct AwsStore {
     consumed_milli_wcu: AtomicU64,
     max_json_bytes: u64,
     backoff: Backoff,
+}
+
+/// JSON logs for a Lambda function: the level from `AWS_LAMBDA_LOG_LEVEL` (set by the
+/// function's logging config) or `RUST_LOG`, `info` by default; CloudWatch adds the time.
+pub fn init_lambda_logging() {
+    use tracing_subscriber::EnvFilter;
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            EnvFilter::try_from_env("AWS_LAMBDA_LOG_LEVEL")
+                .or_else(|_| EnvFilter::try_from_default_env())
+                .unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_current_span(true)
+        .with_target(false)
+        .without_time()
+        .init();
 }
 
 /// Loads the AWS configuration the standard way: environment (including

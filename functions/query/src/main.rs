@@ -1,0 +1,28 @@
+//! Lambda entry point: configuration and clients once at init, then the Router per request.
+
+use std::sync::Arc;
+
+use query::{Api, router, system_now};
+use rampart::query::domains::Endpoints;
+use rampart::store::aws::{AwsLocation, AwsStore, init_lambda_logging, load_config};
+
+/// Lambda responses are capped at 6 MB, and binary bodies travel base64-encoded.
+const MAX_RAW_BYTES: u64 = 4 << 20;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    init_lambda_logging();
+    let var = |name: &str| std::env::var(name).ok();
+    let location = AwsLocation::from_env(var)?;
+    let endpoints = Endpoints::from_env(var)?;
+    let sdk = load_config().await;
+    let api = Arc::new(Api {
+        store: AwsStore::new(&sdk, location),
+        endpoints,
+        max_raw_bytes: MAX_RAW_BYTES,
+        // API Gateway authorises requests before they reach the function.
+        token: None,
+        now: system_now,
+    });
+    lambda_http::run(router(api)).await
+}
