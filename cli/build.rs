@@ -22,9 +22,16 @@ fn main() {
     files.sort();
     let mut code = String::from("&[\n");
     for path in &files {
-        let name = path.strip_prefix(&root).unwrap_or(path).display().to_string();
+        let name = path
+            .strip_prefix(&root)
+            .unwrap_or(path)
+            .display()
+            .to_string();
         let abs = path.canonicalize().unwrap_or_else(|_| path.clone());
-        code.push_str(&format!("    ({name:?}, include_bytes!({:?})),\n", abs.display().to_string()));
+        code.push_str(&format!(
+            "    ({name:?}, include_bytes!({:?})),\n",
+            abs.display().to_string()
+        ));
     }
     code.push(']');
     let out = Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join("samples.rs");

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use common::backends::{self, Backend};
 use common::expected::{check_aggregate, check_tls, corpus_report_files, expected};
+use common::on_both_backends;
 use common::{gzip_stream, parse, read_fixture};
 use rampart::Limits;
 use rampart::ingest::{Ingested, ingest_message};
@@ -21,27 +22,6 @@ use rampart::tally::Tally;
 use serde_json::Value;
 
 const NOW: i64 = 1_790_000_000;
-
-macro_rules! on_both_backends {
-    ($($test:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    super::$test(std::sync::Arc::new(super::backends::embedded())).await;
-                }
-            )*
-        }
-        mod aws {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    super::$test(std::sync::Arc::new(super::backends::aws().await)).await;
-                }
-            )*
-        }
-    };
-}
 
 on_both_backends!(
     every_corpus_report_reads_back_with_its_exact_facts,

@@ -44,13 +44,25 @@ pub struct ServeArgs {
     #[arg(long, env = "RAMPART_TOKEN", hide_env_values = true)]
     token: Option<String>,
     /// The address reports are mailed to, used in the DNS records shown for a domain.
-    #[arg(long, env = "RAMPART_INBOUND_ADDRESS", default_value = "reports@rampart.localhost")]
+    #[arg(
+        long,
+        env = "RAMPART_INBOUND_ADDRESS",
+        default_value = "reports@rampart.localhost"
+    )]
     inbound_address: String,
     /// The HTTPS URL that accepts TLS-RPT uploads, used in the DNS records.
-    #[arg(long, env = "RAMPART_TLSRPT_URL", default_value = "https://rampart.localhost/v1/tlsrpt")]
+    #[arg(
+        long,
+        env = "RAMPART_TLSRPT_URL",
+        default_value = "https://rampart.localhost/v1/tlsrpt"
+    )]
     tlsrpt_url: String,
     /// The host that serves hosted MTA-STS policies, used in the DNS records.
-    #[arg(long, env = "RAMPART_MTA_STS_HOST", default_value = "mta-sts.rampart.localhost")]
+    #[arg(
+        long,
+        env = "RAMPART_MTA_STS_HOST",
+        default_value = "mta-sts.rampart.localhost"
+    )]
     mta_sts_host: String,
     #[command(flatten)]
     store: StoreArgs,
@@ -74,7 +86,11 @@ async fn run<S: Store + 'static>(store: S, args: &ServeArgs) -> anyhow::Result<(
     let limits = Limits::default();
     match &args.inbox {
         Some(inbox) => {
-            anyhow::ensure!(inbox.is_dir(), "the inbox {} is not a folder", inbox.display());
+            anyhow::ensure!(
+                inbox.is_dir(),
+                "the inbox {} is not a folder",
+                inbox.display()
+            );
         }
         None if is_empty(&store).await? => {
             let counts = ingest_samples(&store, &limits).await;
@@ -106,7 +122,10 @@ async fn run<S: Store + 'static>(store: S, args: &ServeArgs) -> anyhow::Result<(
         tokio::spawn(async move { watch_inbox(&api.store, &inbox, &prefix, &limits).await });
     }
     let mut out = std::io::stdout().lock();
-    writeln!(out, "Rampart API: {url}/v1/domains  (OpenAPI: {url}/openapi.json)")?;
+    writeln!(
+        out,
+        "Rampart API: {url}/v1/domains  (OpenAPI: {url}/openapi.json)"
+    )?;
     out.flush()?;
     drop(out);
     axum::serve(listener, router(api))
@@ -193,11 +212,11 @@ async fn shutdown() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            Ok(t) => t,
-            Err(_) => return std::future::pending().await,
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => return std::future::pending().await,
+            };
         tokio::select! {
             _ = interrupt => {}
             _ = term.recv() => {}

@@ -1,8 +1,35 @@
 //! Helpers shared by the test files.
 #![allow(dead_code)]
 
+pub mod api;
 pub mod backends;
 pub mod expected;
+
+/// Runs each named `async fn test(store: Arc<B>)` once per storage backend, as
+/// `embedded::test` and `aws::test`.
+#[allow(unused_macros)]
+macro_rules! on_both_backends {
+    ($($test:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(std::sync::Arc::new($crate::common::backends::embedded())).await;
+                }
+            )*
+        }
+        mod aws {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(std::sync::Arc::new($crate::common::backends::aws().await)).await;
+                }
+            )*
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use on_both_backends;
 
 use std::io::Write;
 use std::path::PathBuf;

@@ -59,7 +59,10 @@ type Shared<S> = State<Arc<Api<S>>>;
 pub fn router<S: Store + 'static>(api: Arc<Api<S>>) -> Router {
     let routes = Router::new()
         .route("/openapi.json", get(openapi))
-        .route("/v1/domains", get(list_domains::<S>).post(register_domain::<S>))
+        .route(
+            "/v1/domains",
+            get(list_domains::<S>).post(register_domain::<S>),
+        )
         .route(
             "/v1/domains/{domain}",
             get(show_domain::<S>).delete(remove_domain::<S>),
@@ -82,6 +85,53 @@ pub fn router<S: Store + 'static>(api: Arc<Api<S>>) -> Router {
             require_token::<S>,
         ))
         .with_state(api)
+}
+
+/// The Router as the Lambda function runs it. API Gateway REST (v1) events carry the stage
+/// in the path (`/Prod/v1/domains`); it is removed here so the routes are the same paths as
+/// `rampart serve` answers, whatever `AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH` says.
+pub fn lambda_service(
+    router: Router,
+) -> impl tower::Service<
+    lambda_http::Request,
+    Response = Response,
+    Error = std::convert::Infallible,
+    Future = impl Send,
+> + Clone {
+    use tower::ServiceExt;
+    router.map_request(strip_stage)
+}
+
+fn strip_stage(mut request: lambda_http::Request) -> lambda_http::Request {
+    use lambda_http::RequestExt;
+    use lambda_http::request::RequestContext;
+    let stage = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.stage.clone(),
+        _ => None,
+    };
+    let Some(stage) = stage else {
+        return request;
+    };
+    let prefix = format!("/{stage}/");
+    let uri = request.uri();
+    let Some(rest) = uri.path().strip_prefix(&prefix[..prefix.len() - 1]) else {
+        return request;
+    };
+    if !(rest.is_empty() || rest.starts_with('/')) {
+        return request;
+    }
+    let path_and_query = match uri.query() {
+        Some(q) => format!("{}?{q}", if rest.is_empty() { "/" } else { rest }),
+        None => (if rest.is_empty() { "/" } else { rest }).to_owned(),
+    };
+    let mut parts = uri.clone().into_parts();
+    if let Ok(pq) = path_and_query.parse() {
+        parts.path_and_query = Some(pq);
+        if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+            *request.uri_mut() = uri;
+        }
+    }
+    request
 }
 
 /// An API error: a [`QueryError`] answered as JSON with its status.
@@ -136,9 +186,8 @@ fn pairs(query: Option<String>) -> Result<Vec<(String, String)>, ApiError> {
 }
 
 fn path<T>(p: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
-    p.map(|Path(v)| v).map_err(|e| {
-        ApiError::new(ErrorKind::BadRequest, "invalid_path", e.body_text())
-    })
+    p.map(|Path(v)| v)
+        .map_err(|e| ApiError::new(ErrorKind::BadRequest, "invalid_path", e.body_text()))
 }
 
 async fn openapi() -> impl IntoResponse {
@@ -161,16 +210,22 @@ struct Registration {
 async fn register_domain<S: Store>(
     State(api): Shared<S>,
     RawQuery(q): RawQuery,
-    body: Result<Json<Registration>, JsonRejection>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     query::Params::new(pairs(q)?, &[])?;
-    let Json(body) = body.map_err(|e| {
+    let invalid = |why: String| {
         ApiError::new(
             ErrorKind::BadRequest,
             "invalid_body",
-            format!("expected {{\"domain\": \"example.com\"}}: {}", e.body_text()),
+            format!("expected {{\"domain\": \"example.com\"}}: {why}"),
         )
-    })?;
+    };
+    let Json(body) = body.map_err(|e| invalid(e.body_text()))?;
+    // serde would also read a struct from an array; only an object is a registration.
+    if !body.is_object() {
+        return Err(invalid("the body is not a JSON object".to_owned()));
+    }
+    let body: Registration = serde_json::from_value(body).map_err(|e| invalid(e.to_string()))?;
     let (setup, created) =
         domains::register(&api.store, &body.domain, &api.endpoints, (api.now)()).await?;
     let status = if created {
@@ -250,7 +305,10 @@ async fn records<S: Store>(
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
             (
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{}-records.csv\"", safe_name(&domain)),
+                format!(
+                    "attachment; filename=\"{}-records.csv\"",
+                    safe_name(&domain)
+                ),
             ),
         ],
         csv,
@@ -366,11 +424,7 @@ async fn method_not_allowed() -> Response {
 }
 
 /// Refuses requests without the configured bearer token (when one is configured).
-async fn require_token<S: Store>(
-    State(api): Shared<S>,
-    request: Request,
-    next: Next,
-) -> Response {
+async fn require_token<S: Store>(State(api): Shared<S>, request: Request, next: Next) -> Response {
     let Some(token) = &api.token else {
         return next.run(request).await;
     };

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use query::{Api, router, system_now};
+use query::{Api, lambda_service, router, system_now};
 use rampart::query::domains::Endpoints;
 use rampart::store::aws::{AwsLocation, AwsStore, init_lambda_logging, load_config};
 
@@ -24,5 +24,5 @@ async fn main() -> Result<(), lambda_http::Error> {
         token: None,
         now: system_now,
     });
-    lambda_http::run(router(api)).await
+    lambda_http::run(lambda_service(router(api))).await
 }

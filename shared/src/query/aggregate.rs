@@ -286,7 +286,11 @@ pub async fn stats<S: Store>(
     };
     groups.sort_by(|a, b| {
         let by_count = column.map_or(std::cmp::Ordering::Equal, |c| a.1[c].cmp(&b.1[c]));
-        let by_count = if descending { by_count.reverse() } else { by_count };
+        let by_count = if descending {
+            by_count.reverse()
+        } else {
+            by_count
+        };
         let by_key = if column.is_none() && descending {
             b.0.cmp(&a.0)
         } else {
@@ -443,7 +447,10 @@ pub async fn records<S: Store>(
     };
     let limit = params.limit(DEFAULT_PAGE, MAX_RECORDS_PAGE)?;
     let offset = params.cursor()?;
-    let q = params.get("q").map(str::to_lowercase).filter(|q| !q.is_empty());
+    let q = params
+        .get("q")
+        .map(str::to_lowercase)
+        .filter(|q| !q.is_empty());
     let entry = known_domain(store, domain).await?;
     let reports = reports_in(store, &entry, &window).await?;
 
@@ -454,7 +461,10 @@ pub async fn records<S: Store>(
             continue;
         };
         let span = Span::of_report(&stored.report);
-        if !span.days().any(|d| window.contains(d) && filters.accepts_day(d)) {
+        if !span
+            .days()
+            .any(|d| window.contains(d) && filters.accepts_day(d))
+        {
             continue;
         }
         for record in &report.records {
@@ -600,8 +610,18 @@ pub fn records_csv(rows: &[RecordRow]) -> Result<Vec<u8>, QueryError> {
             opt(&r.header_from),
             opt(&r.envelope_from),
             opt(&r.envelope_to),
-            auth(r.dkim.iter().map(|a| [&a.domain, &a.selector, &a.result]).collect()),
-            auth(r.spf.iter().map(|a| [&a.domain, &a.scope, &a.result]).collect()),
+            auth(
+                r.dkim
+                    .iter()
+                    .map(|a| [&a.domain, &a.selector, &a.result])
+                    .collect(),
+            ),
+            auth(
+                r.spf
+                    .iter()
+                    .map(|a| [&a.domain, &a.scope, &a.result])
+                    .collect(),
+            ),
             r.reasons.join(" "),
         ])
         .map_err(failed)?;

@@ -91,27 +91,43 @@ impl Dimension {
             Dimension::Dmarc => out.push(dmarc_verdict(record).to_owned()),
             Dimension::SpfResult => push_distinct(
                 out,
-                record.auth_results.spf.iter().filter_map(|a| {
-                    a.result.as_ref().map(|v| v.as_str().to_ascii_lowercase())
-                }),
+                record
+                    .auth_results
+                    .spf
+                    .iter()
+                    .filter_map(|a| a.result.as_ref().map(|v| v.as_str().to_ascii_lowercase())),
             ),
             Dimension::SpfDomain => push_distinct(
                 out,
-                record.auth_results.spf.iter().filter_map(|a| lower(&a.domain)),
+                record
+                    .auth_results
+                    .spf
+                    .iter()
+                    .filter_map(|a| lower(&a.domain)),
             ),
             Dimension::DkimResult => push_distinct(
                 out,
-                record.auth_results.dkim.iter().filter_map(|a| {
-                    a.result.as_ref().map(|v| v.as_str().to_ascii_lowercase())
-                }),
+                record
+                    .auth_results
+                    .dkim
+                    .iter()
+                    .filter_map(|a| a.result.as_ref().map(|v| v.as_str().to_ascii_lowercase())),
             ),
             Dimension::DkimDomain => push_distinct(
                 out,
-                record.auth_results.dkim.iter().filter_map(|a| lower(&a.domain)),
+                record
+                    .auth_results
+                    .dkim
+                    .iter()
+                    .filter_map(|a| lower(&a.domain)),
             ),
             Dimension::DkimSelector => push_distinct(
                 out,
-                record.auth_results.dkim.iter().filter_map(|a| lower(&a.selector)),
+                record
+                    .auth_results
+                    .dkim
+                    .iter()
+                    .filter_map(|a| lower(&a.selector)),
             ),
             Dimension::Day => {}
         }

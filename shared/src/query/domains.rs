@@ -208,10 +208,15 @@ fn setup(entry: DomainEntry, at: &Endpoints) -> DomainSetup {
 pub fn checked_name(raw: &str) -> Result<String, QueryError> {
     let name = normalise_domain(raw);
     let invalid = |why: &str| {
-        QueryError::bad_request("invalid_domain", format!("{raw:?} is not a domain name: {why}"))
+        QueryError::bad_request(
+            "invalid_domain",
+            format!("{raw:?} is not a domain name: {why}"),
+        )
     };
     if !name.is_ascii() {
-        return Err(invalid("write internationalised names as A-labels (xn--...)"));
+        return Err(invalid(
+            "write internationalised names as A-labels (xn--...)",
+        ));
     }
     if name.is_empty() || name.len() > 253 {
         return Err(invalid("a name has 1 to 253 characters"));
@@ -233,7 +238,10 @@ pub fn checked_name(raw: &str) -> Result<String, QueryError> {
             ));
         }
     }
-    if labels.last().is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit())) {
+    if labels
+        .last()
+        .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
+    {
         return Err(invalid("an IP address is not a domain"));
     }
     Ok(name)
@@ -246,9 +254,24 @@ mod tests {
     #[test]
     fn names_are_normalised_and_checked() {
         assert_eq!(checked_name(" Example.COM. ").unwrap(), "example.com");
-        assert_eq!(checked_name("xn--bcher-kva.example").unwrap(), "xn--bcher-kva.example");
-        for bad in ["", "com", "exa mple.com", "-a.com", "a..com", "bücher.de", "192.0.2.1"] {
-            assert_eq!(checked_name(bad).unwrap_err().code, "invalid_domain", "{bad}");
+        assert_eq!(
+            checked_name("xn--bcher-kva.example").unwrap(),
+            "xn--bcher-kva.example"
+        );
+        for bad in [
+            "",
+            "com",
+            "exa mple.com",
+            "-a.com",
+            "a..com",
+            "bücher.de",
+            "192.0.2.1",
+        ] {
+            assert_eq!(
+                checked_name(bad).unwrap_err().code,
+                "invalid_domain",
+                "{bad}"
+            );
         }
         assert!(checked_name(&format!("{}.com", "a".repeat(64))).is_err());
     }

@@ -68,7 +68,10 @@ pub async fn reports<S: Store>(
     pairs: Vec<(String, String)>,
     today: NaiveDate,
 ) -> Result<ReportList, QueryError> {
-    let params = Params::new(pairs, &["from", "to", "reporter", "kind", "limit", "cursor"])?;
+    let params = Params::new(
+        pairs,
+        &["from", "to", "reporter", "kind", "limit", "cursor"],
+    )?;
     let window = Window::from_params(&params, today)?;
     let kind = params.choice("kind", &["aggregate", "tlsrpt", "all"], "all")?;
     let reporters: Option<Vec<String>> = params
@@ -315,8 +318,16 @@ pub async fn tls<S: Store>(
         let span = Span::of_report(&stored.report);
         let day = span.first_day().to_owned();
         for p in &r.policies {
-            let s = in_window(&span, &window, p.summary.total_successful_session_count.unwrap_or(0));
-            let f = in_window(&span, &window, p.summary.total_failure_session_count.unwrap_or(0));
+            let s = in_window(
+                &span,
+                &window,
+                p.summary.total_successful_session_count.unwrap_or(0),
+            );
+            let f = in_window(
+                &span,
+                &window,
+                p.summary.total_failure_session_count.unwrap_or(0),
+            );
             ok += s;
             failed += f;
             let policy_type = p.policy.policy_type.as_ref().map(|t| t.as_str().to_owned());

@@ -127,7 +127,10 @@ impl Window {
     /// as many as a report of the domain is spread over at most.
     pub fn filed_days(&self, span_days: u32) -> DayRange {
         let back = u64::from(span_days.saturating_sub(1));
-        let first = self.from.checked_sub_days(Days::new(back)).unwrap_or(self.from);
+        let first = self
+            .from
+            .checked_sub_days(Days::new(back))
+            .unwrap_or(self.from);
         DayRange::new(&first.to_string(), &self.to.to_string())
     }
 
@@ -139,7 +142,9 @@ impl Window {
     /// Each day of the window, in order.
     pub fn each_day(&self) -> impl Iterator<Item = String> + use<> {
         let (from, to) = (self.from, self.to);
-        from.iter_days().take_while(move |d| *d <= to).map(|d| d.to_string())
+        from.iter_days()
+            .take_while(move |d| *d <= to)
+            .map(|d| d.to_string())
     }
 }
 
@@ -191,15 +196,29 @@ mod tests {
     #[test]
     fn ranges_default_to_thirty_days_and_are_bounded() {
         let w = window(&[]).unwrap();
-        assert_eq!((w.from.to_string(), w.to.to_string()), ("2024-03-02".into(), "2024-03-31".into()));
+        assert_eq!(
+            (w.from.to_string(), w.to.to_string()),
+            ("2024-03-02".into(), "2024-03-31".into())
+        );
         let w = window(&[("from", "2024-01-01")]).unwrap();
         assert_eq!(w.to.to_string(), "2024-01-30");
-        assert_eq!(window(&[("from", "2024-02-02"), ("to", "2024-02-01")]).unwrap_err().code, "invalid_range");
-        assert!(window(&[("from", "2023-01-01"), ("to", "2024-01-01")]).is_ok(), "366 days");
+        assert_eq!(
+            window(&[("from", "2024-02-02"), ("to", "2024-02-01")])
+                .unwrap_err()
+                .code,
+            "invalid_range"
+        );
+        assert!(
+            window(&[("from", "2023-01-01"), ("to", "2024-01-01")]).is_ok(),
+            "366 days"
+        );
         let long = window(&[("from", "2022-12-31"), ("to", "2024-01-01")]).unwrap_err();
         assert_eq!(long.code, "range_too_long");
         let w = window(&[("from", "2024-03-01"), ("to", "2024-03-03")]).unwrap();
-        assert_eq!(w.each_day().collect::<Vec<_>>(), ["2024-03-01", "2024-03-02", "2024-03-03"]);
+        assert_eq!(
+            w.each_day().collect::<Vec<_>>(),
+            ["2024-03-01", "2024-03-02", "2024-03-03"]
+        );
         assert_eq!(w.filed_days(3), DayRange::new("2024-02-28", "2024-03-03"));
     }
 }

@@ -30,7 +30,9 @@ impl Params {
             if values.contains_key(&name) {
                 return Err(QueryError::bad_request(
                     "repeated_parameter",
-                    format!("parameter {name:?} is given more than once; separate values with commas"),
+                    format!(
+                        "parameter {name:?} is given more than once; separate values with commas"
+                    ),
                 ));
             }
             values.insert(name, value);
@@ -115,7 +117,10 @@ impl Params {
             h.update(v.as_bytes());
             h.update([0]);
         }
-        h.finalize()[..4].iter().map(|b| format!("{b:02x}")).collect()
+        h.finalize()[..4]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     /// The offset a `cursor` parameter points at (0 without one).
@@ -169,7 +174,10 @@ mod tests {
 
     #[test]
     fn unknown_and_repeated_names_are_refused() {
-        assert_eq!(params(&[("form", "x")]).unwrap_err().code, "unknown_parameter");
+        assert_eq!(
+            params(&[("form", "x")]).unwrap_err().code,
+            "unknown_parameter"
+        );
         let twice = params(&[("q", "a"), ("q", "b")]).unwrap_err();
         assert_eq!(twice.code, "repeated_parameter");
     }
@@ -183,7 +191,10 @@ mod tests {
             let p = params(&[("limit", bad)]).unwrap();
             assert_eq!(p.limit(100, 1000).unwrap_err().code, "invalid_limit");
         }
-        assert_eq!(parse_day("d", "2024-1-01").unwrap_err().code, "invalid_date");
+        assert_eq!(
+            parse_day("d", "2024-1-01").unwrap_err().code,
+            "invalid_date"
+        );
     }
 
     #[test]

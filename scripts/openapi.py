@@ -1,0 +1,260 @@
+#!/usr/bin/env python3
+"""Writes functions/query/openapi.json, the OpenAPI 3.1 description of the REST API.
+
+The JSON file is what the API serves and what tests check responses against; this script is
+its readable source. Run it after changing a resource, then `cargo test` checks that the
+Router and the document agree.
+"""
+import json
+import pathlib
+
+DIMENSIONS = ["reporter", "source_ip", "header_from", "disposition", "dmarc", "spf_result",
+              "spf_domain", "dkim_result", "dkim_domain", "dkim_selector", "day"]
+
+
+def ref(name):
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(t, **extra):
+    return {"type": [t, "null"], **extra}
+
+
+def obj(props, required=None, **extra):
+    return {"type": "object", "properties": props,
+            "required": required if required is not None else list(props),
+            "additionalProperties": False, **extra}
+
+
+INT = {"type": "integer", "minimum": 0}
+SINT = {"type": "integer"}
+STR = {"type": "string"}
+DATE = {"type": "string", "format": "date"}
+SHARE = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
+COUNTS = {"type": "object", "additionalProperties": SINT}
+
+schemas = {
+    "Error": obj({"error": {"type": "string", "description": "a stable code"},
+                  "message": {"type": "string", "description": "what was wrong, for a person"}}),
+    "DomainView": obj({
+        "domain": STR, "registered": {"type": "boolean"},
+        "registered_at": nullable("string", format="date-time"),
+        "reports": INT, "messages": INT, "records": INT}),
+    "DomainList": obj({"domains": {"type": "array", "items": ref("DomainView")}}),
+    "DnsRecord": obj({"name": STR, "type": {"enum": ["TXT", "CNAME"]}, "value": STR,
+                      "zone": STR, "purpose": STR}),
+    "DomainSetup": obj({
+        "domain": STR, "registered": {"type": "boolean"},
+        "registered_at": nullable("string", format="date-time"),
+        "reports": INT, "messages": INT, "records": INT,
+        "dns": {"type": "array", "items": ref("DnsRecord")}}),
+    "Registration": obj({"domain": {"type": "string", "examples": ["example.com"]}}),
+    "Removal": obj({"domain": STR, "unregistered": {"type": "boolean"},
+                    "purged": {"type": "boolean"}}),
+    "TlsTotals": obj({"reports": SINT, "successful_sessions": SINT, "failed_sessions": SINT}),
+    "Summary": obj({
+        "domain": STR, "from": DATE, "to": DATE, "messages": SINT, "dmarc_pass": SINT,
+        "dmarc_fail": SINT, "dmarc_pass_share": SHARE, "spf_aligned_pass": SINT,
+        "spf_aligned_share": SHARE, "dkim_aligned_pass": SINT, "dkim_aligned_share": SHARE,
+        "dispositions": COUNTS, "reports": SINT, "reporters": INT,
+        "reporter_names": {"type": "array", "items": STR}, "warnings": SINT,
+        "tls": ref("TlsTotals")}),
+    "DayPoint": obj({"day": DATE, "messages": SINT, "dmarc_pass": SINT, "dmarc_fail": SINT,
+                     "dispositions": COUNTS, "tls_successful_sessions": SINT,
+                     "tls_failed_sessions": SINT}),
+    "Timeseries": obj({"domain": STR, "from": DATE, "to": DATE,
+                       "days": {"type": "array", "items": ref("DayPoint")}}),
+    "Group": obj({
+        "key": {"type": "object",
+                "propertyNames": {"enum": DIMENSIONS},
+                "additionalProperties": nullable("string")},
+        "messages": INT, "dmarc_pass": INT, "dmarc_fail": INT}),
+    "Stats": obj({"groups": {"type": "array", "items": ref("Group")},
+                  "next": nullable("string"), "total_groups": INT}),
+    "DkimRow": obj({"domain": nullable("string"), "selector": nullable("string"),
+                    "result": nullable("string")}),
+    "SpfRow": obj({"domain": nullable("string"), "scope": nullable("string"),
+                   "result": nullable("string")}),
+    "RecordRow": obj({
+        "report": STR, "reporter": STR, "report_id": STR,
+        "begin": nullable("string", format="date-time"),
+        "end": nullable("string", format="date-time"), "day": STR, "source_ip": STR,
+        "count": INT, "disposition": nullable("string"), "dmarc": {"enum": ["pass", "fail"]},
+        "dkim_aligned": nullable("string"), "spf_aligned": nullable("string"),
+        "header_from": nullable("string"), "envelope_from": nullable("string"),
+        "envelope_to": nullable("string"),
+        "dkim": {"type": "array", "items": ref("DkimRow")},
+        "spf": {"type": "array", "items": ref("SpfRow")},
+        "reasons": {"type": "array", "items": STR}}),
+    "Records": obj({"records": {"type": "array", "items": ref("RecordRow")},
+                    "next": nullable("string"), "total": INT}),
+    "ReportItem": obj({
+        "id": STR, "kind": {"enum": ["aggregate", "tlsrpt"]}, "reporter": STR,
+        "report_id": STR, "begin": nullable("string", format="date-time"),
+        "end": nullable("string", format="date-time"), "day": STR, "messages": INT,
+        "records": INT, "warnings": INT, "received_at": {"type": "string", "format": "date-time"}}),
+    "ReportList": obj({"reports": {"type": "array", "items": ref("ReportItem")},
+                       "next": nullable("string"), "total": INT}),
+    "ReportDetail": obj({
+        "id": STR, "domain": STR, "day": STR,
+        "received_at": {"type": "string", "format": "date-time"},
+        "message": STR,
+        "origin": {"type": "object"},
+        "mail": {"type": ["object", "null"],
+                 "description": "header facts and SES verdicts (`ses`: spam, virus, spf, dkim, dmarc)"},
+        "report": {"type": "object", "required": ["kind"],
+                   "properties": {"kind": {"enum": ["aggregate", "tlsrpt"]}},
+                   "description": "the parsed report; see docs/report-schema.md"}}),
+    "MessageRecord": obj({
+        "key": STR, "outcome": {"enum": ["stored", "duplicate", "rejected", "failed"]},
+        "reports": {"type": "array", "items": STR}, "stored": INT, "duplicates": INT,
+        "reason": nullable("string"), "processed_at": SINT, "size": INT,
+        "from": nullable("string"), "subject": nullable("string")}),
+    "MessageList": obj({"messages": {"type": "array", "items": ref("MessageRecord")},
+                        "next": nullable("string"), "total": INT}),
+    "SessionGroup": obj({"value": nullable("string"), "successful_sessions": INT,
+                         "failed_sessions": INT}),
+    "FailureGroup": obj({"value": nullable("string"), "failed_sessions": INT}),
+    "FailureRow": obj({
+        "report": STR, "reporter": nullable("string"), "day": STR,
+        "policy_type": nullable("string"), "policy_domain": nullable("string"),
+        "result_type": nullable("string"), "sending_mta_ip": nullable("string"),
+        "receiving_mx_hostname": nullable("string"), "receiving_mx_helo": nullable("string"),
+        "receiving_ip": nullable("string"), "failed_sessions": INT,
+        "additional_information": nullable("string"), "failure_reason_code": nullable("string")}),
+    "TlsView": obj({
+        "domain": STR, "from": DATE, "to": DATE, "reports": INT,
+        "successful_sessions": INT, "failed_sessions": INT,
+        "by_policy_type": {"type": "array", "items": ref("SessionGroup")},
+        "by_reporter": {"type": "array", "items": ref("SessionGroup")},
+        "by_result_type": {"type": "array", "items": ref("FailureGroup")},
+        "by_receiving_mx": {"type": "array", "items": ref("FailureGroup")},
+        "by_sending_mta_ip": {"type": "array", "items": ref("FailureGroup")},
+        "failures": {"type": "array", "items": ref("FailureRow")},
+        "next": nullable("string"), "total_failures": INT}),
+}
+
+
+def param(name, schema, description, where="query", required=False):
+    return {"name": name, "in": where, "required": required or where == "path",
+            "schema": schema, "description": description}
+
+
+def error(description):
+    return {"description": description,
+            "content": {"application/json": {"schema": ref("Error")}}}
+
+
+def ok(schema, description="OK"):
+    return {"description": description, "content": {"application/json": {"schema": ref(schema)}}}
+
+
+DOMAIN = param("domain", STR, "the domain, e.g. example.com", "path")
+RANGE = [param("from", DATE, "first UTC day, inclusive (default: 29 days before `to`)"),
+         param("to", DATE, "last UTC day, inclusive (default: today, or 29 days after `from`)")]
+PAGE = [param("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "page size (default 100)"),
+        param("cursor", STR, "the `next` of the previous page")]
+FILTERS = [param(d, STR, f"only records whose {d} is one of these comma-separated values"
+                 + (" (addresses or CIDR networks)" if d == "source_ip" else ""))
+           for d in DIMENSIONS]
+ERRORS = {"400": error("bad parameters"), "401": error("missing or wrong bearer token"),
+          "404": error("unknown domain or resource"), "503": error("storage unavailable")}
+
+
+def operation(op_id, summary, params, responses, **extra):
+    return {"operationId": op_id, "summary": summary, "parameters": params,
+            "responses": {**responses, **ERRORS}, **extra}
+
+
+paths = {
+    "/v1/domains": {
+        "get": operation("listDomains", "Registered domains, and domains reports arrived for",
+                         [], {"200": ok("DomainList")}),
+        "post": operation(
+            "registerDomain", "Register a domain; answers with the DNS records to publish", [],
+            {"200": ok("DomainSetup", "already registered"), "201": ok("DomainSetup", "registered")},
+            requestBody={"required": True,
+                         "content": {"application/json": {"schema": ref("Registration")}}}),
+    },
+    "/v1/domains/{domain}": {
+        "get": operation("showDomain", "A domain with its DNS records", [DOMAIN],
+                         {"200": ok("DomainSetup")}),
+        "delete": operation("removeDomain", "Unregister a domain; `purge=true` also deletes its reports",
+                            [DOMAIN, param("purge", {"type": "boolean"}, "delete reports and counters too")],
+                            {"200": ok("Removal")}),
+    },
+    "/v1/domains/{domain}/summary": {
+        "get": operation("summary", "Totals of a date range (read from per-day counters)",
+                         [DOMAIN, *RANGE], {"200": ok("Summary")})},
+    "/v1/domains/{domain}/timeseries": {
+        "get": operation("timeseries", "One point per day of the range", [DOMAIN, *RANGE],
+                         {"200": ok("Timeseries")})},
+    "/v1/domains/{domain}/stats": {
+        "get": operation("stats", "Messages grouped by one or two dimensions", [
+            DOMAIN, *RANGE,
+            param("group_by", {"type": "string", "examples": ["source_ip", "reporter,dmarc"]},
+                  "one or two comma-separated dimensions: " + ", ".join(DIMENSIONS), required=True),
+            param("sort", {"enum": ["-messages", "messages", "-dmarc_pass", "dmarc_pass",
+                                    "-dmarc_fail", "dmarc_fail", "key", "-key"]},
+                  "order of groups (default -messages)"),
+            *PAGE, *FILTERS], {"200": ok("Stats")})},
+    "/v1/domains/{domain}/records": {
+        "get": operation("records", "Records of the range, filtered and searched", [
+            DOMAIN, *RANGE, param("q", STR, "free text: an IP, domain, organisation or report id"),
+            param("format", {"enum": ["json", "csv"]}, "json (default) or csv"),
+            param("limit", {"type": "integer", "minimum": 1, "maximum": 10000}, "page size (default 100)"),
+            param("cursor", STR, "the `next` of the previous page (CSV: the `x-next-cursor` header)"),
+            *FILTERS],
+            {"200": {"description": "OK", "content": {
+                "application/json": {"schema": ref("Records")},
+                "text/csv": {"schema": {"type": "string"}}}}})},
+    "/v1/domains/{domain}/reports": {
+        "get": operation("reports", "Reports covering the range", [
+            DOMAIN, *RANGE, param("reporter", STR, "comma-separated reporting organisations"),
+            param("kind", {"enum": ["aggregate", "tlsrpt", "all"]}, "report kind (default all)"),
+            *PAGE], {"200": ok("ReportList")})},
+    "/v1/domains/{domain}/tls": {
+        "get": operation("tls", "TLS sessions of the range and their failures", [DOMAIN, *RANGE, *PAGE],
+                         {"200": ok("TlsView")})},
+    "/v1/reports/{id}": {
+        "get": operation("report", "One report: metadata, policy, records, warnings, SES verdicts",
+                         [param("id", STR, "Rampart's report id", "path")], {"200": ok("ReportDetail")})},
+    "/v1/reports/{id}/raw": {
+        "get": operation("reportRaw", "The raw message that carried a report",
+                         [param("id", STR, "Rampart's report id", "path")],
+                         {"200": {"description": "the message",
+                                  "content": {"message/rfc822": {"schema": {"type": "string"}}}},
+                          "413": error("too large to send here")})},
+    "/v1/messages": {
+        "get": operation("messages", "How ingested messages ended (default: rejected and failed)", [
+            param("outcome", STR, "comma-separated: stored, duplicate, rejected, failed"), *PAGE],
+            {"200": ok("MessageList")})},
+    "/v1/messages/{key}": {
+        "get": operation("messageRaw", "A raw message by its key",
+                         [param("key", STR, "the message key (may contain /)", "path")],
+                         {"200": {"description": "the message",
+                                  "content": {"message/rfc822": {"schema": {"type": "string"}}}},
+                          "413": error("too large to send here")})},
+    "/openapi.json": {
+        "get": {"operationId": "openapi", "summary": "This document", "parameters": [],
+                "responses": {"200": {"description": "OK",
+                                      "content": {"application/json": {"schema": {"type": "object"}}}},
+                              "401": error("missing or wrong bearer token")}}},
+}
+
+document = {
+    "openapi": "3.1.0",
+    "info": {"title": "Rampart API", "version": "1",
+             "description": "DMARC aggregate and SMTP TLS reports per domain. Dates are UTC days "
+                            "(YYYY-MM-DD, inclusive). Errors are `{\"error\": code, \"message\": ...}`.",
+             "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"}},
+    "servers": [{"url": "/"}],
+    "components": {"schemas": schemas,
+                   "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+    "security": [{}, {"bearer": []}],
+    "paths": paths,
+}
+
+out = pathlib.Path(__file__).resolve().parent.parent / "functions/query/openapi.json"
+out.write_text(json.dumps(document, indent=2) + "\n")
+print(f"wrote {out}")

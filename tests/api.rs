@@ -1,0 +1,1047 @@
+//! The REST API through its Router, on both storage backends, with every response checked
+//! against `openapi.json`.
+//!
+//! The numbers asserted here are worked out by hand from the reports below (see the
+//! comments on each), or from the corpus's `EXPECTED.json`, never from the code under test.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::Method;
+use common::api::{app, call, get, into_reply};
+use common::backends::Backend;
+use common::expected::{corpus_report_files, fact};
+use common::on_both_backends;
+use common::read_fixture;
+use rampart::Limits;
+use rampart::ingest::ingest_message;
+use rampart::store::{Outcome, RawKey, WriteMode};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+on_both_backends!(
+    summary_and_timeseries_add_up_by_hand,
+    stats_group_filter_sort_and_page,
+    records_search_and_export,
+    reports_detail_and_raw_messages,
+    tls_sessions_and_failures,
+    domains_register_show_and_remove,
+    bad_requests_are_400_with_a_code,
+    every_corpus_day_matches_expected_json,
+);
+
+const NOW: i64 = 1_717_000_000;
+const RANGE: &str = "from=2024-05-01&to=2024-05-03";
+
+fn record(ip: &str, count: u64, disposition: &str, dkim: &str, spf: &str, auth: &str) -> String {
+    format!(
+        "<record><row><source_ip>{ip}</source_ip><count>{count}</count><policy_evaluated>
+         <disposition>{disposition}</disposition><dkim>{dkim}</dkim><spf>{spf}</spf>
+         </policy_evaluated></row><identifiers><header_from>api.example</header_from>
+         </identifiers><auth_results>{auth}</auth_results></record>"
+    )
+}
+
+fn aggregate(org: &str, id: &str, begin: i64, end: i64, records: &[String]) -> String {
+    format!(
+        "<feedback><report_metadata><org_name>{org}</org_name><email>dmarc@{org}.example</email>
+         <report_id>{id}</report_id><date_range><begin>{begin}</begin><end>{end}</end>
+         </date_range></report_metadata><policy_published><domain>api.example</domain>
+         <p>reject</p></policy_published>{}</feedback>",
+        records.concat()
+    )
+}
+
+const MAY1: i64 = 1_714_521_600; // 2024-05-01T00:00:00Z
+const DAY: i64 = 86_400;
+
+/// The reports of domain `api.example`:
+///
+/// - A, "Alpha Mail", 2024-05-01: 192.0.2.10 ×10 none, DKIM+SPF aligned pass
+///   (DKIM api.example/s1 pass, SPF api.example pass); 192.0.2.20 ×4 quarantine, both fail
+///   (DKIM other.example/x fail, SPF bounce.other.example softfail).
+/// - B, "Beta Mail", 2024-05-02: 198.51.100.7 ×6 none, DKIM pass, SPF fail (DKIM
+///   api.example/s1 pass and esp.example/s2 pass, SPF esp.example pass); 192.0.2.10 ×2
+///   reject, both fail (no DKIM, SPF api.example fail).
+/// - C, "Alpha Mail", 2024-05-02 12:00 to 2024-05-03 12:00, half on each day:
+///   192.0.2.30 ×8 none, both pass (4 + 4); 203.0.113.5 ×3 reject, both fail (1 + 2).
+/// - T, TLS-RPT from "Gamma TLS", 2024-05-02: sts policy, 100 successful, 5 failed:
+///   3 certificate-expired 192.0.2.99 → mx1.api.example, 2 starttls-not-supported
+///   192.0.2.98 → mx2.api.example.
+/// - G, a mail that holds no report: rejected.
+fn fixtures() -> Vec<(&'static str, Vec<u8>)> {
+    let a = aggregate(
+        "Alpha Mail",
+        "a-1",
+        MAY1,
+        MAY1 + DAY - 1,
+        &[
+            record(
+                "192.0.2.10",
+                10,
+                "none",
+                "pass",
+                "pass",
+                "<dkim><domain>api.example</domain><selector>s1</selector><result>pass</result></dkim>
+                 <spf><domain>api.example</domain><result>pass</result></spf>",
+            ),
+            record(
+                "192.0.2.20",
+                4,
+                "quarantine",
+                "fail",
+                "fail",
+                "<dkim><domain>other.example</domain><selector>x</selector><result>fail</result></dkim>
+                 <spf><domain>bounce.other.example</domain><result>softfail</result></spf>",
+            ),
+        ],
+    );
+    let b = aggregate(
+        "Beta Mail",
+        "b-1",
+        MAY1 + DAY,
+        MAY1 + 2 * DAY - 1,
+        &[
+            record(
+                "198.51.100.7",
+                6,
+                "none",
+                "pass",
+                "fail",
+                "<dkim><domain>api.example</domain><selector>s1</selector><result>pass</result></dkim>
+                 <dkim><domain>esp.example</domain><selector>s2</selector><result>pass</result></dkim>
+                 <spf><domain>esp.example</domain><result>pass</result></spf>",
+            ),
+            record(
+                "192.0.2.10",
+                2,
+                "reject",
+                "fail",
+                "fail",
+                "<spf><domain>api.example</domain><result>fail</result></spf>",
+            ),
+        ],
+    );
+    let c = aggregate(
+        "Alpha Mail",
+        "c-1",
+        MAY1 + DAY + DAY / 2,
+        MAY1 + 2 * DAY + DAY / 2,
+        &[
+            record("192.0.2.30", 8, "none", "pass", "pass", ""),
+            record("203.0.113.5", 3, "reject", "fail", "fail", ""),
+        ],
+    );
+    let t = json!({
+        "organization-name": "Gamma TLS",
+        "date-range": {"start-datetime": "2024-05-02T00:00:00Z", "end-datetime": "2024-05-02T23:59:59Z"},
+        "contact-info": "tls@gamma.example",
+        "report-id": "t-1",
+        "policies": [{
+            "policy": {"policy-type": "sts", "policy-string": ["version: STSv1", "mode: enforce"],
+                       "policy-domain": "api.example", "mx-host": ["mx1.api.example"]},
+            "summary": {"total-successful-session-count": 100, "total-failure-session-count": 5},
+            "failure-details": [
+                {"result-type": "certificate-expired", "sending-mta-ip": "192.0.2.99",
+                 "receiving-mx-hostname": "mx1.api.example", "failed-session-count": 3},
+                {"result-type": "starttls-not-supported", "sending-mta-ip": "192.0.2.98",
+                 "receiving-mx-hostname": "mx2.api.example", "failed-session-count": 2,
+                 "additional-information": "https://tls.gamma.example/why"}
+            ]
+        }]
+    });
+    vec![
+        ("a", a.into_bytes()),
+        ("b", b.into_bytes()),
+        ("c", c.into_bytes()),
+        ("t", t.to_string().into_bytes()),
+        (
+            "g",
+            b"From: someone@example.org\r\nSubject: hello\r\n\r\nNo report here.\r\n".to_vec(),
+        ),
+    ]
+}
+
+/// Stores the fixtures; returns the raw key of each by its letter.
+async fn load<B: Backend>(store: &B) -> BTreeMap<&'static str, (RawKey, Outcome)> {
+    let mut keys = BTreeMap::new();
+    for (name, bytes) in fixtures() {
+        let key = RawKey::for_content(&bytes);
+        store.put_raw(&key, &bytes).await.unwrap();
+        let done = ingest_message(
+            store,
+            &key,
+            &bytes,
+            &Limits::default(),
+            NOW,
+            WriteMode::Insert,
+        )
+        .await;
+        keys.insert(name, (key, done.outcome));
+    }
+    assert_eq!(keys["g"].1, Outcome::Rejected);
+    keys
+}
+
+async fn loaded<B: Backend + 'static>(
+    store: Arc<B>,
+) -> (Router, BTreeMap<&'static str, (RawKey, Outcome)>) {
+    let keys = load(&*store).await;
+    (app(sole(store), None), keys)
+}
+
+/// The store itself, for the Router to own once the test has filled it.
+fn sole<B>(store: Arc<B>) -> B {
+    Arc::into_inner(store).expect("the test holds the only handle")
+}
+
+async fn summary_and_timeseries_add_up_by_hand<B: Backend + 'static>(store: Arc<B>) {
+    let (app, _) = loaded(store).await;
+    let summary = get(&app, &format!("/v1/domains/api.example/summary?{RANGE}")).await;
+    assert_eq!(summary.status, 200);
+    // 10+4 + 6+2 + 8+3 = 33 messages; pass 10+6+8 = 24; SPF aligned 10+8; DKIM 10+6+8.
+    assert_eq!(
+        summary.json(),
+        json!({
+            "domain": "api.example", "from": "2024-05-01", "to": "2024-05-03",
+            "messages": 33, "dmarc_pass": 24, "dmarc_fail": 9, "dmarc_pass_share": 0.7273,
+            "spf_aligned_pass": 18, "spf_aligned_share": 0.5455,
+            "dkim_aligned_pass": 24, "dkim_aligned_share": 0.7273,
+            "dispositions": {"none": 24, "quarantine": 4, "reject": 5},
+            "reports": 3, "reporters": 3,
+            "reporter_names": ["Alpha Mail", "Beta Mail", "Gamma TLS"],
+            "warnings": 0,
+            "tls": {"reports": 1, "successful_sessions": 100, "failed_sessions": 5}
+        })
+    );
+    // May 3 holds only the second half of C: 4 passing, 2 failing; C counts as a report on
+    // May 2, its first day.
+    let may3 = get(
+        &app,
+        "/v1/domains/api.example/summary?from=2024-05-03&to=2024-05-03",
+    )
+    .await;
+    let may3 = may3.json();
+    assert_eq!(
+        (
+            &may3["messages"],
+            &may3["dmarc_pass"],
+            &may3["dmarc_fail"],
+            &may3["reports"],
+            &may3["reporter_names"]
+        ),
+        (
+            &json!(6),
+            &json!(4),
+            &json!(2),
+            &json!(0),
+            &json!(["Alpha Mail"])
+        )
+    );
+    // Upper-case and a trailing dot name the same domain.
+    let same = get(&app, &format!("/v1/domains/API.Example./summary?{RANGE}")).await;
+    assert_eq!(same.json(), summary.json());
+
+    let series = get(&app, &format!("/v1/domains/api.example/timeseries?{RANGE}")).await;
+    assert_eq!(
+        series.json()["days"],
+        json!([
+            {"day": "2024-05-01", "messages": 14, "dmarc_pass": 10, "dmarc_fail": 4,
+             "dispositions": {"none": 10, "quarantine": 4},
+             "tls_successful_sessions": 0, "tls_failed_sessions": 0},
+            {"day": "2024-05-02", "messages": 13, "dmarc_pass": 10, "dmarc_fail": 3,
+             "dispositions": {"none": 10, "reject": 3},
+             "tls_successful_sessions": 100, "tls_failed_sessions": 5},
+            {"day": "2024-05-03", "messages": 6, "dmarc_pass": 4, "dmarc_fail": 2,
+             "dispositions": {"none": 4, "reject": 2},
+             "tls_successful_sessions": 0, "tls_failed_sessions": 0},
+        ])
+    );
+    // Without a range: the 30 days up to "today" (2024-06-01), zero-filled.
+    let default = get(&app, "/v1/domains/api.example/timeseries").await.json();
+    let days = default["days"].as_array().unwrap();
+    assert_eq!(
+        (days.len(), &default["from"], &default["to"]),
+        (30, &json!("2024-05-03"), &json!("2024-06-01"))
+    );
+    assert_eq!(days[0]["messages"], 6);
+}
+
+fn groups(reply: &Value) -> Vec<(Value, u64, u64, u64)> {
+    reply["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["key"].clone(),
+                g["messages"].as_u64().unwrap(),
+                g["dmarc_pass"].as_u64().unwrap(),
+                g["dmarc_fail"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+async fn stats_group_filter_sort_and_page<B: Backend + 'static>(store: Arc<B>) {
+    let (app, _) = loaded(store).await;
+    let stats = |q: String| {
+        let app = app.clone();
+        async move {
+            let r = get(&app, &format!("/v1/domains/api.example/stats?{q}")).await;
+            assert_eq!(r.status, 200, "{q}: {}", String::from_utf8_lossy(&r.bytes));
+            r.json()
+        }
+    };
+    let by_ip = stats(format!("group_by=source_ip&{RANGE}")).await;
+    assert_eq!(
+        groups(&by_ip),
+        [
+            (json!({"source_ip": "192.0.2.10"}), 12, 10, 2),
+            (json!({"source_ip": "192.0.2.30"}), 8, 8, 0),
+            (json!({"source_ip": "198.51.100.7"}), 6, 6, 0),
+            (json!({"source_ip": "192.0.2.20"}), 4, 0, 4),
+            (json!({"source_ip": "203.0.113.5"}), 3, 0, 3),
+        ]
+    );
+    assert_eq!(
+        (&by_ip["next"], &by_ip["total_groups"]),
+        (&Value::Null, &json!(5))
+    );
+
+    let two = stats(format!("group_by=reporter,dmarc&{RANGE}&sort=key")).await;
+    assert_eq!(
+        groups(&two),
+        [
+            (json!({"reporter": "Alpha Mail", "dmarc": "fail"}), 7, 0, 7),
+            (
+                json!({"reporter": "Alpha Mail", "dmarc": "pass"}),
+                18,
+                18,
+                0
+            ),
+            (json!({"reporter": "Beta Mail", "dmarc": "fail"}), 2, 0, 2),
+            (json!({"reporter": "Beta Mail", "dmarc": "pass"}), 6, 6, 0),
+        ]
+    );
+    // A record with two DKIM domains counts under each; one without DKIM under null.
+    let dkim = stats(format!("group_by=dkim_domain&{RANGE}&sort=-messages")).await;
+    assert_eq!(
+        groups(&dkim),
+        [
+            (json!({"dkim_domain": "api.example"}), 16, 16, 0),
+            (json!({"dkim_domain": null}), 13, 8, 5),
+            (json!({"dkim_domain": "esp.example"}), 6, 6, 0),
+            (json!({"dkim_domain": "other.example"}), 4, 0, 4),
+        ]
+    );
+    // CIDR filter and a day grouping: 203.0.113.5 is outside 192.0.2.0/24.
+    let by_day = stats(format!(
+        "group_by=day&source_ip=192.0.2.0/24&{RANGE}&sort=key"
+    ))
+    .await;
+    assert_eq!(
+        groups(&by_day),
+        [
+            (json!({"day": "2024-05-01"}), 14, 10, 4),
+            (json!({"day": "2024-05-02"}), 6, 4, 2),
+            (json!({"day": "2024-05-03"}), 4, 4, 0),
+        ]
+    );
+    let filtered = stats(format!(
+        "group_by=source_ip&dmarc=fail&disposition=reject,quarantine&{RANGE}"
+    ))
+    .await;
+    assert_eq!(
+        groups(&filtered),
+        [
+            (json!({"source_ip": "192.0.2.20"}), 4, 0, 4),
+            (json!({"source_ip": "203.0.113.5"}), 3, 0, 3),
+            (json!({"source_ip": "192.0.2.10"}), 2, 0, 2),
+        ]
+    );
+    let may3 = stats("group_by=source_ip&from=2024-05-03&to=2024-05-03".into()).await;
+    assert_eq!(
+        groups(&may3),
+        [
+            (json!({"source_ip": "192.0.2.30"}), 4, 4, 0),
+            (json!({"source_ip": "203.0.113.5"}), 2, 0, 2),
+        ]
+    );
+
+    // Pages of two: the cursors walk the same order as one page.
+    let mut walked = Vec::new();
+    let mut query = format!("group_by=source_ip&{RANGE}&limit=2");
+    let mut pages = 0;
+    loop {
+        let page = stats(query.clone()).await;
+        pages += 1;
+        walked.extend(groups(&page));
+        match page["next"].as_str() {
+            Some(next) => query = format!("group_by=source_ip&{RANGE}&limit=2&cursor={next}"),
+            None => break,
+        }
+    }
+    assert_eq!((pages, walked), (3, groups(&by_ip)));
+}
+
+async fn records_search_and_export<B: Backend + 'static>(store: Arc<B>) {
+    let (app, _) = loaded(store).await;
+    let found = get(
+        &app,
+        &format!("/v1/domains/api.example/records?{RANGE}&q=203.0.113"),
+    )
+    .await;
+    let found = found.json();
+    assert_eq!(found["total"], 1);
+    let row = &found["records"][0];
+    assert_eq!(
+        (
+            &row["source_ip"],
+            &row["count"],
+            &row["reporter"],
+            &row["day"],
+            &row["disposition"]
+        ),
+        (
+            &json!("203.0.113.5"),
+            &json!(3),
+            &json!("Alpha Mail"),
+            &json!("2024-05-02"),
+            &json!("reject")
+        )
+    );
+    let by_org = get(
+        &app,
+        &format!("/v1/domains/api.example/records?{RANGE}&q=beta"),
+    )
+    .await;
+    assert_eq!(by_org.json()["total"], 2);
+    let by_domain = get(
+        &app,
+        &format!("/v1/domains/api.example/records?{RANGE}&q=esp.example"),
+    )
+    .await;
+    assert_eq!(
+        by_domain.json()["records"][0]["dkim"],
+        json!([
+            {"domain": "api.example", "selector": "s1", "result": "pass"},
+            {"domain": "esp.example", "selector": "s2", "result": "pass"},
+        ])
+    );
+
+    let failing = get(
+        &app,
+        &format!("/v1/domains/api.example/records?{RANGE}&dmarc=fail&limit=2"),
+    )
+    .await;
+    let failing = failing.json();
+    assert_eq!(
+        (
+            failing["total"].as_u64(),
+            failing["records"].as_array().unwrap().len()
+        ),
+        (Some(3), 2)
+    );
+    let next = failing["next"].as_str().unwrap();
+    let rest = get(
+        &app,
+        &format!("/v1/domains/api.example/records?{RANGE}&dmarc=fail&limit=2&cursor={next}"),
+    )
+    .await
+    .json();
+    assert_eq!(
+        (rest["records"].as_array().unwrap().len(), &rest["next"]),
+        (1, &Value::Null)
+    );
+
+    let csv = get(
+        &app,
+        &format!("/v1/domains/api.example/records?{RANGE}&dmarc=fail&format=csv"),
+    )
+    .await;
+    assert_eq!(csv.status, 200);
+    assert_eq!(csv.content_type(), "text/csv; charset=utf-8");
+    let text = String::from_utf8(csv.bytes.clone()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert_eq!(
+        lines[0],
+        "report,reporter,report_id,begin,end,day,source_ip,count,disposition,dmarc,\
+         dkim_aligned,spf_aligned,header_from,envelope_from,envelope_to,dkim,spf,reasons"
+    );
+    let a_row = lines.iter().find(|l| l.contains("192.0.2.20")).unwrap();
+    let cells: Vec<&str> = a_row.split(',').collect();
+    assert_eq!(
+        cells[1..],
+        [
+            "Alpha Mail",
+            "a-1",
+            "2024-05-01T00:00:00Z",
+            "2024-05-01T23:59:59Z",
+            "2024-05-01",
+            "192.0.2.20",
+            "4",
+            "quarantine",
+            "fail",
+            "fail",
+            "fail",
+            "api.example",
+            "",
+            "",
+            "other.example:x:fail",
+            "bounce.other.example::softfail",
+            "",
+        ]
+    );
+    let paged = get(
+        &app,
+        &format!("/v1/domains/api.example/records?{RANGE}&format=csv&limit=1"),
+    )
+    .await;
+    assert!(paged.headers.contains_key("x-next-cursor"));
+}
+
+async fn reports_detail_and_raw_messages<B: Backend + 'static>(store: Arc<B>) {
+    let (app, keys) = loaded(store).await;
+    let list = get(&app, &format!("/v1/domains/api.example/reports?{RANGE}"))
+        .await
+        .json();
+    let listed: Vec<(&str, &str, &str)> = list["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["kind"].as_str().unwrap(),
+                r["reporter"].as_str().unwrap(),
+                r["day"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let mut sorted = listed.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        [
+            ("aggregate", "Alpha Mail", "2024-05-01"),
+            ("aggregate", "Alpha Mail", "2024-05-02"),
+            ("aggregate", "Beta Mail", "2024-05-02"),
+            ("tlsrpt", "Gamma TLS", "2024-05-02"),
+        ]
+    );
+    let beta = get(
+        &app,
+        &format!("/v1/domains/api.example/reports?{RANGE}&reporter=beta%20mail&kind=aggregate"),
+    )
+    .await;
+    let beta = beta.json();
+    assert_eq!(beta["total"], 1);
+    let item = &beta["reports"][0];
+    assert_eq!(
+        (
+            &item["report_id"],
+            &item["messages"],
+            &item["records"],
+            &item["received_at"]
+        ),
+        (
+            &json!("b-1"),
+            &json!(8),
+            &json!(2),
+            &json!("2024-05-29T16:26:40Z")
+        )
+    );
+
+    let id = item["id"].as_str().unwrap();
+    let detail = get(&app, &format!("/v1/reports/{id}")).await.json();
+    assert_eq!(detail["domain"], "api.example");
+    assert_eq!(detail["report"]["kind"], "aggregate");
+    assert_eq!(detail["report"]["metadata"]["org_name"], "Beta Mail");
+    assert_eq!(detail["report"]["records"].as_array().unwrap().len(), 2);
+    assert_eq!(detail["message"], keys["b"].0.as_str());
+
+    let raw = get(&app, &format!("/v1/reports/{id}/raw")).await;
+    assert_eq!(
+        (raw.status.as_u16(), raw.content_type()),
+        (200, "message/rfc822")
+    );
+    assert_eq!(raw.bytes, fixtures()[1].1);
+    assert_eq!(
+        get(&app, "/v1/reports/00000000000000000000000000000000")
+            .await
+            .error(404),
+        "unknown_report"
+    );
+    assert_eq!(
+        get(&app, "/v1/reports/not-hex").await.error(404),
+        "unknown_report"
+    );
+
+    // The rejected mail is listed with its reason, and its bytes are still there.
+    let outcomes = get(&app, "/v1/messages").await.json();
+    assert_eq!(outcomes["total"], 1);
+    let rejected = &outcomes["messages"][0];
+    assert_eq!(
+        (&rejected["outcome"], &rejected["key"]),
+        (&json!("rejected"), &json!(keys["g"].0.as_str()))
+    );
+    assert!(
+        rejected["reason"].as_str().unwrap().contains("no report"),
+        "{rejected}"
+    );
+    let raw = get(&app, &format!("/v1/messages/{}", keys["g"].0)).await;
+    assert_eq!(raw.bytes, fixtures()[4].1);
+    let stored = get(&app, "/v1/messages?outcome=stored").await.json();
+    assert_eq!(stored["total"], 4);
+    assert_eq!(
+        get(&app, "/v1/messages/aa/missing").await.error(404),
+        "unknown_message"
+    );
+}
+
+async fn tls_sessions_and_failures<B: Backend + 'static>(store: Arc<B>) {
+    let (app, _) = loaded(store).await;
+    let tls = get(&app, &format!("/v1/domains/api.example/tls?{RANGE}"))
+        .await
+        .json();
+    assert_eq!(
+        (
+            &tls["reports"],
+            &tls["successful_sessions"],
+            &tls["failed_sessions"]
+        ),
+        (&json!(1), &json!(100), &json!(5))
+    );
+    assert_eq!(
+        tls["by_policy_type"],
+        json!([{"value": "sts", "successful_sessions": 100, "failed_sessions": 5}])
+    );
+    assert_eq!(
+        tls["by_reporter"],
+        json!([{"value": "Gamma TLS", "successful_sessions": 100, "failed_sessions": 5}])
+    );
+    assert_eq!(
+        tls["by_result_type"],
+        json!([{"value": "certificate-expired", "failed_sessions": 3},
+               {"value": "starttls-not-supported", "failed_sessions": 2}])
+    );
+    assert_eq!(
+        tls["by_receiving_mx"],
+        json!([{"value": "mx1.api.example", "failed_sessions": 3},
+               {"value": "mx2.api.example", "failed_sessions": 2}])
+    );
+    assert_eq!(
+        tls["by_sending_mta_ip"],
+        json!([{"value": "192.0.2.99", "failed_sessions": 3},
+               {"value": "192.0.2.98", "failed_sessions": 2}])
+    );
+    assert_eq!(tls["total_failures"], 2);
+    assert_eq!(
+        tls["failures"][1]["additional_information"],
+        "https://tls.gamma.example/why"
+    );
+    let none = get(
+        &app,
+        "/v1/domains/api.example/tls?from=2024-05-03&to=2024-05-03",
+    )
+    .await
+    .json();
+    assert_eq!(
+        (&none["reports"], &none["failures"]),
+        (&json!(0), &json!([]))
+    );
+}
+
+async fn domains_register_show_and_remove<B: Backend + 'static>(store: Arc<B>) {
+    let (app, _) = loaded(store).await;
+    let list = get(&app, "/v1/domains").await.json();
+    assert_eq!(
+        list,
+        json!({"domains": [{"domain": "api.example", "registered": false, "registered_at": null,
+                            "reports": 4, "messages": 138, "records": 7}]})
+    );
+    let created = call(
+        &app,
+        Method::POST,
+        "/v1/domains",
+        Some(json!({"domain": "Shop.Example"})),
+    )
+    .await;
+    assert_eq!(created.status, 201);
+    assert_eq!(
+        created.json(),
+        json!({
+            "domain": "shop.example", "registered": true, "registered_at": "2024-06-01T00:00:00Z",
+            "reports": 0, "messages": 0, "records": 0,
+            "dns": [
+                {"name": "_dmarc.shop.example", "type": "TXT",
+                 "value": "v=DMARC1; p=none; rua=mailto:reports@rua.rampart.example",
+                 "zone": "shop.example",
+                 "purpose": "DMARC aggregate reports to Rampart (keep your own p= if you have a policy)"},
+                {"name": "_smtp._tls.shop.example", "type": "TXT",
+                 "value": "v=TLSRPTv1; rua=mailto:reports@rua.rampart.example,https://api.rampart.example/v1/tlsrpt",
+                 "zone": "shop.example", "purpose": "SMTP TLS reports to Rampart by mail and HTTPS"},
+                {"name": "mta-sts.shop.example", "type": "CNAME", "value": "mta-sts.rampart.example",
+                 "zone": "shop.example", "purpose": "the host that serves the hosted MTA-STS policy"},
+                {"name": "_mta-sts.shop.example", "type": "CNAME",
+                 "value": "shop.example._mta-sts.rua.rampart.example", "zone": "shop.example",
+                 "purpose": "the MTA-STS policy id, published by Rampart when the policy changes"},
+                {"name": "shop.example._report._dmarc.rua.rampart.example", "type": "TXT",
+                 "value": "v=DMARC1", "zone": "rua.rampart.example",
+                 "purpose": "authorises Rampart's inbound domain to receive this domain's reports (RFC 7489 section 7.1); published by Rampart's operator"},
+            ]
+        })
+    );
+    let again = call(
+        &app,
+        Method::POST,
+        "/v1/domains",
+        Some(json!({"domain": "shop.example"})),
+    )
+    .await;
+    assert_eq!(again.status, 200);
+    assert_eq!(again.json(), created.json());
+    assert_eq!(
+        get(&app, "/v1/domains/shop.example").await.json(),
+        created.json()
+    );
+    let names: Vec<(String, bool)> = get(&app, "/v1/domains").await.json()["domains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["domain"].as_str().unwrap().to_owned(),
+                d["registered"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("api.example".to_owned(), false),
+            ("shop.example".to_owned(), true)
+        ]
+    );
+
+    // Removing keeps the data unless asked.
+    call(
+        &app,
+        Method::POST,
+        "/v1/domains",
+        Some(json!({"domain": "api.example"})),
+    )
+    .await;
+    let removed = call(&app, Method::DELETE, "/v1/domains/api.example", None).await;
+    assert_eq!(
+        removed.json(),
+        json!({"domain": "api.example", "unregistered": true, "purged": false})
+    );
+    assert_eq!(
+        get(&app, &format!("/v1/domains/api.example/summary?{RANGE}"))
+            .await
+            .json()["messages"],
+        33
+    );
+    let purged = call(
+        &app,
+        Method::DELETE,
+        "/v1/domains/api.example?purge=true",
+        None,
+    )
+    .await;
+    assert_eq!(
+        purged.json(),
+        json!({"domain": "api.example", "unregistered": false, "purged": true})
+    );
+    assert_eq!(
+        get(&app, &format!("/v1/domains/api.example/summary?{RANGE}"))
+            .await
+            .error(404),
+        "unknown_domain"
+    );
+    assert_eq!(
+        call(&app, Method::DELETE, "/v1/domains/api.example", None)
+            .await
+            .error(404),
+        "unknown_domain"
+    );
+    // The raw mails stay available after a purge.
+    assert_eq!(
+        get(&app, "/v1/messages?outcome=stored").await.json()["total"],
+        4
+    );
+
+    for (body, code) in [
+        (json!({"domain": "not a domain"}), "invalid_domain"),
+        (json!({"domain": "bücher.example"}), "invalid_domain"),
+        (json!({"name": "x.example"}), "invalid_body"),
+        (json!(["x.example"]), "invalid_body"),
+    ] {
+        let reply = call(&app, Method::POST, "/v1/domains", Some(body.clone())).await;
+        assert_eq!(reply.error(400), code, "{body}");
+    }
+}
+
+async fn bad_requests_are_400_with_a_code<B: Backend + 'static>(store: Arc<B>) {
+    let (app, _) = loaded(store).await;
+    let d = "/v1/domains/api.example";
+    let cases = [
+        (format!("{d}/summary?form=2024-05-01"), "unknown_parameter"),
+        (
+            format!("{d}/summary?from=2024-05-01&from=2024-05-02"),
+            "repeated_parameter",
+        ),
+        (format!("{d}/summary?from=2024-13-01"), "invalid_date"),
+        (format!("{d}/summary?from=yesterday"), "invalid_date"),
+        (
+            format!("{d}/summary?from=2024-05-03&to=2024-05-01"),
+            "invalid_range",
+        ),
+        (
+            format!("{d}/timeseries?from=2020-01-01&to=2024-01-01"),
+            "range_too_long",
+        ),
+        (format!("{d}/stats?{RANGE}"), "invalid_group_by"),
+        (format!("{d}/stats?group_by=colour"), "invalid_group_by"),
+        (
+            format!("{d}/stats?group_by=day,dmarc,reporter"),
+            "invalid_group_by",
+        ),
+        (
+            format!("{d}/stats?group_by=day&source_ip=192.0.2.0/33"),
+            "invalid_cidr",
+        ),
+        (
+            format!("{d}/stats?group_by=day&source_ip=example.com"),
+            "invalid_cidr",
+        ),
+        (
+            format!("{d}/stats?group_by=day&dmarc=maybe"),
+            "invalid_filter",
+        ),
+        (
+            format!("{d}/stats?group_by=day&limit=1001"),
+            "limit_too_large",
+        ),
+        (format!("{d}/stats?group_by=day&limit=0"), "invalid_limit"),
+        (
+            format!("{d}/stats?group_by=day&sort=size"),
+            "invalid_parameter",
+        ),
+        (
+            format!("{d}/stats?group_by=day&cursor=2.deadbeef"),
+            "invalid_cursor",
+        ),
+        (format!("{d}/records?limit=10001"), "limit_too_large"),
+        (format!("{d}/records?format=xml"), "invalid_parameter"),
+        (format!("{d}/reports?kind=forensic"), "invalid_parameter"),
+        ("/v1/messages?outcome=lost".to_owned(), "invalid_parameter"),
+        (format!("{d}?purge=maybe"), "unknown_parameter"),
+    ];
+    for (uri, code) in cases {
+        assert_eq!(get(&app, &uri).await.error(400), code, "{uri}");
+    }
+    assert_eq!(
+        get(&app, "/v1/domains/nowhere.example/summary")
+            .await
+            .error(404),
+        "unknown_domain"
+    );
+    assert_eq!(get(&app, "/v1/nothing").await.error(404), "not_found");
+    assert_eq!(
+        call(&app, Method::PUT, "/v1/domains", None)
+            .await
+            .error(405),
+        "method_not_allowed"
+    );
+}
+
+#[tokio::test]
+async fn a_token_guards_every_route() {
+    let app = app(common::backends::embedded(), Some("s3cret"));
+    let send = |auth: Option<&'static str>| {
+        let app = app.clone();
+        async move {
+            let mut request = axum::http::Request::get("/v1/domains");
+            if let Some(a) = auth {
+                request = request.header("authorization", a);
+            }
+            into_reply(
+                app.oneshot(request.body(axum::body::Body::empty()).unwrap())
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    assert_eq!(send(None).await.error(401), "unauthorized");
+    assert_eq!(send(Some("Bearer wrong!")).await.error(401), "unauthorized");
+    assert_eq!(send(Some("s3cret")).await.error(401), "unauthorized");
+    assert_eq!(send(Some("Bearer s3cret")).await.status, 200);
+}
+
+/// Replays the sample API Gateway events (HTTP API v2 and REST v1) through the Lambda
+/// adapter: same routes, and the REST stage is not part of the path.
+#[tokio::test]
+async fn api_gateway_events_reach_the_same_routes() {
+    let store = common::backends::embedded();
+    let bytes = read_fixture("generated/outlook-20-single-line.eml");
+    let key = RawKey::for_content(&bytes);
+    rampart::store::Store::put_raw(&store, &key, &bytes)
+        .await
+        .unwrap();
+    ingest_message(
+        &store,
+        &key,
+        &bytes,
+        &Limits::default(),
+        NOW,
+        WriteMode::Insert,
+    )
+    .await;
+    let service = query::lambda_service(app(store, None));
+    let events = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events");
+    let mut answers = BTreeMap::new();
+    for name in [
+        "apigw-v2-summary",
+        "apigw-v2-stats",
+        "apigw-v2-register",
+        "apigw-rest-domains",
+        "apigw-rest-records",
+    ] {
+        let text = std::fs::read_to_string(events.join(format!("{name}.json"))).unwrap();
+        let request = lambda_http::request::from_str(&text).unwrap();
+        // The REST event's stage is not part of the route the Router matches.
+        let uri = request.uri().to_string().replace("/Prod/", "/");
+        let method = request.method().clone();
+        let reply = into_reply(service.clone().oneshot(request).await.unwrap()).await;
+        common::api::conforms(&method, &uri, &reply);
+        answers.insert(name, (reply.status.as_u16(), reply.json()));
+    }
+    // EXPECTED for generated/outlook-20-single-line.eml: 1,711 messages in 20 records.
+    assert_eq!(answers["apigw-v2-summary"].1["messages"], 1711);
+    assert_eq!(
+        answers["apigw-v2-stats"].1["groups"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(answers["apigw-v2-register"].0, 201);
+    assert_eq!(
+        answers["apigw-rest-domains"].1["domains"][0]["domain"],
+        "example.com"
+    );
+    assert_eq!(
+        answers["apigw-rest-records"].1["records"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(
+        answers.values().all(|(status, _)| *status < 300),
+        "{answers:#?}"
+    );
+}
+
+/// Every corpus report, stored, read back through the API. For each domain and day whose
+/// reports all cover that one day, the summary counts exactly the messages and reports
+/// `EXPECTED.json` lists for it; for each domain, a summary over all its days counts all of
+/// them, spread or not.
+async fn every_corpus_day_matches_expected_json<B: Backend + 'static>(store: Arc<B>) {
+    // (begin, end, messages) of each distinct aggregate report, by domain.
+    let mut by_domain: BTreeMap<String, Vec<(i64, i64, u64)>> = BTreeMap::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for (file, reports) in corpus_report_files() {
+        let bytes = read_fixture(&file);
+        let key = RawKey::for_content(&bytes);
+        store.put_raw(&key, &bytes).await.unwrap();
+        ingest_message(
+            &*store,
+            &key,
+            &bytes,
+            &Limits::default(),
+            NOW,
+            WriteMode::Insert,
+        )
+        .await;
+        for r in reports.iter().filter(|r| r["kind"] == "aggregate") {
+            let domain = fact(r, "policy_domain")
+                .as_str()
+                .unwrap_or("")
+                .trim()
+                .to_lowercase();
+            let epoch = |k| fact(r, k).as_str().and_then(|t| t.parse::<i64>().ok());
+            let (Some(begin), Some(end)) = (epoch("begin"), epoch("end")) else {
+                continue;
+            };
+            if domain.is_empty()
+                || !seen.insert((domain.clone(), fact(r, "report_id").to_string(), begin))
+            {
+                continue;
+            }
+            let count = fact(r, "count_total").as_u64().unwrap();
+            by_domain
+                .entry(domain)
+                .or_default()
+                .push((begin, end, count));
+        }
+    }
+    let app = app(sole(store), None);
+    let day = |t: i64| chrono::DateTime::from_timestamp(t, 0).unwrap().date_naive();
+    let (mut days_checked, mut domains_checked) = (0, 0);
+    for (domain, reports) in &by_domain {
+        let last_second = |&(b, e, _): &(i64, i64, u64)| if e > b { e - 1 } else { b };
+        let first = reports.iter().map(|r| day(r.0)).min().unwrap();
+        let last = reports.iter().map(|r| day(last_second(r))).max().unwrap();
+        if (last - first).num_days() < 366 {
+            let summary = get(
+                &app,
+                &format!("/v1/domains/{domain}/summary?from={first}&to={last}"),
+            )
+            .await
+            .json();
+            let total: u64 = reports.iter().map(|r| r.2).sum();
+            assert_eq!(
+                (summary["messages"].as_u64(), summary["reports"].as_u64()),
+                (Some(total), Some(reports.len() as u64)),
+                "{domain} {first}..{last}"
+            );
+            domains_checked += 1;
+        }
+        // Day by day, where no report of the domain reaches into a second day.
+        if reports.iter().any(|r| day(r.0) != day(last_second(r))) {
+            continue;
+        }
+        let mut per_day: BTreeMap<_, (u64, u64)> = BTreeMap::new();
+        for r in reports {
+            let e = per_day.entry(day(r.0)).or_default();
+            *e = (e.0 + r.2, e.1 + 1);
+        }
+        for (d, (messages, count)) in per_day {
+            let summary = get(
+                &app,
+                &format!("/v1/domains/{domain}/summary?from={d}&to={d}"),
+            )
+            .await
+            .json();
+            assert_eq!(
+                (summary["messages"].as_u64(), summary["reports"].as_u64()),
+                (Some(messages), Some(count)),
+                "{domain} {d}"
+            );
+            days_checked += 1;
+        }
+    }
+    // example.com's corpus reports span more than a year: it is checked day by day only.
+    assert_eq!(
+        (by_domain.len(), domains_checked, days_checked),
+        (17, 16, 14)
+    );
+}
