@@ -149,12 +149,19 @@ def ok(schema, description="OK"):
     return {"description": description, "content": {"application/json": {"schema": ref(schema)}}}
 
 
-DOMAIN = param("domain", STR, "the domain, e.g. example.com", "path")
-RANGE = [param("from", DATE, "first UTC day, inclusive (default: 29 days before `to`)"),
-         param("to", DATE, "last UTC day, inclusive (default: today, or 29 days after `from`)")]
+# Examples name data of the bundled samples, so a fuzzer reaches past 404s.
+DOMAIN = param("domain", {"type": "string", "examples": ["stalw.art"]},
+               "the domain, e.g. example.com", "path")
+RANGE = [param("from", {**DATE, "examples": ["2022-09-01"]},
+               "first UTC day, inclusive (default: 29 days before `to`)"),
+         param("to", {**DATE, "examples": ["2022-11-30"]},
+               "last UTC day, inclusive (default: today, or 29 days after `from`)")]
 PAGE = [param("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "page size (default 100)"),
         param("cursor", STR, "the `next` of the previous page")]
-FILTERS = [param(d, STR, f"only records whose {d} is one of these comma-separated values"
+FILTER_EXAMPLES = {"source_ip": "192.0.2.0/24,2001:db8::/32", "dmarc": "pass", "day": "2022-11-08",
+                   "disposition": "none", "reporter": "google.com"}
+FILTERS = [param(d, {"type": "string", **({"examples": [FILTER_EXAMPLES[d]]} if d in FILTER_EXAMPLES else {})},
+                 f"only records whose {d} is one of these comma-separated values"
                  + (" (addresses or CIDR networks)" if d == "source_ip" else ""))
            for d in DIMENSIONS]
 ERRORS = {"400": error("bad parameters"), "401": error("missing or wrong bearer token"),
@@ -192,7 +199,7 @@ paths = {
     "/v1/domains/{domain}/stats": {
         "get": operation("stats", "Messages grouped by one or two dimensions", [
             DOMAIN, *RANGE,
-            param("group_by", {"type": "string", "examples": ["source_ip", "reporter,dmarc"]},
+            param("group_by", {"type": "string", "examples": ["reporter,dmarc"]},
                   "one or two comma-separated dimensions: " + ", ".join(DIMENSIONS), required=True),
             param("sort", {"enum": ["-messages", "messages", "-dmarc_pass", "dmarc_pass",
                                     "-dmarc_fail", "dmarc_fail", "key", "-key"]},
@@ -212,7 +219,11 @@ paths = {
         "get": operation("reports", "Reports covering the range", [
             DOMAIN, *RANGE, param("reporter", STR, "comma-separated reporting organisations"),
             param("kind", {"enum": ["aggregate", "tlsrpt", "all"]}, "report kind (default all)"),
-            *PAGE], {"200": ok("ReportList")})},
+            *PAGE], {"200": {**ok("ReportList"), "links": {
+                "report": {"operationId": "report",
+                           "parameters": {"id": "$response.body#/reports/0/id"}},
+                "reportRaw": {"operationId": "reportRaw",
+                              "parameters": {"id": "$response.body#/reports/0/id"}}}}})},
     "/v1/domains/{domain}/tls": {
         "get": operation("tls", "TLS sessions of the range and their failures", [DOMAIN, *RANGE, *PAGE],
                          {"200": ok("TlsView")})},
@@ -227,8 +238,11 @@ paths = {
                           "413": error("too large to send here")})},
     "/v1/messages": {
         "get": operation("messages", "How ingested messages ended (default: rejected and failed)", [
-            param("outcome", STR, "comma-separated: stored, duplicate, rejected, failed"), *PAGE],
-            {"200": ok("MessageList")})},
+            param("outcome", {"type": "string", "examples": ["stored,rejected"]},
+                  "comma-separated: stored, duplicate, rejected, failed"), *PAGE],
+            {"200": {**ok("MessageList"), "links": {
+                "raw": {"operationId": "messageRaw",
+                        "parameters": {"key": "$response.body#/messages/0/key"}}}}})},
     "/v1/messages/{key}": {
         "get": operation("messageRaw", "A raw message by its key",
                          [param("key", STR, "the message key (may contain /)", "path")],
