@@ -16,7 +16,8 @@ moto_install() {
 moto_start() {
     local port
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    "$MOTO_VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"${TMPDIR:-/tmp}/rampart-moto-$port.log" 2>&1 &
+    # One request at a time: see scripts/moto_serial.py.
+    "$MOTO_VENV/bin/python" scripts/moto_serial.py 127.0.0.1 "$port" >"${TMPDIR:-/tmp}/rampart-moto-$port.log" 2>&1 &
     MOTO_PID=$!
     trap 'kill $MOTO_PID 2>/dev/null || true' EXIT
     export RAMPART_TEST_AWS_ENDPOINT="http://127.0.0.1:$port"

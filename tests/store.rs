@@ -470,6 +470,8 @@ async fn a_two_day_report_is_spread_over_its_days<B: Backend>(store: Arc<B>) {
             c(
                 "2024-03-01",
                 &[
+                    ("cell:fail\u{1f}reject\u{1f}Spread Org", 1),
+                    ("cell:pass\u{1f}none\u{1f}Spread Org", 5),
                     ("disposition:none", 5),
                     ("disposition:reject", 1),
                     ("dkim_aligned_pass", 5),
@@ -484,6 +486,8 @@ async fn a_two_day_report_is_spread_over_its_days<B: Backend>(store: Arc<B>) {
             c(
                 "2024-03-02",
                 &[
+                    ("cell:fail\u{1f}reject\u{1f}Spread Org", 2),
+                    ("cell:pass\u{1f}none\u{1f}Spread Org", 5),
                     ("disposition:none", 5),
                     ("disposition:reject", 2),
                     ("dkim_aligned_pass", 5),
@@ -712,6 +716,7 @@ async fn aws_items_are_as_documented() {
         BTreeMap::from([
             ("pk", &s("D#stalw.art")),
             ("sk", &s("A#2022-11-27")),
+            ("cell:pass\u{1f}none\u{1f}google.com", &n(1)),
             ("disposition:none", &n(1)),
             ("dkim_aligned_pass", &n(1)),
             ("dmarc_pass", &n(1)),

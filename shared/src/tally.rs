@@ -43,6 +43,51 @@ pub mod counter {
     pub const DISPOSITION: &str = "disposition:";
     /// `reporter:<org>`: 1 for each report of that reporter covering the day.
     pub const REPORTER: &str = "reporter:";
+    /// `cell:<dmarc>␟<disposition>␟<org>`: messages by DMARC verdict, disposition and
+    /// reporter together, so grouped statistics over those dimensions need no records.
+    pub const CELL: &str = "cell:";
+}
+
+/// Separates the parts of a cell counter name; it cannot occur in well-formed XML text.
+const CELL_SEPARATOR: char = '\u{1f}';
+
+/// One `cell:` counter name, read back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cell<'a> {
+    /// `pass` or `fail`.
+    pub dmarc: &'a str,
+    /// Lower-case; `None` when the record had none.
+    pub disposition: Option<&'a str>,
+    pub reporter: &'a str,
+}
+
+impl<'a> Cell<'a> {
+    pub fn parse(name: &'a str) -> Option<Cell<'a>> {
+        let rest = name.strip_prefix(counter::CELL)?;
+        let (dmarc, rest) = rest.split_once(CELL_SEPARATOR)?;
+        let (disposition, reporter) = rest.split_once(CELL_SEPARATOR)?;
+        Some(Cell {
+            dmarc,
+            disposition: (!disposition.is_empty()).then_some(disposition),
+            reporter,
+        })
+    }
+
+    fn name(&self) -> String {
+        let clean = |s: &str| s.replace(CELL_SEPARATOR, " ");
+        format!(
+            "{}{}{CELL_SEPARATOR}{}{CELL_SEPARATOR}{}",
+            counter::CELL,
+            self.dmarc,
+            clean(self.disposition.unwrap_or("")),
+            self.reporter
+        )
+    }
+}
+
+/// The reporter's name as counters and grouping keys carry it: trimmed, at most 200 bytes.
+pub fn reporter_name(org: &str) -> &str {
+    cut(org.trim())
 }
 
 /// Longest reporter name kept in a counter name; longer names are cut (on a char boundary).
@@ -159,10 +204,11 @@ impl Tally {
             Report::Aggregate(r) => r.metadata.org_name.as_str(),
             Report::Tls(r) => r.organization_name.as_deref().unwrap_or(""),
         };
-        let reporter = format!("{}{}", counter::REPORTER, cut(org.trim()));
+        let reporter = format!("{}{}", counter::REPORTER, reporter_name(org));
         for day in span.days() {
             tally.add(day, &reporter, 1);
         }
+        let org = reporter_name(org);
         tally.add(&first, counter::WARNINGS, report.warnings().len() as i64);
         match report {
             Report::Aggregate(r) => {
@@ -170,7 +216,7 @@ impl Tally {
                 tally.add(&first, counter::RECORDS, r.records.len() as i64);
                 for record in &r.records {
                     for (day, share) in span.spread(record.count) {
-                        tally.add_record(day, record, share as i64);
+                        tally.add_record(day, record, org, share as i64);
                     }
                 }
             }
@@ -187,15 +233,25 @@ impl Tally {
         tally
     }
 
-    fn add_record(&mut self, day: &str, record: &Record, n: i64) {
+    fn add_record(&mut self, day: &str, record: &Record, reporter: &str, n: i64) {
         let eval = &record.policy_evaluated;
         self.add(day, counter::MESSAGES, n);
-        let verdict = if eval.dmarc_pass() {
-            counter::DMARC_PASS
+        let (verdict, dmarc) = if eval.dmarc_pass() {
+            (counter::DMARC_PASS, "pass")
         } else {
-            counter::DMARC_FAIL
+            (counter::DMARC_FAIL, "fail")
         };
         self.add(day, verdict, n);
+        let disposition = eval
+            .disposition
+            .as_ref()
+            .map(|d| d.as_str().to_ascii_lowercase());
+        let cell = Cell {
+            dmarc,
+            disposition: disposition.as_deref(),
+            reporter,
+        };
+        self.add(day, &cell.name(), n);
         if eval.spf == Some(DmarcResult::Pass) {
             self.add(day, counter::SPF_ALIGNED_PASS, n);
         }
@@ -324,6 +380,22 @@ mod tests {
         assert_eq!(Span::of(None, Some(JAN1)).first_day(), UNKNOWN_DAY);
         let longest = Span::of(Some(JAN1), Some(JAN1 + MAX_SPREAD_DAYS as i64 * DAY));
         assert_eq!(longest.len(), MAX_SPREAD_DAYS);
+    }
+
+    #[test]
+    fn cell_names_read_back() {
+        let cell = Cell {
+            dmarc: "pass",
+            disposition: Some("quarantine"),
+            reporter: "Org: with \u{1f} odd | chars",
+        };
+        assert_eq!(Cell::parse(&cell.name()), Some(cell));
+        let none = Cell {
+            dmarc: "fail",
+            disposition: None,
+            reporter: "",
+        };
+        assert_eq!(Cell::parse(&none.name()), Some(none));
     }
 
     fn chrono_day(epoch: i64) -> String {

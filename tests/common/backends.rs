@@ -116,17 +116,4 @@ pub async fn all_items(store: &AwsStore) -> Vec<HashMap<String, AttributeValue>>
     items
 }
 
-/// An item's size as DynamoDB counts it against the 400 KB limit: names plus values.
-pub fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
-    item.iter()
-        .map(|(name, value)| {
-            name.len()
-                + match value {
-                    AttributeValue::S(s) => s.len(),
-                    AttributeValue::N(n) => n.len().div_ceil(2) + 1,
-                    AttributeValue::B(b) => b.as_ref().len(),
-                    other => panic!("unexpected attribute type {other:?}"),
-                }
-        })
-        .sum()
-}
+pub use rampart::store::aws::item_size;

@@ -7,10 +7,10 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use super::dimension::{Dimension, RecordRef, dmarc_verdict};
-use super::{Filters, Params, QueryError, Window, known_domain, reports_in, share};
+use super::{Filters, Params, QueryError, Window, each_report_in, known_domain, share};
 use crate::intake::Report;
 use crate::store::{Store, StoredReport};
-use crate::tally::{Counters, Span, counter};
+use crate::tally::{Cell, Counters, Span, counter};
 use crate::time::format_utc;
 
 const WINDOW: [&str; 2] = ["from", "to"];
@@ -210,32 +210,101 @@ fn filtered_params(extra: &[&'static str]) -> Vec<&'static str> {
     allowed
 }
 
-/// Each record of the window that passes the filters, with its count in the window
-/// spread over its days: `f(record, day, share)` for every day in the window that the
-/// day filter accepts.
-fn each_record_day<'a>(
-    reports: &'a [StoredReport],
+/// Each record of a report that passes the filters, with its count in the window spread
+/// over its days: `f(record, day, share)` for every day in the window that the day filter
+/// accepts.
+fn record_days<'a>(
+    stored: &'a StoredReport,
     window: &Window,
     filters: &Filters,
     mut f: impl FnMut(RecordRef<'a>, &str, u64),
 ) {
-    for stored in reports {
-        let Report::Aggregate(report) = &stored.report else {
+    let Report::Aggregate(report) = &stored.report else {
+        return;
+    };
+    let span = Span::of_report(&stored.report);
+    for record in &report.records {
+        let r = RecordRef { report, record };
+        if !filters.accepts_record(&r) {
             continue;
-        };
-        let span = Span::of_report(&stored.report);
-        for record in &report.records {
-            let r = RecordRef { report, record };
-            if !filters.accepts_record(&r) {
-                continue;
-            }
-            for (day, n) in span.spread(record.count) {
-                if n > 0 && window.contains(day) && filters.accepts_day(day) {
-                    f(r, day, n);
-                }
+        }
+        for (day, n) in span.spread(record.count) {
+            if n > 0 && window.contains(day) && filters.accepts_day(day) {
+                f(r, day, n);
             }
         }
     }
+}
+
+/// Message counts by group key: messages, DMARC pass, DMARC fail.
+type Grouped = HashMap<Vec<Option<String>>, [u64; 3]>;
+
+fn add_to(groups: &mut Grouped, key: Vec<Option<String>>, n: u64, pass: bool) {
+    let g = groups.entry(key).or_insert([0; 3]);
+    g[0] += n;
+    g[if pass { 1 } else { 2 }] += n;
+}
+
+/// Groups from the per-day counters: for group-bys and filters on reporter, disposition,
+/// DMARC verdict and day only. Reads one small item per day, no record.
+async fn counted_groups<S: Store>(
+    store: &S,
+    entry: &crate::store::DomainEntry,
+    window: &Window,
+    filters: &Filters,
+    group_by: &[Dimension],
+) -> Result<Grouped, QueryError> {
+    let mut groups = Grouped::new();
+    for (day, counters) in store.day_counts(&entry.name, &window.days()).await? {
+        for (name, n) in &counters {
+            let Some(cell) = Cell::parse(name) else {
+                continue;
+            };
+            let value_of = |d: Dimension| match d {
+                Dimension::Reporter => Some(cell.reporter.to_owned()),
+                Dimension::Disposition => cell.disposition.map(str::to_owned),
+                Dimension::Dmarc => Some(cell.dmarc.to_owned()),
+                Dimension::Day => Some(day.clone()),
+                _ => None,
+            };
+            if *n <= 0 || !filters.accepts_values(value_of) {
+                continue;
+            }
+            let key = group_by.iter().map(|d| value_of(*d)).collect();
+            add_to(&mut groups, key, *n as u64, cell.dmarc == "pass");
+        }
+    }
+    Ok(groups)
+}
+
+/// Groups from the records of the range, for every other group-by or filter.
+async fn record_groups<S: Store>(
+    store: &S,
+    entry: &crate::store::DomainEntry,
+    window: &Window,
+    filters: &Filters,
+    group_by: &[Dimension],
+) -> Result<Grouped, QueryError> {
+    let mut groups = Grouped::new();
+    let mut values: Vec<Vec<String>> = vec![Vec::new(); group_by.len()];
+    each_report_in(store, entry, window, |stored| {
+        record_days(stored, window, filters, |r, day, n| {
+            for (dim, out) in group_by.iter().zip(values.iter_mut()) {
+                out.clear();
+                if *dim == Dimension::Day {
+                    out.push(day.to_owned());
+                } else {
+                    dim.values(&r, out);
+                }
+            }
+            let pass = dmarc_verdict(r.record) == "pass";
+            for key in combinations(&values) {
+                add_to(&mut groups, key, n, pass);
+            }
+        });
+    })
+    .await?;
+    Ok(groups)
 }
 
 pub async fn stats<S: Store>(
@@ -252,26 +321,12 @@ pub async fn stats<S: Store>(
     let limit = params.limit(DEFAULT_PAGE, MAX_PAGE)?;
     let offset = params.cursor()?;
     let entry = known_domain(store, domain).await?;
-    let reports = reports_in(store, &entry, &window).await?;
-
-    let mut groups: HashMap<Vec<Option<String>>, [u64; 3]> = HashMap::new();
-    let mut values: Vec<Vec<String>> = vec![Vec::new(); group_by.len()];
-    each_record_day(&reports, &window, &filters, |r, day, n| {
-        for (dim, out) in group_by.iter().zip(values.iter_mut()) {
-            out.clear();
-            if *dim == Dimension::Day {
-                out.push(day.to_owned());
-            } else {
-                dim.values(&r, out);
-            }
-        }
-        let pass = dmarc_verdict(r.record) == "pass";
-        for key in combinations(&values) {
-            let g = groups.entry(key).or_insert([0; 3]);
-            g[0] += n;
-            g[if pass { 1 } else { 2 }] += n;
-        }
-    });
+    let counted = group_by.iter().all(|d| d.is_counted()) && filters.all_counted();
+    let groups = if counted {
+        counted_groups(store, &entry, &window, &filters, &group_by).await?
+    } else {
+        record_groups(store, &entry, &window, &filters, &group_by).await?
+    };
 
     let mut groups: Vec<(Vec<Option<String>>, [u64; 3])> = groups.into_iter().collect();
     let (field, descending) = match sort.strip_prefix('-') {
@@ -452,20 +507,18 @@ pub async fn records<S: Store>(
         .map(str::to_lowercase)
         .filter(|q| !q.is_empty());
     let entry = known_domain(store, domain).await?;
-    let reports = reports_in(store, &entry, &window).await?;
-
     let mut rows = Vec::new();
     let mut total = 0;
-    for stored in &reports {
+    each_report_in(store, &entry, &window, |stored| {
         let Report::Aggregate(report) = &stored.report else {
-            continue;
+            return;
         };
         let span = Span::of_report(&stored.report);
         if !span
             .days()
             .any(|d| window.contains(d) && filters.accepts_day(d))
         {
-            continue;
+            return;
         }
         for record in &report.records {
             let r = RecordRef { report, record };
@@ -480,7 +533,8 @@ pub async fn records<S: Store>(
                 rows.push(record_row(stored, &r, span.first_day()));
             }
         }
-    }
+    })
+    .await?;
     Ok((
         Records {
             records: rows,

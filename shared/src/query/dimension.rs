@@ -13,6 +13,7 @@ use ipnet::IpNet;
 
 use super::QueryError;
 use crate::dmarc::{AggregateReport, Record};
+use crate::tally::reporter_name;
 
 /// A dimension of aggregate records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -66,6 +67,15 @@ impl Dimension {
         Dimension::ALL.into_iter().find(|d| d.name() == name)
     }
 
+    /// True for the dimensions the per-day counters carry (see [`crate::tally::Cell`]):
+    /// grouping and filtering by these alone reads no records.
+    pub fn is_counted(self) -> bool {
+        matches!(
+            self,
+            Dimension::Reporter | Dimension::Disposition | Dimension::Dmarc | Dimension::Day
+        )
+    }
+
     /// Every dimension name, for error messages and the API's accepted parameters.
     pub fn names() -> impl Iterator<Item = &'static str> {
         Dimension::ALL.into_iter().map(Dimension::name)
@@ -78,7 +88,7 @@ impl Dimension {
         let record = r.record;
         let lower = |s: &Option<String>| s.as_deref().map(str::to_ascii_lowercase);
         match self {
-            Dimension::Reporter => out.push(r.report.metadata.org_name.clone()),
+            Dimension::Reporter => out.push(reporter_name(&r.report.metadata.org_name).to_owned()),
             Dimension::SourceIp => out.push(record.source_ip.to_string()),
             Dimension::HeaderFrom => out.extend(lower(&record.identifiers.header_from)),
             Dimension::Disposition => out.extend(
@@ -249,6 +259,19 @@ impl Filters {
             }
         }
         Ok(Filters(filters))
+    }
+
+    /// True when every filter is on a dimension the per-day counters carry.
+    pub fn all_counted(&self) -> bool {
+        self.0.iter().all(|f| f.dimension.is_counted())
+    }
+
+    /// True when the values given for each filtered dimension pass.
+    pub fn accepts_values(&self, value_of: impl Fn(Dimension) -> Option<String>) -> bool {
+        self.0.iter().all(|f| {
+            let values: Vec<String> = value_of(f.dimension).into_iter().collect();
+            f.accepts(&values)
+        })
     }
 
     /// True when the record passes every filter except those on `day`.

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use super::{ErrorKind, Params, QueryError, Window, known_domain, reports_in};
+use super::{ErrorKind, Params, QueryError, Window, each_report_in, known_domain};
 use crate::identity::ReportId;
 use crate::intake::Report;
 use crate::store::{MessageRecord, Outcome, RawKey, RawRead, Store, StoredReport};
@@ -80,17 +80,18 @@ pub async fn reports<S: Store>(
     let limit = params.limit(DEFAULT_PAGE, MAX_PAGE)?;
     let offset = params.cursor()?;
     let entry = known_domain(store, domain).await?;
-    let listed: Vec<ReportItem> = reports_in(store, &entry, &window)
-        .await?
-        .iter()
-        .map(ReportItem::of)
-        .filter(|r| kind == "all" || r.kind == kind)
-        .filter(|r| {
-            reporters
+    let mut listed: Vec<ReportItem> = Vec::new();
+    each_report_in(store, &entry, &window, |r| {
+        let item = ReportItem::of(r);
+        let wanted = (kind == "all" || item.kind == kind)
+            && reporters
                 .as_ref()
-                .is_none_or(|want| want.contains(&r.reporter.to_lowercase()))
-        })
-        .collect();
+                .is_none_or(|want| want.contains(&item.reporter.to_lowercase()));
+        if wanted {
+            listed.push(item);
+        }
+    })
+    .await?;
     let total = listed.len();
     Ok(ReportList {
         reports: listed.into_iter().skip(offset).take(limit).collect(),
@@ -304,15 +305,13 @@ pub async fn tls<S: Store>(
     let limit = params.limit(DEFAULT_PAGE, MAX_PAGE)?;
     let offset = params.cursor()?;
     let entry = known_domain(store, domain).await?;
-    let reports = reports_in(store, &entry, &window).await?;
-
     let mut sessions: [BTreeMap<Option<String>, [u64; 2]>; 2] = Default::default();
     let mut failures: [BTreeMap<Option<String>, u64>; 3] = Default::default();
     let mut rows = Vec::new();
     let (mut count, mut ok, mut failed) = (0, 0, 0);
-    for stored in &reports {
+    each_report_in(store, &entry, &window, |stored| {
         let Report::Tls(r) = &stored.report else {
-            continue;
+            return;
         };
         count += 1;
         let span = Span::of_report(&stored.report);
@@ -367,7 +366,8 @@ pub async fn tls<S: Store>(
                 });
             }
         }
-    }
+    })
+    .await?;
     let [by_policy_type, by_reporter] = sessions.map(|g| {
         let mut v: Vec<SessionGroup> = g
             .into_iter()

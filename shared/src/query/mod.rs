@@ -159,20 +159,37 @@ pub async fn known_domain<S: Store>(store: &S, name: &str) -> Result<DomainEntry
     })
 }
 
-/// The reports of a domain that cover at least one day of `window`, in filing order.
-pub async fn reports_in<S: Store>(
+/// Calls `f` with each report of a domain that covers at least one day of `window`, in
+/// filing order. Reports are read one filed day at a time, so a month of a big domain never
+/// sits in memory at once.
+pub async fn each_report_in<S: Store>(
     store: &S,
     domain: &DomainEntry,
     window: &Window,
-) -> Result<Vec<StoredReport>, QueryError> {
-    let mut reports = store
-        .reports(&domain.name, &window.filed_days(domain.span_days))
-        .await?;
-    reports.retain(|r| {
-        let span = Span::of_report(&r.report);
-        span.days().any(|d| window.contains(d))
-    });
-    Ok(reports)
+    mut f: impl FnMut(&StoredReport),
+) -> Result<(), QueryError> {
+    let filed = window.filed_days(domain.span_days);
+    let (Ok(first), Ok(last)) = (
+        NaiveDate::parse_from_str(&filed.from, "%Y-%m-%d"),
+        NaiveDate::parse_from_str(&filed.to, "%Y-%m-%d"),
+    ) else {
+        return Ok(());
+    };
+    for day in first.iter_days().take_while(|d| *d <= last) {
+        let day = day.to_string();
+        for report in store
+            .reports(&domain.name, &DayRange::new(&day, &day))
+            .await?
+        {
+            if Span::of_report(&report.report)
+                .days()
+                .any(|d| window.contains(d))
+            {
+                f(&report);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A share (0 to 1, four decimals) of `part` in `whole`; `None` when `whole` is zero.

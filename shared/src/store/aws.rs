@@ -85,6 +85,9 @@ pub struct AwsStore {
     faults: Faults,
     /// Write capacity units DynamoDB reported as consumed, in thousandths.
     consumed_milli_wcu: AtomicU64,
+    /// Items read and their size as DynamoDB counts it, for cost figures.
+    items_read: AtomicU64,
+    bytes_read: AtomicU64,
     max_json_bytes: u64,
     backoff: Backoff,
 }
@@ -141,6 +144,8 @@ impl AwsStore {
             at,
             faults: Faults::default(),
             consumed_milli_wcu: AtomicU64::new(0),
+            items_read: AtomicU64::new(0),
+            bytes_read: AtomicU64::new(0),
             max_json_bytes: crate::Limits::default().max_total_bytes,
             backoff: Backoff::default(),
         }
@@ -166,6 +171,22 @@ impl AwsStore {
     /// Write capacity units DynamoDB reported for this store's writes so far.
     pub fn consumed_write_units(&self) -> f64 {
         self.consumed_milli_wcu.load(Ordering::Relaxed) as f64 / 1000.0
+    }
+
+    /// DynamoDB items read so far and their total size ([`item_size`]), the basis of read
+    /// capacity: a Query costs half a unit per 4 KB of items it returns (eventually
+    /// consistent), a strongly consistent read one unit per 4 KB.
+    pub fn items_and_bytes_read(&self) -> (u64, u64) {
+        (
+            self.items_read.load(Ordering::Relaxed),
+            self.bytes_read.load(Ordering::Relaxed),
+        )
+    }
+
+    fn count_read(&self, item: &Item) {
+        self.items_read.fetch_add(1, Ordering::Relaxed);
+        self.bytes_read
+            .fetch_add(item_size(item) as u64, Ordering::Relaxed);
     }
 
     /// Creates the table and the bucket if they do not exist: for emulators and first runs
@@ -400,7 +421,9 @@ impl AwsStore {
         let mut pages = q.into_paginator().items().send();
         let mut items = Vec::new();
         while let Some(item) = pages.next().await {
-            items.push(item.map_err(|e| classify("query", e))?);
+            let item = item.map_err(|e| classify("query", e))?;
+            self.count_read(&item);
+            items.push(item);
         }
         Ok(items)
     }
@@ -469,6 +492,9 @@ impl AwsStore {
             .send()
             .await
             .map_err(|e| classify("read report", e))?;
+        if let Some(item) = &out.item {
+            self.count_read(item);
+        }
         Ok(out.item)
     }
 
@@ -998,6 +1024,9 @@ impl Store for AwsStore {
             .send()
             .await
             .map_err(|e| classify("read domain", e))?;
+        if let Some(item) = &out.item {
+            self.count_read(item);
+        }
         Ok(out.item.as_ref().and_then(decode_domain))
     }
 
@@ -1066,6 +1095,32 @@ impl Store for AwsStore {
             })
             .collect())
     }
+}
+
+/// An item's size as DynamoDB counts it for the 400 KB limit and for capacity: attribute
+/// names plus values (numbers roughly one byte per two digits plus one).
+pub fn item_size(item: &Item) -> usize {
+    fn value_size(v: &AttributeValue) -> usize {
+        match v {
+            AttributeValue::S(s) => s.len(),
+            AttributeValue::N(n) => n.len().div_ceil(2) + 1,
+            AttributeValue::B(b) => b.as_ref().len(),
+            AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+            AttributeValue::Ss(v) => v.iter().map(String::len).sum(),
+            AttributeValue::Ns(v) => v.iter().map(|n| n.len().div_ceil(2) + 1).sum(),
+            AttributeValue::L(l) => 3 + l.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
+            AttributeValue::M(m) => {
+                3 + m
+                    .iter()
+                    .map(|(k, v)| 1 + k.len() + value_size(v))
+                    .sum::<usize>()
+            }
+            _ => 0,
+        }
+    }
+    item.iter()
+        .map(|(name, v)| name.len() + value_size(v))
+        .sum()
 }
 
 fn decode_domain(i: &Item) -> Option<DomainEntry> {

@@ -1,0 +1,221 @@
+//! Query cost for one big domain: 1,500 aggregate reports with 1,000,500 records over 30
+//! days (50 reports a day), made from 50 reports of 667 records by `tests/tools/gen_aggregate.py`
+//! (eight reporter profiles, seeds 1001..1050), each copied onto every day of June 2026.
+//!
+//! Measured: a 30-day summary and a two-dimension grouped stats query, in-process, on the
+//! embedded store (criterion: wall time, CPU-bound) and on DynamoDB + S3 on moto (items and
+//! bytes read, which is what DynamoDB bills; moto's own time is not DynamoDB's). moto keeps
+//! everything in memory many times over (the full million records took it past 23 GB), so
+//! the moto part loads the first [`MOTO_DAYS`] days only; reads per day are the same.
+//!
+//! Run: `./scripts/bench --bench query` (starts moto). Without `RAMPART_TEST_AWS_ENDPOINT`
+//! only the embedded part runs. Figures go to `docs/performance.md`.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use rampart::Limits;
+use rampart::Report;
+use rampart::intake::{Origin, parse_input};
+use rampart::query::aggregate;
+use rampart::store::{RawKey, Store, StoredReport, WriteMode};
+
+const TEMPLATES: u64 = 50;
+const RECORDS: u64 = 667;
+const DAYS: i64 = 30;
+/// 2026-06-01T00:00:00Z.
+const JUNE1: i64 = 1_780_272_000;
+const DOMAIN: &str = "bench.example";
+/// Days loaded into moto.
+const MOTO_DAYS: usize = 3;
+const ORGS: [&str; 8] = [
+    "google",
+    "outlook",
+    "yahoo",
+    "mailru",
+    "amazonses",
+    "comcast",
+    "fastmail",
+    "enterprise-outlook",
+];
+
+/// The 50 generated reports, parsed.
+fn templates() -> Vec<Report> {
+    let tool = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/gen_aggregate.py");
+    let dir = std::env::temp_dir().join("rampart-bench-query");
+    std::fs::create_dir_all(&dir).unwrap();
+    (0..TEMPLATES)
+        .map(|i| {
+            let out = dir.join(format!("t{i}.xml"));
+            if !out.exists() {
+                let status = Command::new("python3")
+                    .arg(&tool)
+                    .args(["--org", ORGS[i as usize % ORGS.len()]])
+                    .args(["--records", &RECORDS.to_string()])
+                    .args(["--seed", &(1001 + i).to_string()])
+                    .args(["--domain", DOMAIN, "--no-validate", "-o"])
+                    .arg(&out)
+                    .stderr(std::process::Stdio::null())
+                    .status()
+                    .expect("python3 runs gen_aggregate.py");
+                assert!(status.success());
+            }
+            let bytes = std::fs::read(&out).unwrap();
+            parse_input(&bytes, &Limits::default())
+                .reports
+                .remove(0)
+                .report
+        })
+        .collect()
+}
+
+/// Every template copied onto every day: 1,500 distinct reports.
+fn all_reports() -> Vec<StoredReport> {
+    let templates = templates();
+    let mut out = Vec::new();
+    for day in 0..DAYS {
+        for (i, template) in templates.iter().cloned().enumerate() {
+            let Report::Aggregate(mut r) = template else {
+                unreachable!()
+            };
+            r.metadata.begin = Some(JUNE1 + day * 86_400);
+            r.metadata.end = Some(JUNE1 + day * 86_400 + 86_399);
+            r.metadata.report_id = format!("{}-{day}-{i}", r.metadata.report_id);
+            let report = Report::Aggregate(r);
+            out.push(StoredReport {
+                id: report.id(),
+                message: RawKey::new(format!("bench/{day}-{i}")).unwrap(),
+                received_at: JUNE1 + DAYS * 86_400,
+                mail: None,
+                origin: Origin::default(),
+                report,
+            });
+        }
+    }
+    out
+}
+
+async fn fill<S: Store>(store: &S, reports: &[StoredReport]) -> Duration {
+    let start = Instant::now();
+    for r in reports {
+        store.put_report(r, WriteMode::Insert).await.unwrap();
+    }
+    start.elapsed()
+}
+
+fn pairs(q: &[(&str, &str)]) -> Vec<(String, String)> {
+    q.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+const RANGE: [(&str, &str); 2] = [("from", "2026-06-01"), ("to", "2026-06-30")];
+const GROUPED: [(&str, &str); 4] = [
+    ("from", "2026-06-01"),
+    ("to", "2026-06-30"),
+    ("group_by", "reporter,dmarc"),
+    ("limit", "1000"),
+];
+
+fn today() -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(2026, 7, 1).unwrap()
+}
+
+/// Process CPU time (user + system) from /proc, in seconds.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn query(c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let reports = all_reports();
+    let records: usize = reports
+        .iter()
+        .map(|r| match &r.report {
+            Report::Aggregate(a) => a.records.len(),
+            Report::Tls(_) => 0,
+        })
+        .sum();
+    eprintln!("bench domain: {} reports, {records} records", reports.len());
+
+    let store = common::backends::embedded();
+    let took = rt.block_on(fill(&store, &reports));
+    eprintln!("embedded: stored in {:.1} s", took.as_secs_f64());
+    let summary = rt
+        .block_on(aggregate::summary(&store, DOMAIN, pairs(&RANGE), today()))
+        .unwrap();
+    eprintln!(
+        "embedded summary: {} messages, {} reports",
+        summary.messages, summary.reports
+    );
+    let mut group = c.benchmark_group("query");
+    group.sample_size(10);
+    group.bench_function("embedded/summary-30d", |b| {
+        b.iter(|| rt.block_on(aggregate::summary(&store, DOMAIN, pairs(&RANGE), today())))
+    });
+    group.bench_function("embedded/stats-reporter-dmarc-30d", |b| {
+        b.iter(|| rt.block_on(aggregate::stats(&store, DOMAIN, pairs(&GROUPED), today())))
+    });
+    group.finish();
+
+    if std::env::var_os("RAMPART_TEST_AWS_ENDPOINT").is_none() {
+        eprintln!("RAMPART_TEST_AWS_ENDPOINT is not set: skipping DynamoDB + S3 (moto)");
+        return;
+    }
+    let store = rt.block_on(common::backends::aws());
+    let loaded = &reports[..MOTO_DAYS * TEMPLATES as usize];
+    let took = rt.block_on(fill(&store, loaded));
+    eprintln!(
+        "moto: {} reports of the first {MOTO_DAYS} days stored in {:.1} s",
+        loaded.len(),
+        took.as_secs_f64()
+    );
+    for (name, q) in [
+        ("summary-30d", &RANGE[..]),
+        ("stats-reporter-dmarc-30d", &GROUPED[..]),
+    ] {
+        let (items0, bytes0) = store.items_and_bytes_read();
+        let (cpu0, wall0) = (cpu_seconds(), Instant::now());
+        let runs = 5;
+        for _ in 0..runs {
+            let answer = if name.starts_with("summary") {
+                rt.block_on(aggregate::summary(&store, DOMAIN, pairs(q), today()))
+                    .map(|s| s.messages as u64)
+            } else {
+                rt.block_on(aggregate::stats(&store, DOMAIN, pairs(q), today()))
+                    .map(|s| s.groups.iter().map(|g| g.messages).sum())
+            };
+            assert!(answer.unwrap() > 0);
+        }
+        let (items1, bytes1) = store.items_and_bytes_read();
+        let items = (items1 - items0) / runs;
+        let bytes = (bytes1 - bytes0) / runs;
+        eprintln!(
+            "moto {name}: {items} items, {:.1} KB read per query (~{:.1} read units eventually \
+             consistent); in-process CPU {:.0} ms, wall {:.0} ms per query",
+            bytes as f64 / 1024.0,
+            bytes as f64 / 4096.0 / 2.0,
+            (cpu_seconds() - cpu0) * 1000.0 / runs as f64,
+            wall0.elapsed().as_secs_f64() * 1000.0 / runs as f64,
+        );
+    }
+}
+
+criterion_group!(benches, query);
+criterion_main!(benches);
