@@ -613,7 +613,7 @@ fn record_row(stored: &StoredReport, r: &RecordRef<'_>, day: &str) -> RecordRow 
 /// and `domain:scope:result`, separated by spaces.
 pub fn records_csv(rows: &[RecordRow]) -> Result<Vec<u8>, QueryError> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    let failed = |e: csv::Error| QueryError {
+    let failed = |e: &dyn std::fmt::Display| QueryError {
         kind: super::ErrorKind::Internal,
         code: "csv_failed",
         message: e.to_string(),
@@ -638,7 +638,7 @@ pub fn records_csv(rows: &[RecordRow]) -> Result<Vec<u8>, QueryError> {
         "spf",
         "reasons",
     ])
-    .map_err(failed)?;
+    .map_err(|e| failed(&e))?;
     let opt = |v: &Option<String>| v.clone().unwrap_or_default();
     let auth = |triples: Vec<[&Option<String>; 3]>| {
         triples
@@ -678,11 +678,7 @@ pub fn records_csv(rows: &[RecordRow]) -> Result<Vec<u8>, QueryError> {
             ),
             r.reasons.join(" "),
         ])
-        .map_err(failed)?;
+        .map_err(|e| failed(&e))?;
     }
-    w.into_inner().map_err(|e| QueryError {
-        kind: super::ErrorKind::Internal,
-        code: "csv_failed",
-        message: e.to_string(),
-    })
+    w.into_inner().map_err(|e| failed(&e))
 }

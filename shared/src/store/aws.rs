@@ -428,6 +428,26 @@ impl AwsStore {
         Ok(items)
     }
 
+    /// The items of a domain's partition whose sort keys lie from `from` to `to`.
+    async fn domain_range(
+        &self,
+        domain: &str,
+        from: String,
+        to: String,
+    ) -> Result<Vec<Item>, StoreError> {
+        self.query(
+            None,
+            "pk = :pk AND sk BETWEEN :from AND :to",
+            &[
+                (":pk", s(format!("D#{}", normalise_domain(domain)))),
+                (":from", s(from)),
+                (":to", s(to)),
+            ],
+            true,
+        )
+        .await
+    }
+
     /// Complete reports among `items` (headers and pieces in key order), decoded.
     fn assemble(&self, items: &[Item]) -> Result<Vec<StoredReport>, StoreError> {
         let mut out = Vec::new();
@@ -897,19 +917,9 @@ impl Store for AwsStore {
         domain: &str,
         days: &DayRange,
     ) -> Result<Vec<StoredReport>, StoreError> {
-        let items = self
-            .query(
-                None,
-                "pk = :pk AND sk BETWEEN :from AND :to",
-                &[
-                    (":pk", s(format!("D#{}", normalise_domain(domain)))),
-                    (":from", s(format!("R#{}", days.from))),
-                    // '~' sorts after every character of the ids and '#' that follow a day.
-                    (":to", s(format!("R#{}~", days.to))),
-                ],
-                true,
-            )
-            .await?;
+        // '~' sorts after every character of the ids and '#' that follow a day.
+        let (from, to) = (format!("R#{}", days.from), format!("R#{}~", days.to));
+        let items = self.domain_range(domain, from, to).await?;
         self.assemble(&items)
     }
 
@@ -1069,18 +1079,8 @@ impl Store for AwsStore {
         domain: &str,
         days: &DayRange,
     ) -> Result<Vec<(String, Counters)>, StoreError> {
-        let items = self
-            .query(
-                None,
-                "pk = :pk AND sk BETWEEN :from AND :to",
-                &[
-                    (":pk", s(format!("D#{}", normalise_domain(domain)))),
-                    (":from", s(format!("A#{}", days.from))),
-                    (":to", s(format!("A#{}", days.to))),
-                ],
-                true,
-            )
-            .await?;
+        let (from, to) = (format!("A#{}", days.from), format!("A#{}", days.to));
+        let items = self.domain_range(domain, from, to).await?;
         Ok(items
             .iter()
             .filter_map(|item| {
