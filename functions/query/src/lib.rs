@@ -105,31 +105,26 @@ pub fn lambda_service(
 fn strip_stage(mut request: lambda_http::Request) -> lambda_http::Request {
     use lambda_http::RequestExt;
     use lambda_http::request::RequestContext;
-    let stage = match request.request_context_ref() {
-        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.stage.clone(),
-        _ => None,
-    };
-    let Some(stage) = stage else {
+    let Some(RequestContext::ApiGatewayV1(ctx)) = request.request_context_ref() else {
         return request;
     };
-    let prefix = format!("/{stage}/");
+    let Some(stage) = &ctx.stage else {
+        return request;
+    };
     let uri = request.uri();
-    let Some(rest) = uri.path().strip_prefix(&prefix[..prefix.len() - 1]) else {
-        return request;
+    let rest = match uri.path().strip_prefix(&format!("/{stage}")) {
+        Some("") => "/",
+        Some(rest) if rest.starts_with('/') => rest,
+        _ => return request,
     };
-    if !(rest.is_empty() || rest.starts_with('/')) {
-        return request;
-    }
     let path_and_query = match uri.query() {
-        Some(q) => format!("{}?{q}", if rest.is_empty() { "/" } else { rest }),
-        None => (if rest.is_empty() { "/" } else { rest }).to_owned(),
+        Some(q) => format!("{rest}?{q}"),
+        None => rest.to_owned(),
     };
     let mut parts = uri.clone().into_parts();
-    if let Ok(pq) = path_and_query.parse() {
-        parts.path_and_query = Some(pq);
-        if let Ok(uri) = axum::http::Uri::from_parts(parts) {
-            *request.uri_mut() = uri;
-        }
+    parts.path_and_query = path_and_query.parse().ok();
+    if let Ok(stripped) = axum::http::Uri::from_parts(parts) {
+        *request.uri_mut() = stripped;
     }
     request
 }

@@ -84,10 +84,13 @@ impl From<StoreError> for QueryError {
 }
 
 /// The inclusive range of UTC days a request covers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Window {
     pub from: NaiveDate,
     pub to: NaiveDate,
+    /// `from` and `to` as `YYYY-MM-DD`, compared with stored days once per record.
+    first_day: String,
+    last_day: String,
 }
 
 impl Window {
@@ -116,11 +119,16 @@ impl Window {
                 format!("a range covers at most {MAX_RANGE_DAYS} days; {from} to {to} is longer"),
             ));
         }
-        Ok(Window { from, to })
+        Ok(Window {
+            from,
+            to,
+            first_day: from.to_string(),
+            last_day: to.to_string(),
+        })
     }
 
     pub fn days(&self) -> DayRange {
-        DayRange::new(&self.from.to_string(), &self.to.to_string())
+        DayRange::new(&self.first_day, &self.last_day)
     }
 
     /// The days whose reports can count in this window: those of the window and, before it,
@@ -135,8 +143,7 @@ impl Window {
     }
 
     pub fn contains(&self, day: &str) -> bool {
-        let (from, to) = (self.from.to_string(), self.to.to_string());
-        day >= from.as_str() && day <= to.as_str()
+        day >= self.first_day.as_str() && day <= self.last_day.as_str()
     }
 
     /// Each day of the window, in order.

@@ -1,0 +1,208 @@
+//! `rampart serve` end to end: the real binary on a free port, spoken to over TCP.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A running server, stopped when dropped.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(args: &[&str]) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .arg("serve")
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .env_remove("RAMPART_TOKEN")
+        .env_remove("RAMPART_DATA")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The first line names the URL: "Rampart API: http://127.0.0.1:PORT/v1/domains ...".
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .to_owned();
+    Server { child, addr }
+}
+
+/// One HTTP/1.1 request; returns the status and the body.
+fn request(addr: &str, method: &str, path: &str, headers: &[&str]) -> (u16, Vec<u8>) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let extra: String = headers.iter().map(|h| format!("{h}\r\n")).collect();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{extra}\r\n"
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("headers end");
+    let head = String::from_utf8_lossy(&response[..split]).to_string();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = response[split + 4..].to_vec();
+    // Small bodies come with a content-length; chunked ones are not asked for here.
+    assert!(!head.to_ascii_lowercase().contains("chunked"), "{head}");
+    (status, body)
+}
+
+fn get_json(addr: &str, path: &str) -> Value {
+    let (status, body) = request(addr, "GET", path, &[]);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    serde_json::from_slice(&body).unwrap()
+}
+
+fn domain_names(list: &Value) -> Vec<String> {
+    list["domains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["domain"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn an_empty_store_gets_the_samples_and_serves_them() {
+    let data = fresh_dir("serve-samples");
+    let server = serve(&["--data", data.to_str().unwrap()]);
+    let domains = domain_names(&get_json(&server.addr, "/v1/domains"));
+    // The bundled samples: corpus mails, TLS-RPT files and the cry-inc reports.
+    assert!(domains.contains(&"stalw.art".to_owned()), "{domains:?}");
+    assert!(
+        domains.contains(&"company-y.example".to_owned()),
+        "{domains:?}"
+    );
+    let summary = get_json(
+        &server.addr,
+        "/v1/domains/stalw.art/summary?from=2022-09-01&to=2022-11-30",
+    );
+    // EXPECTED.json: the five mail-auth mails about stalw.art carry one message each.
+    assert_eq!(
+        (&summary["messages"], &summary["reports"]),
+        (&5.into(), &5.into())
+    );
+    let (status, body) = request(&server.addr, "GET", "/openapi.json", &[]);
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&body).contains("\"openapi\": \"3.1.0\""));
+    drop(server);
+
+    // Started again on the same folder, it does not ingest the samples twice.
+    let server = serve(&["--data", data.to_str().unwrap()]);
+    let summary = get_json(
+        &server.addr,
+        "/v1/domains/stalw.art/summary?from=2022-09-01&to=2022-11-30",
+    );
+    assert_eq!(summary["messages"], 5);
+}
+
+#[test]
+fn an_inbox_is_ingested_and_watched() {
+    let dir = fresh_dir("serve-inbox");
+    let inbox = dir.join("inbox");
+    std::fs::create_dir_all(&inbox).unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
+    std::fs::copy(
+        fixtures.join("corpus/email/parsedmarc/twilight.eml"),
+        inbox.join("first.eml"),
+    )
+    .unwrap();
+    let server = serve(&[
+        "--data",
+        dir.join("store").to_str().unwrap(),
+        "--inbox",
+        inbox.to_str().unwrap(),
+    ]);
+    let wait_for = |domain: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let names = domain_names(&get_json(&server.addr, "/v1/domains"));
+            if names.iter().any(|n| n == domain) {
+                return names;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{domain} never arrived: {names:?}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    // No samples with an inbox: only what the inbox holds.
+    assert_eq!(wait_for("twlnet.com"), ["twlnet.com"]);
+    std::fs::copy(
+        fixtures.join("generated/outlook-20-single-line.eml"),
+        inbox.join("later.eml"),
+    )
+    .unwrap();
+    assert_eq!(wait_for("example.com"), ["example.com", "twlnet.com"]);
+    let summary = get_json(
+        &server.addr,
+        "/v1/domains/example.com/summary?from=2026-05-01&to=2026-05-31",
+    );
+    // EXPECTED.json for generated/outlook-20-single-line.eml: 1,711 messages.
+    assert_eq!(summary["messages"], 1711);
+}
+
+#[test]
+fn a_token_is_required_when_set_and_beyond_loopback() {
+    let data = fresh_dir("serve-token");
+    let server = serve(&["--data", data.to_str().unwrap(), "--token", "s3cret"]);
+    let (status, body) = request(&server.addr, "GET", "/v1/domains", &[]);
+    assert_eq!(status, 401);
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["error"], "unauthorized");
+    let (status, _) = request(
+        &server.addr,
+        "GET",
+        "/v1/domains",
+        &["Authorization: Bearer s3cret"],
+    );
+    assert_eq!(status, 200);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .args([
+            "serve",
+            "--data",
+            data.to_str().unwrap(),
+            "--listen",
+            "0.0.0.0:0",
+        ])
+        .env_remove("RAMPART_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("would show every report to the network; pass --token"),
+        "{stderr}"
+    );
+}
