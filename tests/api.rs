@@ -27,6 +27,7 @@ on_both_backends!(
     stats_group_filter_sort_and_page,
     records_search_and_export,
     reports_detail_and_raw_messages,
+    a_mailed_report_shows_its_ses_verdicts,
     tls_sessions_and_failures,
     domains_register_show_and_remove,
     bad_requests_are_400_with_a_code,
@@ -621,6 +622,34 @@ async fn reports_detail_and_raw_messages<B: Backend + 'static>(store: Arc<B>) {
         get(&app, "/v1/messages/aa/missing").await.error(404),
         "unknown_message"
     );
+}
+
+/// A report that came by mail shows the mail's facts and SES's verdicts on it.
+async fn a_mailed_report_shows_its_ses_verdicts<B: Backend + 'static>(store: Arc<B>) {
+    let bytes = common::as_received_by_ses("FAIL", "pass", "fail", "fail");
+    let key = RawKey::for_content(&bytes);
+    store.put_raw(&key, &bytes).await.unwrap();
+    let done = ingest_message(
+        &*store,
+        &key,
+        &bytes,
+        &Limits::default(),
+        NOW,
+        WriteMode::Insert,
+    )
+    .await;
+    let app = app(sole(store), None);
+    let detail = get(&app, &format!("/v1/reports/{}", done.reports[0]))
+        .await
+        .json();
+    assert_eq!(
+        detail["mail"]["ses"],
+        json!({"spam": "fail", "virus": "pass", "spf": "pass", "dkim": "fail", "dmarc": "fail"})
+    );
+    assert_eq!(detail["mail"]["from"], "noreply-dmarc-support@google.com");
+    assert_eq!(detail["report"]["policy"]["domain"], "stalw.art");
+    let raw = get(&app, &format!("/v1/reports/{}/raw", done.reports[0])).await;
+    assert_eq!(raw.bytes, bytes);
 }
 
 async fn tls_sessions_and_failures<B: Backend + 'static>(store: Arc<B>) {

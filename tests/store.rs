@@ -11,7 +11,7 @@ use std::sync::Arc;
 use common::backends::{self, Backend};
 use common::expected::{check_aggregate, check_tls, corpus_report_files, expected};
 use common::on_both_backends;
-use common::{gzip_stream, parse, read_fixture};
+use common::{as_received_by_ses, gzip_stream, parse, read_fixture};
 use rampart::Limits;
 use rampart::ingest::{Ingested, ingest_message};
 use rampart::intake::Report;
@@ -550,26 +550,6 @@ async fn huge_mail_headers_are_cut_so_every_item_stays_small<B: Backend>(store: 
 
 /// The headers SES adds on receipt (scanning on), in front of a real Google report mail:
 /// the shape of a mail as the SES S3 action writes it.
-fn as_received_by_ses(spam: &str, spf: &str, dkim: &str, dmarc: &str) -> Vec<u8> {
-    let mail = read_fixture("corpus/email/mail-auth/100.eml");
-    let headers = format!(
-        "Return-Path: <noreply-dmarc-support@google.com>\r\n\
-         Received: from mail-qv1-xf4a.google.com (mail-qv1-xf4a.google.com [209.85.219.74])\r\n \
-         by inbound-smtp.us-east-1.amazonaws.com with SMTP id 9ftbsp2ncs4e2jt6ll7kkuqbe4e5r0ad1lsd1ng1\r\n \
-         for dmarc@rampart.example; Mon, 28 Nov 2022 10:51:53 +0000 (UTC)\r\n\
-         X-SES-Spam-Verdict: {spam}\r\n\
-         X-SES-Virus-Verdict: PASS\r\n\
-         Received-SPF: {spf} (spfCheck: domain of google.com designates 209.85.219.74 as permitted sender) \
-         client-ip=209.85.219.74; envelope-from=noreply-dmarc-support@google.com;\r\n\
-         Authentication-Results: amazonses.com;\r\n \
-         spf={spf} (spfCheck: domain of google.com designates 209.85.219.74 as permitted sender) \
-         client-ip=209.85.219.74; envelope-from=noreply-dmarc-support@google.com; helo=mail-qv1-xf4a.google.com;\r\n \
-         dkim={dkim} header.i=@google.com;\r\n \
-         dmarc={dmarc} header.from=google.com;\r\n\
-         X-SES-RECEIPT: AEFBQUFBQUFBQUFHdjZ0dlBiUlZSV3lWT1B6SGhmZHBqT0ZRc2tqT1VzNGZhM3A=\r\n"
-    );
-    [headers.as_bytes(), &mail].concat()
-}
 
 async fn ses_verdicts_are_kept_with_each_report_and_never_drop_it<B: Backend>(store: Arc<B>) {
     let cases = [
