@@ -2,15 +2,12 @@
 # moto_install and moto_start; moto_start exports RAMPART_TEST_AWS_ENDPOINT and stops the
 # server when the calling shell exits.
 
+source "$(dirname "${BASH_SOURCE[0]}")/venv.sh"
+
 MOTO_VENV="${MOTO_VENV:-$PWD/.venv-test}"
 
 moto_install() {
-    if [ -x "$MOTO_VENV/bin/moto_server" ]; then
-        return
-    fi
-    echo "installing moto[server] into $MOTO_VENV" >&2
-    python3 -m venv "$MOTO_VENV"
-    "$MOTO_VENV/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5.1,<6'
+    venv_tool "$MOTO_VENV" moto_server 'moto[server]>=5.1,<6'
 }
 
 moto_start() {

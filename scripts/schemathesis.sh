@@ -2,15 +2,12 @@
 # schemathesis_install (before cargo: pip and rustc slow each other on two cores) and
 # schemathesis_run after the binaries are built.
 
+source "$(dirname "${BASH_SOURCE[0]}")/venv.sh"
+
 API_VENV="${API_VENV:-$PWD/.venv-api}"
 
 schemathesis_install() {
-    if [ -x "$API_VENV/bin/schemathesis" ]; then
-        return
-    fi
-    echo "installing schemathesis into $API_VENV" >&2
-    python3 -m venv "$API_VENV"
-    "$API_VENV/bin/pip" install --quiet --disable-pip-version-check 'schemathesis>=4.32,<5'
+    venv_tool "$API_VENV" schemathesis 'schemathesis>=4.32,<5'
 }
 
 # Serves the bundled samples from a fresh data folder on a free port and fuzzes every

@@ -548,9 +548,6 @@ async fn huge_mail_headers_are_cut_so_every_item_stays_small<B: Backend>(store: 
     }
 }
 
-/// The headers SES adds on receipt (scanning on), in front of a real Google report mail:
-/// the shape of a mail as the SES S3 action writes it.
-
 async fn ses_verdicts_are_kept_with_each_report_and_never_drop_it<B: Backend>(store: Arc<B>) {
     let cases = [
         ("PASS", "pass", "pass", "pass"),

@@ -151,8 +151,9 @@ pub fn record(ip: &str, count: &str) -> String {
     )
 }
 
-/// mail-auth's `100.eml` (google.com's report on stalw.art) as SES stores it: with the
-/// receipt headers that carry SES's spam, virus, SPF, DKIM and DMARC verdicts.
+/// mail-auth's `100.eml` (google.com's report on stalw.art) as the SES S3 action stores it:
+/// with the receipt headers (scanning on) that carry SES's spam, virus, SPF, DKIM and DMARC
+/// verdicts.
 pub fn as_received_by_ses(spam: &str, spf: &str, dkim: &str, dmarc: &str) -> Vec<u8> {
     let mail = read_fixture("corpus/email/mail-auth/100.eml");
     let headers = format!(

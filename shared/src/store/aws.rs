@@ -286,6 +286,12 @@ impl AwsStore {
                     .map_err(build_error)
             })
             .collect::<Result<Vec<_>, _>>()?;
+        self.write_all(requests).await
+    }
+
+    /// Sends write requests 25 at a time (BatchWriteItem's limit), resending whatever
+    /// DynamoDB leaves unprocessed.
+    async fn write_all(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
         for batch in requests.chunks(25) {
             self.backoff
                 .until_processed(batch.to_vec(), |items| self.batch_write(items))
@@ -1066,11 +1072,7 @@ impl Store for AwsStore {
                     .map_err(build_error)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        for batch in requests.chunks(25) {
-            self.backoff
-                .until_processed(batch.to_vec(), |items| self.batch_write(items))
-                .await?;
-        }
+        self.write_all(requests).await?;
         Ok(existed)
     }
 
