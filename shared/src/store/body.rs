@@ -79,7 +79,21 @@ pub fn decode<'a>(
             format!("larger than {max_json_bytes} bytes of JSON"),
         ));
     }
-    serde_json::from_slice(&json).map_err(|e| StoreError::corrupt("stored report", e))
+    report_from_json(&json).map_err(|e| StoreError::corrupt("stored report", e))
+}
+
+/// A report is stored in serde's internally tagged form, `{"kind":"aggregate",...}`, with the
+/// tag first. Read through the enum, serde first copies the whole document into its generic
+/// `Content` tree to find the tag; reading the variant's struct directly (it ignores the
+/// `kind` field) skips that copy and makes reading a range of reports about twice as fast.
+fn report_from_json(json: &[u8]) -> serde_json::Result<Report> {
+    if json.starts_with(br#"{"kind":"aggregate","#) {
+        return serde_json::from_slice(json).map(Report::Aggregate);
+    }
+    if json.starts_with(br#"{"kind":"tlsrpt","#) {
+        return serde_json::from_slice(json).map(Report::Tls);
+    }
+    serde_json::from_slice(json)
 }
 
 /// The first 8 bytes of a digest in hex.
@@ -129,5 +143,30 @@ mod tests {
             err.to_string(),
             "stored report is unreadable: larger than 1000 bytes of JSON"
         );
+    }
+
+    #[test]
+    fn the_direct_read_agrees_with_the_tagged_enum() {
+        let tls = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/generated/tlsrpt-1k.json"
+        ))
+        .unwrap();
+        let xml = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/generated/google-1k.xml"
+        ))
+        .unwrap();
+        for input in [xml, tls] {
+            let report = crate::intake::parse_input(&input, &crate::Limits::default())
+                .reports
+                .remove(0)
+                .report;
+            let json = serde_json::to_vec(&report).unwrap();
+            assert!(json.starts_with(br#"{"kind":"#));
+            let direct = report_from_json(&json).unwrap();
+            let tagged: Report = serde_json::from_slice(&json).unwrap();
+            assert_eq!((&direct, &tagged), (&report, &report));
+        }
     }
 }
