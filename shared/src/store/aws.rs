@@ -594,9 +594,10 @@ fn spans_delta(new: usize, old: Option<usize>) -> Vec<(usize, i64)> {
 }
 
 /// A report's header item. `hash` names the body; `body`, once written, adds its size in
-/// pieces and bytes.
+/// pieces and bytes; `tally` is what the report adds to the day counters, over `span` days.
 fn header_item(
     r: &StoredReport,
+    (tally, span): (&Tally, usize),
     hash: &str,
     body: Option<&Body>,
     state: &str,
@@ -621,8 +622,8 @@ fn header_item(
         ("message".into(), s(r.message.as_str())),
         ("received_at".into(), n(r.received_at)),
         ("body".into(), s(hash)),
-        ("tally".into(), s(Tally::of(&r.report).to_json())),
-        ("span".into(), n(Span::of_report(&r.report).len() as i64)),
+        ("tally".into(), s(tally.to_json())),
+        ("span".into(), n(span as i64)),
         (
             "origin".into(),
             s(serde_json::to_string(&r.origin).map_err(|e| StoreError::corrupt("origin", e))?),
@@ -791,7 +792,10 @@ impl Store for AwsStore {
     ) -> Result<PutReport, StoreError> {
         // The claim needs only the hash: a duplicate is recognised without compressing.
         let hash = Body::hash_of(&report.report)?;
-        let (pk, sk, item) = header_item(report, &hash, None, PENDING)?;
+        // Computed once: the header keeps it, and completing the report adds it.
+        let tally = Tally::of(&report.report);
+        let span = Span::of_report(&report.report).len();
+        let (pk, sk, item) = header_item(report, (&tally, span), &hash, None, PENDING)?;
         let sum = report.summary();
         let pieces_prefix = |hash: &str| format!("{sk}#B#{hash}#");
 
@@ -850,13 +854,12 @@ impl Store for AwsStore {
                 .expression_attribute_values(":bytes", n(body.compressed_len() as i64))
                 .build()
                 .map_err(build_error)?;
-            let span = Span::of_report(&report.report).len();
             let deltas = CountDelta {
                 reports: 1,
                 messages: sum.messages as i64,
                 records: sum.records as i64,
                 spans: spans_delta(span, None),
-                days: Tally::of(&report.report),
+                days: tally,
             };
             let won = self
                 .complete(
@@ -882,7 +885,8 @@ impl Store for AwsStore {
         self.write_pieces(&pk, &pieces_prefix(&body.hash), &body)
             .await?;
         self.faults.check(FaultPoint::AfterBody)?;
-        let (_, _, new_header) = header_item(report, &body.hash, Some(&body), COMPLETE)?;
+        let (_, _, new_header) =
+            header_item(report, (&tally, span), &body.hash, Some(&body), COMPLETE)?;
         let swap = aws_sdk_dynamodb::types::Put::builder()
             .table_name(&self.at.table)
             .set_item(Some(new_header))
@@ -899,8 +903,8 @@ impl Store for AwsStore {
             reports: 0,
             messages: sum.messages as i64 - number(&old, "messages").unwrap_or(0),
             records: sum.records as i64 - number(&old, "records").unwrap_or(0),
-            spans: spans_delta(Span::of_report(&report.report).len(), Some(old_span)),
-            days: Tally::of(&report.report).minus(&old_tally),
+            spans: spans_delta(span, Some(old_span)),
+            days: tally.minus(&old_tally),
         };
         let won = self
             .complete(
