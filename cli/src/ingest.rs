@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use rampart::Limits;
-use rampart::ingest::{Ingested, ingest_message, ingest_stored};
+use rampart::ingest::{ingest_stored, keep_and_ingest};
 use rampart::store::{Outcome, RawKey, Store, WriteMode};
 use serde::Serialize;
 
@@ -99,10 +99,7 @@ pub async fn ingest_file<S: Store>(
         }
     };
     let key = RawKey::new(format!("{raw_prefix}{}", RawKey::for_content(&bytes)))?;
-    let done = match store.put_raw(&key, &bytes).await {
-        Ok(()) => ingest_message(store, &key, &bytes, limits, now(), WriteMode::Insert).await,
-        Err(e) => Ingested::new(&key, Outcome::Failed, Some(e.to_string())),
-    };
+    let done = keep_and_ingest(store, &key, &bytes, limits, now(), WriteMode::Insert).await;
     Ok(InputOutcome {
         file: name,
         outcome: done.outcome,

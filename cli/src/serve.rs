@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context;
 use query::{Api, router, system_now};
 use rampart::Limits;
-use rampart::ingest::ingest_message;
+use rampart::ingest::keep_and_ingest;
 use rampart::query::domains::Endpoints;
 use rampart::store::{Outcome, RawKey, Store, WriteMode};
 
@@ -142,17 +142,12 @@ async fn ingest_samples<S: Store>(store: &S, limits: &Limits) -> String {
     let mut counts: HashMap<Outcome, usize> = HashMap::new();
     for (name, bytes) in SAMPLES {
         let key = RawKey::for_content(bytes);
-        let outcome = match store.put_raw(&key, bytes).await {
-            Ok(()) => {
-                ingest_message(store, &key, bytes, limits, system_now(), WriteMode::Insert)
-                    .await
-                    .outcome
-            }
-            Err(e) => {
-                eprintln!("rampart: sample {name}: {e}");
-                Outcome::Failed
-            }
-        };
+        let done =
+            keep_and_ingest(store, &key, bytes, limits, system_now(), WriteMode::Insert).await;
+        if let (Outcome::Failed, Some(reason)) = (done.outcome, &done.reason) {
+            eprintln!("rampart: sample {name}: {reason}");
+        }
+        let outcome = done.outcome;
         *counts.entry(outcome).or_default() += 1;
     }
     let mut parts: Vec<String> = Outcome::ALL

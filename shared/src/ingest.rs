@@ -102,6 +102,22 @@ pub async fn ingest_stored<S: Store>(
     }
 }
 
+/// Keeps a new raw message's bytes under `key`, then ingests it. When the bytes cannot be
+/// kept the message fails (retryable) and nothing else is written.
+pub async fn keep_and_ingest<S: Store>(
+    store: &S,
+    key: &RawKey,
+    bytes: &[u8],
+    limits: &Limits,
+    now: i64,
+    mode: WriteMode,
+) -> Ingested {
+    match store.put_raw(key, bytes).await {
+        Ok(()) => ingest_message(store, key, bytes, limits, now, mode).await,
+        Err(e) => Ingested::new(key, Outcome::Failed, Some(e.to_string())),
+    }
+}
+
 /// Ingests a raw message whose bytes the caller holds (and has already kept in the store).
 pub async fn ingest_message<S: Store>(
     store: &S,
