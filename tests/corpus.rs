@@ -163,3 +163,55 @@ fn every_report_round_trips_through_json() {
     }
     assert_eq!(n, 61 + 7);
 }
+
+/// Field guide §2 / standards §3.2: the published policies read as senders read them, with
+/// the verdicts and values of EXPECTED.json.
+#[test]
+fn mta_sts_policies_read_as_expected() {
+    let mut files = 0;
+    for entry in expected("corpus/EXPECTED.json").as_array().unwrap() {
+        let facts = &entry["facts"];
+        if facts["kind"] != "mta-sts" {
+            continue;
+        }
+        files += 1;
+        let file = format!("corpus/{}", s(entry, "dest"));
+        let reading = rampart::mta_sts::read_policy(&common::read_fixture(&file));
+        let first = |key: &str| facts[key][0].as_str().map(str::to_owned);
+        assert_eq!(reading.version, first("version"), "{file}");
+        assert_eq!(reading.mode, first("mode"), "{file}");
+        assert_eq!(reading.max_age, first("max_age"), "{file}");
+        let mx: Vec<&str> = facts["mx"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(reading.mx, mx, "{file}");
+        assert_eq!(
+            reading.policy.is_some(),
+            facts["valid"].as_bool().unwrap(),
+            "{file}: {:?}",
+            reading.problems
+        );
+        // The corpus checker lists refusals and tolerated oddities (lines without a key)
+        // together, one entry each.
+        let problems = facts["problems"].as_array().unwrap().len();
+        assert_eq!(
+            reading.problems.len() + reading.notes.len(),
+            problems,
+            "{file}: {:?} {:?}",
+            reading.problems,
+            reading.notes
+        );
+        if let Some(policy) = &reading.policy {
+            assert_eq!(policy.mx, mx, "{file}");
+            assert_eq!(
+                policy.max_age.to_string(),
+                first("max_age").unwrap(),
+                "{file}"
+            );
+        }
+    }
+    assert_eq!(files, 7);
+}

@@ -13,6 +13,8 @@
 //!    or in an SQLite file + a folder; [`ingest`] runs one raw message through all of the above
 //!    and records exactly one outcome for it; [`metrics`] counts what ingest did.
 //!
+//! 6. [`mta_sts`] keeps the hosted MTA-STS policies: their model, versions and published ids.
+//!
 //! Parsing does no I/O beyond reading the bytes it is given: no files, clock or network. Only
 //! [`store`] talks to storage, and it never parses.
 //! Every tolerance, repair or skipped item is recorded as a [`Warning`] on the report that
@@ -38,6 +40,7 @@ pub mod intake;
 pub mod limits;
 pub mod mail;
 pub mod metrics;
+pub mod mta_sts;
 pub mod query;
 pub mod sniff;
 pub mod store;

@@ -10,6 +10,7 @@
 //! | message        | `M#<key>`      | `M`                            | `OUT#<outcome>`| `<time>#<key>` |
 //! | domain         | `DOMAIN`       | `D#<domain>`                   |                |                |
 //! | day counters   | `D#<domain>`   | `A#<day>`                      |                |                |
+//! | policy version | `D#<domain>`   | `P#<version, 10 digits>`       |                |                |
 //!
 //! A report is written in three steps: (1) its header, conditionally, as `pending`; (2) its
 //! body pieces; (3) one transaction that flips the header to `complete` (on condition that
@@ -42,6 +43,7 @@ use super::{
     Store, StoreError, StoredReport, WriteMode, normalise_domain,
 };
 use crate::identity::ReportId;
+use crate::mta_sts::PolicyVersion;
 use crate::tally::{Counters, Span, Tally};
 
 type Item = HashMap<String, AttributeValue>;
@@ -1101,6 +1103,89 @@ impl Store for AwsStore {
             })
             .collect())
     }
+
+    async fn put_policy(&self, version: &PolicyVersion) -> Result<bool, StoreError> {
+        let domain = normalise_domain(&version.domain);
+        let json = serde_json::to_string(version)
+            .map_err(|e| StoreError::corrupt("policy version", e))?;
+        // The mark that lists the domain for `policy_domains` goes first: a crash after it
+        // leaves a listed domain without the new version, which every reader tolerates.
+        self.ddb
+            .update_item()
+            .table_name(&self.at.table)
+            .key("pk", s("DOMAIN"))
+            .key("sk", s(format!("D#{domain}")))
+            .update_expression("SET has_policy = :t")
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .send()
+            .await
+            .map_err(|e| classify("mark policy domain", e))?;
+        let item = Item::from([
+            ("pk".into(), s(format!("D#{domain}"))),
+            ("sk".into(), s(format!("P#{:010}", version.version))),
+            ("created_at".into(), n(version.created_at)),
+            ("policy".into(), s(json)),
+        ]);
+        let put = self
+            .ddb
+            .put_item()
+            .table_name(&self.at.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        match put {
+            Ok(out) => {
+                self.count(out.consumed_capacity());
+                Ok(true)
+            }
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(PutItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(classify("store policy", e)),
+        }
+    }
+
+    async fn policies(&self, domain: &str) -> Result<Vec<PolicyVersion>, StoreError> {
+        let items = self
+            .domain_range(domain, "P#".to_owned(), "P#~".to_owned())
+            .await?;
+        items.iter().map(decode_policy).collect()
+    }
+
+    async fn latest_policy(&self, domain: &str) -> Result<Option<PolicyVersion>, StoreError> {
+        let out = self
+            .ddb
+            .query()
+            .table_name(&self.at.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
+            .expression_attribute_values(":pk", s(format!("D#{}", normalise_domain(domain))))
+            .expression_attribute_values(":p", s("P#"))
+            .scan_index_forward(false)
+            .limit(1)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("read policy", e))?;
+        out.items().first().map(decode_policy).transpose()
+    }
+
+    async fn policy_domains(&self) -> Result<Vec<String>, StoreError> {
+        let items = self
+            .query(None, "pk = :pk", &[(":pk", s("DOMAIN"))], true)
+            .await?;
+        Ok(items
+            .iter()
+            .filter(|i| matches!(i.get("has_policy"), Some(AttributeValue::Bool(true))))
+            .filter_map(|i| Some(text(i, "sk")?.strip_prefix("D#")?.to_owned()))
+            .collect())
+    }
 }
 
 /// An item's size as DynamoDB counts it for the 400 KB limit and for capacity: attribute
@@ -1148,6 +1233,11 @@ fn decode_domain(i: &Item) -> Option<DomainEntry> {
         span_days,
     };
     (entry.registered_at.is_some() || entry.reports > 0).then_some(entry)
+}
+
+fn decode_policy(item: &Item) -> Result<PolicyVersion, StoreError> {
+    let json = text(item, "policy").ok_or_else(|| StoreError::corrupt("policy version", "policy"))?;
+    serde_json::from_str(json).map_err(|e| StoreError::corrupt("policy version", e))
 }
 
 fn decode_message(item: &Item) -> Result<MessageRecord, StoreError> {
@@ -1219,7 +1309,7 @@ fn jitter(d: Duration) -> Duration {
 
 /// Maps an SDK error to a storage error: throttling, timeouts, network and server errors
 /// may pass (`Unavailable`); anything else is refused.
-fn classify<E>(op: &'static str, err: SdkError<E, HttpResponse>) -> StoreError
+pub(crate) fn classify<E>(op: &'static str, err: SdkError<E, HttpResponse>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {

@@ -20,6 +20,7 @@ use super::{
 };
 use crate::identity::ReportId;
 use crate::intake::Origin;
+use crate::mta_sts::PolicyVersion;
 use crate::mail::MessageFacts;
 use crate::tally::{Counters, Span, Tally};
 
@@ -77,7 +78,17 @@ CREATE TABLE day_counts (
     PRIMARY KEY (domain, day, name)
 ) WITHOUT ROWID;
 ";
-const SCHEMA_VERSION: i64 = 2;
+/// Version 3: the versions of each domain's hosted MTA-STS policy.
+const SCHEMA_3: &str = "
+CREATE TABLE policies (
+    domain     TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    json       TEXT NOT NULL,
+    PRIMARY KEY (domain, version)
+) WITHOUT ROWID;
+";
+const SCHEMA_VERSION: i64 = 3;
 
 /// How long a statement waits for another process's write to finish.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -333,6 +344,9 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         if version < 2 {
             conn.execute_batch(SCHEMA_2)?;
             retally(conn)?;
+        }
+        if version < 3 {
+            conn.execute_batch(SCHEMA_3)?;
         }
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)
     })();
@@ -692,6 +706,7 @@ impl Store for EmbeddedStore {
             for table in [
                 "DELETE FROM reports WHERE domain = ?1",
                 "DELETE FROM day_counts WHERE domain = ?1",
+                "DELETE FROM policies WHERE domain = ?1",
                 "DELETE FROM domains WHERE name = ?1",
             ] {
                 changed += tx
@@ -733,6 +748,81 @@ impl Store for EmbeddedStore {
                     }
                     _ => out.push((day, Counters::from([(name, value)]))),
                 }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn put_policy(&self, version: &PolicyVersion) -> Result<bool, StoreError> {
+        let json = serde_json::to_string(version)
+            .map_err(|e| StoreError::corrupt("policy version", e))?;
+        let v = version.clone();
+        self.blocking(move |inner| {
+            inner
+                .conn()
+                .execute(
+                    "INSERT INTO policies (domain, version, created_at, json) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT DO NOTHING",
+                    params![normalise_domain(&v.domain), v.version, v.created_at, json],
+                )
+                .map(|inserted| inserted > 0)
+                .map_err(|e| sql("store policy", e))
+        })
+        .await
+    }
+
+    async fn policies(&self, domain: &str) -> Result<Vec<PolicyVersion>, StoreError> {
+        self.select_policies(domain, "ORDER BY version").await
+    }
+
+    async fn latest_policy(&self, domain: &str) -> Result<Option<PolicyVersion>, StoreError> {
+        let mut found = self
+            .select_policies(domain, "ORDER BY version DESC LIMIT 1")
+            .await?;
+        Ok(found.pop())
+    }
+
+    async fn policy_domains(&self) -> Result<Vec<String>, StoreError> {
+        self.blocking(|inner| {
+            let conn = inner.conn();
+            let mut stmt = conn
+                .prepare_cached("SELECT DISTINCT domain FROM policies ORDER BY domain")
+                .map_err(|e| sql("read policies", e))?;
+            let rows = stmt
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(|e| sql("read policies", e))?;
+            rows.collect::<Result<_, _>>()
+                .map_err(|e| sql("read policies", e))
+        })
+        .await
+    }
+}
+
+impl EmbeddedStore {
+    async fn select_policies(
+        &self,
+        domain: &str,
+        order: &'static str,
+    ) -> Result<Vec<PolicyVersion>, StoreError> {
+        let domain = normalise_domain(domain);
+        self.blocking(move |inner| {
+            let conn = inner.conn();
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT json FROM policies WHERE domain = ?1 {order}"
+                ))
+                .map_err(|e| sql("read policies", e))?;
+            let rows = stmt
+                .query_map([&domain], |r| r.get::<_, String>(0))
+                .map_err(|e| sql("read policies", e))?;
+            let mut out = Vec::new();
+            for json in rows {
+                let json = json.map_err(|e| sql("read policies", e))?;
+                out.push(
+                    serde_json::from_str(&json)
+                        .map_err(|e| StoreError::corrupt("policy version", e))?,
+                );
             }
             Ok(out)
         })

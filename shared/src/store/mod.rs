@@ -27,6 +27,7 @@ pub use model::{
 };
 
 use crate::identity::ReportId;
+use crate::mta_sts::PolicyVersion;
 use crate::tally::Counters;
 
 /// The storage the product needs. Every method is safe to retry.
@@ -127,6 +128,28 @@ pub trait Store: Send + Sync {
         domain: &str,
         days: &DayRange,
     ) -> impl Future<Output = Result<Vec<(String, Counters)>, StoreError>> + Send;
+
+    /// Adds a version of a domain's hosted MTA-STS policy; `false` if that version number
+    /// exists already (another writer got there first).
+    fn put_policy(
+        &self,
+        version: &PolicyVersion,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Every version of a domain's policy, oldest first.
+    fn policies(
+        &self,
+        domain: &str,
+    ) -> impl Future<Output = Result<Vec<PolicyVersion>, StoreError>> + Send;
+
+    /// The newest version of a domain's policy: what the policy host serves.
+    fn latest_policy(
+        &self,
+        domain: &str,
+    ) -> impl Future<Output = Result<Option<PolicyVersion>, StoreError>> + Send;
+
+    /// The domains that have any policy version, by name.
+    fn policy_domains(&self) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
 }
 
 /// Why a storage call failed. Every variant leaves the store consistent: retrying the call
