@@ -70,7 +70,7 @@ impl StoreArgs {
         }
     }
 
-    fn data_dir(&self) -> anyhow::Result<PathBuf> {
+    pub fn data_dir(&self) -> anyhow::Result<PathBuf> {
         if let Some(dir) = &self.data {
             return Ok(dir.clone());
         }

@@ -9,6 +9,7 @@
 mod backend;
 mod files;
 mod ingest;
+mod listen;
 mod output;
 mod parse;
 mod serve;

@@ -2,7 +2,8 @@
 //!
 //! It fills an empty store with the bundled sample reports (or ingests and then watches an
 //! inbox folder), binds the listener, prints the URL and serves the same Router that the
-//! query Lambda runs.
+//! query Lambda runs. With `--mta-sts-listen` it also serves hosted MTA-STS policies, as the
+//! mta-sts Lambda does, and publishes their ids in a zone file (the local Route 53).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -12,15 +13,19 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
-use query::{Api, router, system_now};
+use axum::http::HeaderName;
+use mta_sts::PolicyHost;
+use query::{Api, MAX_UPLOAD_BYTES, router, system_now};
 use rampart::Limits;
 use rampart::ingest::keep_and_ingest;
+use rampart::mta_sts::{Timing, ZoneFile, settle_all};
 use rampart::query::domains::Endpoints;
 use rampart::store::{Outcome, RawKey, Store, WriteMode};
 
 use crate::backend::{Backend, StoreArgs};
 use crate::files::collect_files;
 use crate::ingest::{InputOutcome, ingest_file};
+use crate::listen::{self, tls_acceptor};
 
 /// Real reports from the fixture corpus, bundled at build time (see `build.rs`).
 const SAMPLES: &[(&str, &[u8])] = include!(concat!(env!("OUT_DIR"), "/samples.rs"));
@@ -64,6 +69,28 @@ pub struct ServeArgs {
         default_value = "mta-sts.rampart.localhost"
     )]
     mta_sts_host: String,
+    /// Also serve hosted MTA-STS policies (`/.well-known/mta-sts.txt`) on this address, for
+    /// the domain named by the Host header (`mta-sts.<domain>`).
+    #[arg(long, value_name = "ADDR:PORT")]
+    mta_sts_listen: Option<SocketAddr>,
+    /// The DNS zone where policy ids are published; `_mta-sts.<domain>` is a CNAME to
+    /// `<domain>._mta-sts.<zone>` [default: the inbound address's domain].
+    #[arg(long, env = "RAMPART_POLICY_ZONE")]
+    policy_zone: Option<String>,
+    /// The zone file the policy ids are written to, for `$INCLUDE` in that zone's DNS
+    /// server [default: mta-sts.zone in the data folder].
+    #[arg(long, value_name = "FILE")]
+    zone_file: Option<PathBuf>,
+    /// How long caches may keep a policy file (`Cache-Control: max-age`); a new policy id
+    /// is published this long after its policy is first served (RFC 8461 section 8.1).
+    #[arg(long, env = "RAMPART_POLICY_CACHE_SECONDS", default_value_t = 60)]
+    policy_cache_seconds: u64,
+    /// Serve HTTPS with this PEM certificate chain (both listeners); needs --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -98,21 +125,48 @@ async fn run<S: Store + 'static>(store: S, args: &ServeArgs) -> anyhow::Result<(
         }
         None => {}
     }
+    let endpoints = Endpoints::new(
+        args.inbound_address.clone(),
+        args.tlsrpt_url.clone(),
+        args.mta_sts_host.clone(),
+        args.policy_zone.clone(),
+    );
+    let timing = Timing {
+        cache_seconds: args.policy_cache_seconds,
+        ..Timing::default()
+    };
+    let zone_file = match &args.zone_file {
+        Some(file) => file.clone(),
+        None => args.store.data_dir()?.join("mta-sts.zone"),
+    };
+    let zone = ZoneFile::new(&endpoints.policy_zone, &zone_file);
+    let store = Arc::new(store);
     let api = Arc::new(Api {
-        store,
-        endpoints: Endpoints {
-            inbound_address: args.inbound_address.clone(),
-            tlsrpt_url: args.tlsrpt_url.clone(),
-            mta_sts_host: args.mta_sts_host.clone(),
-        },
+        store: Arc::clone(&store),
+        endpoints,
         max_raw_bytes: MAX_RAW_BYTES,
+        max_upload_bytes: MAX_UPLOAD_BYTES,
+        timing,
         token: args.token.clone(),
         now: system_now,
     });
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
-    let url = format!("http://{}", listener.local_addr()?);
+    let url = format!("{scheme}://{}", listener.local_addr()?);
+    let policy_listener = match args.mta_sts_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} for MTA-STS"))?,
+        ),
+        None => None,
+    };
     if let Some(inbox) = &args.inbox {
         let (api, inbox, prefix) = (
             Arc::clone(&api),
@@ -121,17 +175,51 @@ async fn run<S: Store + 'static>(store: S, args: &ServeArgs) -> anyhow::Result<(
         );
         tokio::spawn(async move { watch_inbox(&api.store, &inbox, &prefix, &limits).await });
     }
+    {
+        let api = Arc::clone(&api);
+        tokio::spawn(async move { publish_policy_ids(&api.store, &zone, timing).await });
+    }
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
         "Rampart API: {url}/v1/domains  (OpenAPI: {url}/openapi.json)"
     )?;
+    let policies: std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>> =
+        match policy_listener {
+            Some(listener) => {
+                writeln!(
+                    out,
+                    "MTA-STS policies: {scheme}://{}/.well-known/mta-sts.txt  (ids in {})",
+                    listener.local_addr()?,
+                    zone_file.display()
+                )?;
+                let host = Arc::new(PolicyHost {
+                    store,
+                    host_header: HeaderName::from_static("host"),
+                    timing,
+                    now: system_now,
+                });
+                Box::pin(listen::serve(listener, tls.clone(), mta_sts::router(host)))
+            }
+            None => Box::pin(std::future::pending()),
+        };
     out.flush()?;
     drop(out);
-    axum::serve(listener, router(api))
-        .with_graceful_shutdown(shutdown())
-        .await
-        .context("serving the API")
+    tokio::select! {
+        served = listen::serve(listener, tls, router(api)) => served.context("serving the API"),
+        served = policies => served.context("serving MTA-STS policies"),
+        () = shutdown() => Ok(()),
+    }
+}
+
+/// Publishes due policy ids in the zone file, every poll interval.
+async fn publish_policy_ids<S: Store>(store: &S, zone: &ZoneFile, timing: Timing) {
+    loop {
+        if let Err(e) = settle_all(store, zone, system_now(), timing).await {
+            eprintln!("rampart: publishing MTA-STS policy ids: {e}");
+        }
+        tokio::time::sleep(INBOX_POLL).await;
+    }
 }
 
 async fn is_empty<S: Store>(store: &S) -> anyhow::Result<bool> {

@@ -128,10 +128,100 @@ pub async fn ingest_message<S: Store>(
     mode: WriteMode,
 ) -> Ingested {
     let intake = parse_input(bytes, limits);
-    let mail = intake.message.clone();
+    ingest_intake(store, key, bytes.len() as u64, intake, now, mode).await
+}
+
+/// Why an HTTPS upload is refused before it is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UploadRefusal {
+    /// Not one of the media types of RFC 8460 §5.4.
+    MediaType(String),
+    /// Larger than the upload bound; only the first `max` bytes were kept.
+    TooLarge { max: u64 },
+}
+
+/// The media types a TLS report may be POSTed as (RFC 8460 §5.4), compared without case
+/// or parameters; `None` when `content_type` is one of them.
+pub fn refuse_tls_media_type(content_type: Option<&str>) -> Option<UploadRefusal> {
+    let essence = content_type
+        .and_then(|ct| ct.split(';').next())
+        .map(|t| t.trim().to_ascii_lowercase());
+    match essence.as_deref() {
+        Some("application/tlsrpt+gzip" | "application/tlsrpt+json") => None,
+        other => Some(UploadRefusal::MediaType(format!(
+            "a TLS report is POSTed as application/tlsrpt+gzip or application/tlsrpt+json \
+             (RFC 8460 section 5.4), not {}",
+            other.unwrap_or("without a Content-Type")
+        ))),
+    }
+}
+
+/// Keeps an uploaded TLS report under `key`, then ingests it unless it was refused; a body
+/// that holds anything but TLS reports is rejected. The bytes are kept in every case.
+pub async fn ingest_tls_upload<S: Store>(
+    store: &S,
+    key: &RawKey,
+    bytes: &[u8],
+    refusal: Option<UploadRefusal>,
+    limits: &Limits,
+    now: i64,
+) -> Ingested {
+    if let Err(e) = store.put_raw(key, bytes).await {
+        return Ingested::new(key, Outcome::Failed, Some(e.to_string()));
+    }
     let ctx = Context {
         now,
         size: bytes.len() as u64,
+        mail: None,
+    };
+    let reason = match refusal {
+        Some(UploadRefusal::MediaType(why)) => Some(why),
+        Some(UploadRefusal::TooLarge { max }) => Some(format!(
+            "the upload is larger than {max} bytes; its first {max} bytes are kept"
+        )),
+        None => None,
+    };
+    if let Some(reason) = reason {
+        return record(
+            store,
+            Ingested::new(key, Outcome::Rejected, Some(reason)),
+            &ctx,
+        )
+        .await;
+    }
+    let intake = parse_input(bytes, limits);
+    if let Some(other) = intake.reports.iter().find(|r| r.report.kind() != "tlsrpt") {
+        let reason = format!(
+            "expected a TLS report (RFC 8460), found a {} report",
+            if other.report.kind() == "aggregate" {
+                "DMARC aggregate"
+            } else {
+                other.report.kind()
+            }
+        );
+        return record(
+            store,
+            Ingested::new(key, Outcome::Rejected, Some(reason)),
+            &ctx,
+        )
+        .await;
+    }
+    ingest_intake(store, key, ctx.size, intake, now, WriteMode::Insert).await
+}
+
+/// Stores the reports of a parsed message and records its outcome.
+async fn ingest_intake<S: Store>(
+    store: &S,
+    key: &RawKey,
+    size: u64,
+    intake: crate::Intake,
+    now: i64,
+    mode: WriteMode,
+) -> Ingested {
+    let mail = intake.message.clone();
+    let ctx = Context {
+        now,
+        size,
         mail: mail.as_ref(),
     };
     if let Some(reason) = intake.rejection() {

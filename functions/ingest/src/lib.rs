@@ -7,6 +7,9 @@
 //! objects (storage throttled or down) make AWS retry: an SQS message is listed in the
 //! partial batch response, a direct invocation returns an error, and the dead-letter queue
 //! gets what keeps failing.
+//!
+//! On an EventBridge schedule ([`is_schedule`]) it also publishes the MTA-STS policy ids that
+//! are due in the deployment's Route 53 zone: the one AWS job that writes DNS.
 
 use aws_lambda_events::s3::S3Event;
 use aws_lambda_events::sqs::SqsEvent;
@@ -141,6 +144,12 @@ pub async fn handle<S: Store>(
         }
     }
     Ok(handled)
+}
+
+/// An EventBridge schedule: the function then publishes due MTA-STS policy ids
+/// ([`rampart::mta_sts::settle_all`]) instead of ingesting.
+pub fn is_schedule(event: &Value) -> bool {
+    event["source"] == "aws.events" && event["detail-type"] == "Scheduled Event"
 }
 
 /// S3 sends `s3:TestEvent` once when a notification is configured; it names no object.

@@ -14,13 +14,17 @@ use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::NaiveDate;
+use rampart::ingest::{UploadRefusal, ingest_tls_upload, refuse_tls_media_type};
+use rampart::mta_sts::Timing;
 use rampart::query::domains::Endpoints;
-use rampart::query::{self, ErrorKind, QueryError, aggregate, domains, listing};
-use rampart::store::Store;
+use rampart::query::{self, ErrorKind, QueryError, aggregate, domains, hosting, listing};
+use rampart::store::{Outcome, RawKey, Store};
+use rampart::{Limits, ingest};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 /// The OpenAPI 3.1 description of this API.
 pub const OPENAPI: &str = include_str!("../openapi.json");
@@ -31,7 +35,12 @@ pub struct Api<S> {
     pub endpoints: Endpoints,
     /// The largest raw message sent in a response (Lambda responses are capped at 6 MB).
     pub max_raw_bytes: u64,
-    /// When set, every request must carry `Authorization: Bearer <token>`.
+    /// The largest TLS report upload (`POST /v1/tlsrpt`) that is read.
+    pub max_upload_bytes: usize,
+    /// When MTA-STS policy ids are published (see [`rampart::mta_sts`]).
+    pub timing: Timing,
+    /// When set, every request but the public TLS report upload must carry
+    /// `Authorization: Bearer <token>`.
     pub token: Option<String>,
     /// The clock, replaceable so tests are independent of the day they run.
     pub now: fn() -> i64,
@@ -55,9 +64,15 @@ pub fn system_now() -> i64 {
 
 type Shared<S> = State<Arc<Api<S>>>;
 
+/// The largest TLS report upload by default: reports are a few KB, and API Gateway would
+/// refuse a body over 10 MB anyway.
+pub const MAX_UPLOAD_BYTES: usize = 1 << 20;
+
 /// The API's routes over `api`.
 pub fn router<S: Store + 'static>(api: Arc<Api<S>>) -> Router {
-    let routes = Router::new()
+    // Senders POST TLS reports without credentials (RFC 8460 section 5.4).
+    let public = Router::new().route("/v1/tlsrpt", post(upload_tls_report::<S>));
+    let protected = Router::new()
         .route("/openapi.json", get(openapi))
         .route(
             "/v1/domains",
@@ -73,17 +88,24 @@ pub fn router<S: Store + 'static>(api: Arc<Api<S>>) -> Router {
         .route("/v1/domains/{domain}/records", get(records::<S>))
         .route("/v1/domains/{domain}/reports", get(reports::<S>))
         .route("/v1/domains/{domain}/tls", get(tls::<S>))
+        .route(
+            "/v1/domains/{domain}/mta-sts",
+            get(show_policy::<S>)
+                .put(replace_policy::<S>)
+                .delete(retire_policy::<S>),
+        )
         .route("/v1/reports/{id}", get(report::<S>))
         .route("/v1/reports/{id}/raw", get(report_raw::<S>))
         .route("/v1/messages", get(messages::<S>))
         .route("/v1/messages/{*key}", get(message_raw::<S>))
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed);
-    routes
         .layer(middleware::from_fn_with_state(
             Arc::clone(&api),
             require_token::<S>,
-        ))
+        ));
+    public
+        .merge(protected)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(api)
 }
 
@@ -155,7 +177,9 @@ impl IntoResponse for ApiError {
         let status = match e.kind {
             ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::Conflict => StatusCode::CONFLICT,
             ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -202,33 +226,44 @@ struct Registration {
     domain: String,
 }
 
+/// A JSON object body as `T`, or a 400 that shows `example`.
+fn json_object<T: DeserializeOwned>(
+    body: Result<Json<serde_json::Value>, JsonRejection>,
+    example: &str,
+) -> Result<T, ApiError> {
+    let invalid = |why: String| {
+        ApiError::new(
+            ErrorKind::BadRequest,
+            "invalid_body",
+            format!("expected {example}: {why}"),
+        )
+    };
+    let Json(body) = body.map_err(|e| invalid(e.body_text()))?;
+    // serde would also read a struct from an array; only an object is accepted.
+    if !body.is_object() {
+        return Err(invalid("the body is not a JSON object".to_owned()));
+    }
+    serde_json::from_value(body).map_err(|e| invalid(e.to_string()))
+}
+
+fn created_or_ok(created: bool) -> StatusCode {
+    if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    }
+}
+
 async fn register_domain<S: Store>(
     State(api): Shared<S>,
     RawQuery(q): RawQuery,
     body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     query::Params::new(pairs(q)?, &[])?;
-    let invalid = |why: String| {
-        ApiError::new(
-            ErrorKind::BadRequest,
-            "invalid_body",
-            format!("expected {{\"domain\": \"example.com\"}}: {why}"),
-        )
-    };
-    let Json(body) = body.map_err(|e| invalid(e.body_text()))?;
-    // serde would also read a struct from an array; only an object is a registration.
-    if !body.is_object() {
-        return Err(invalid("the body is not a JSON object".to_owned()));
-    }
-    let body: Registration = serde_json::from_value(body).map_err(|e| invalid(e.to_string()))?;
+    let body: Registration = json_object(body, r#"{"domain": "example.com"}"#)?;
     let (setup, created) =
         domains::register(&api.store, &body.domain, &api.endpoints, (api.now)()).await?;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(setup)).into_response())
+    Ok((created_or_ok(created), Json(setup)).into_response())
 }
 
 async fn show_domain<S: Store>(
@@ -248,7 +283,9 @@ async fn remove_domain<S: Store>(
     RawQuery(q): RawQuery,
 ) -> Answer<domains::Removal> {
     let domain = path(domain)?;
-    Ok(Json(domains::remove(&api.store, &domain, pairs(q)?).await?))
+    Ok(Json(
+        domains::remove(&api.store, &domain, pairs(q)?, (api.now)()).await?,
+    ))
 }
 
 async fn summary<S: Store>(
@@ -336,6 +373,145 @@ async fn tls<S: Store>(
     Ok(Json(
         listing::tls(&api.store, &domain, pairs(q)?, api.today()).await?,
     ))
+}
+
+async fn show_policy<S: Store>(
+    State(api): Shared<S>,
+    domain: Result<Path<String>, PathRejection>,
+    RawQuery(q): RawQuery,
+) -> Answer<hosting::HostedPolicy> {
+    let domain = path(domain)?;
+    let now = (api.now)();
+    Ok(Json(
+        hosting::show(
+            &api.store,
+            &domain,
+            &api.endpoints,
+            pairs(q)?,
+            now,
+            api.timing,
+        )
+        .await?,
+    ))
+}
+
+async fn replace_policy<S: Store>(
+    State(api): Shared<S>,
+    domain: Result<Path<String>, PathRejection>,
+    RawQuery(q): RawQuery,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let domain = path(domain)?;
+    query::Params::new(pairs(q)?, &[])?;
+    let body = json_object(
+        body,
+        r#"{"mode": "enforce", "mx": ["mx1.example.com"], "max_age": 604800}"#,
+    )?;
+    let now = (api.now)();
+    let (hosted, created) =
+        hosting::replace(&api.store, &domain, body, &api.endpoints, now, api.timing).await?;
+    Ok((created_or_ok(created), Json(hosted)).into_response())
+}
+
+async fn retire_policy<S: Store>(
+    State(api): Shared<S>,
+    domain: Result<Path<String>, PathRejection>,
+    RawQuery(q): RawQuery,
+) -> Answer<hosting::HostedPolicy> {
+    let domain = path(domain)?;
+    let now = (api.now)();
+    Ok(Json(
+        hosting::retire(
+            &api.store,
+            &domain,
+            &api.endpoints,
+            pairs(q)?,
+            now,
+            api.timing,
+        )
+        .await?,
+    ))
+}
+
+/// `POST /v1/tlsrpt`: a TLS report over HTTPS (RFC 8460 section 5.4). The bytes are kept
+/// whatever they are; the answer is 201 for a new report and 200 for one already stored.
+async fn upload_tls_report<S: Store>(
+    State(api): Shared<S>,
+    RawQuery(q): RawQuery,
+    request: Request,
+) -> Result<Response, ApiError> {
+    query::Params::new(pairs(q)?, &[])?;
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let (bytes, complete) = read_capped(request.into_body(), api.max_upload_bytes).await?;
+    let refusal = if complete {
+        refuse_tls_media_type(content_type.as_deref())
+    } else {
+        Some(UploadRefusal::TooLarge {
+            max: api.max_upload_bytes as u64,
+        })
+    };
+    let key = RawKey::new(format!("https/{}", RawKey::for_content(&bytes)))
+        .map_err(|e| ApiError::new(ErrorKind::Internal, "invalid_key", e.to_string()))?;
+    let done = ingest_tls_upload(
+        &api.store,
+        &key,
+        &bytes,
+        refusal.clone(),
+        &Limits::default(),
+        (api.now)(),
+    )
+    .await;
+    let reason = done.reason.clone().unwrap_or_default();
+    let kept = format!("{reason} (kept as {key})");
+    let error = |kind, code| Err(ApiError::new(kind, code, kept.clone()));
+    match (done.outcome, refusal) {
+        (Outcome::Stored, _) => {
+            Ok((StatusCode::CREATED, Json(upload_answer(&done))).into_response())
+        }
+        (Outcome::Duplicate, _) => Ok((StatusCode::OK, Json(upload_answer(&done))).into_response()),
+        (Outcome::Rejected, Some(UploadRefusal::TooLarge { .. })) => {
+            error(ErrorKind::TooLarge, "too_large")
+        }
+        (Outcome::Rejected, Some(UploadRefusal::MediaType(_))) => Err(ApiError::new(
+            ErrorKind::UnsupportedMediaType,
+            "unsupported_media_type",
+            kept,
+        )),
+        (Outcome::Rejected, None) => error(ErrorKind::BadRequest, "unreadable_report"),
+        (Outcome::Failed, _) => error(ErrorKind::Unavailable, "storage_unavailable"),
+    }
+}
+
+fn upload_answer(done: &ingest::Ingested) -> serde_json::Value {
+    serde_json::json!({
+        "key": done.key,
+        "outcome": done.outcome,
+        "reports": done.reports,
+    })
+}
+
+/// Reads at most `max` bytes of a body; `false` with them when the body was longer.
+async fn read_capped(mut body: Body, max: usize) -> Result<(Vec<u8>, bool), ApiError> {
+    use http_body_util::BodyExt;
+    let mut bytes = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame
+            .map_err(|e| ApiError::new(ErrorKind::BadRequest, "unreadable_body", e.to_string()))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let room = max - bytes.len();
+        if data.len() > room {
+            bytes.extend_from_slice(&data[..room]);
+            return Ok((bytes, false));
+        }
+        bytes.extend_from_slice(&data);
+    }
+    Ok((bytes, true))
 }
 
 async fn report<S: Store>(

@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use query::{Api, lambda_service, router, system_now};
+use query::{Api, MAX_UPLOAD_BYTES, lambda_service, router, system_now};
+use rampart::mta_sts::Timing;
 use rampart::query::domains::Endpoints;
 use rampart::store::aws::{AwsLocation, AwsStore, init_lambda_logging, load_config};
 
@@ -20,6 +21,8 @@ async fn main() -> Result<(), lambda_http::Error> {
         store: AwsStore::new(&sdk, location),
         endpoints,
         max_raw_bytes: MAX_RAW_BYTES,
+        max_upload_bytes: MAX_UPLOAD_BYTES,
+        timing: Timing::from_env(var)?,
         // API Gateway authorises requests before they reach the function.
         token: None,
         now: system_now,

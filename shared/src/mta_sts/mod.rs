@@ -70,6 +70,20 @@ impl Default for Timing {
     }
 }
 
+impl Timing {
+    /// `RAMPART_POLICY_CACHE_SECONDS` (what the policy host sends as `Cache-Control:
+    /// max-age`, 60 if unset); the TXT TTL is fixed.
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Timing, String> {
+        let mut timing = Timing::default();
+        if let Some(v) = var("RAMPART_POLICY_CACHE_SECONDS") {
+            timing.cache_seconds = v
+                .parse()
+                .map_err(|_| format!("RAMPART_POLICY_CACHE_SECONDS={v:?} is not a number"))?;
+        }
+        Ok(timing)
+    }
+}
+
 /// The TXT record that carries a domain's policy id, inside Rampart's zone `apex`.
 pub fn id_record_name(domain: &str, apex: &str) -> String {
     format!("{domain}._mta-sts.{apex}")
@@ -201,7 +215,11 @@ mod tests {
         none.policy.mx.clear();
         none.retire_at = Some(end);
         let history = [history, vec![none.clone()]].concat();
-        assert!(none.served_body(end - 1).unwrap().contains("mode: none\r\n"));
+        assert!(
+            none.served_body(end - 1)
+                .unwrap()
+                .contains("mode: none\r\n")
+        );
         assert_eq!(none.served_body(end), None);
         assert_eq!(
             due_record(&history, 1_060, timing),

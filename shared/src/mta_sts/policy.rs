@@ -382,7 +382,10 @@ mod tests {
         )
         .unwrap_err();
         let fields: Vec<&str> = problems.iter().map(|p| p.field).collect();
-        assert_eq!(fields, ["mx", "mx", "mx", "mx", "mx", "mx", "mx", "max_age"]);
+        assert_eq!(
+            fields,
+            ["mx", "mx", "mx", "mx", "mx", "mx", "mx", "max_age"]
+        );
         assert!(problems[0].message.contains("listed twice"));
         assert!(problems[1].message.contains("A-labels"));
         assert!(problems[2].message.contains("wildcard"));
@@ -418,7 +421,11 @@ mod tests {
         let bad = read_policy(b"version: MTA-STSv1\nmode: enforced\nmax_age: 99999999999\n");
         assert_eq!(bad.problems.len(), 3, "{:?}", bad.problems);
         assert!(bad.policy.is_none());
-        assert!(read_policy(&vec![b'a'; MAX_BODY_BYTES + 1]).policy.is_none());
+        assert!(
+            read_policy(&vec![b'a'; MAX_BODY_BYTES + 1])
+                .policy
+                .is_none()
+        );
         assert!(read_policy(b"\xff\xfe").policy.is_none());
     }
 }

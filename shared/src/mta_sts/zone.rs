@@ -60,7 +60,10 @@ impl ZoneFile {
             Err(e) => return Err(io_error(&self.path, e)),
         };
         let mut records = BTreeMap::new();
-        for line in text.lines().filter(|l| !l.starts_with(';') && !l.is_empty()) {
+        for line in text
+            .lines()
+            .filter(|l| !l.starts_with(';') && !l.is_empty())
+        {
             let mut fields = line.splitn(5, ' ');
             let (Some(name), Some(ttl), Some("IN"), Some("TXT"), Some(value)) = (
                 fields.next(),

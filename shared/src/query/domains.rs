@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::{Params, QueryError, known_domain};
+use crate::mta_sts::id_record_name;
 use crate::store::{DomainEntry, Store, normalise_domain};
 use crate::time::format_utc;
 
@@ -15,18 +16,42 @@ pub struct Endpoints {
     pub tlsrpt_url: String,
     /// The host name that serves hosted MTA-STS policies (the CloudFront distribution).
     pub mta_sts_host: String,
+    /// The DNS zone where Rampart publishes MTA-STS policy ids: `_mta-sts.<domain>` is a
+    /// CNAME to `<domain>._mta-sts.<policy_zone>`.
+    pub policy_zone: String,
 }
 
 impl Endpoints {
     /// `RAMPART_INBOUND_ADDRESS`, `RAMPART_TLSRPT_URL` and `RAMPART_MTA_STS_HOST`, all
-    /// required.
+    /// required, and `RAMPART_POLICY_ZONE` (the inbound address's domain if unset).
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Endpoints, String> {
         let required = |name: &str| var(name).ok_or_else(|| format!("{name} is not set"));
-        Ok(Endpoints {
-            inbound_address: required("RAMPART_INBOUND_ADDRESS")?,
-            tlsrpt_url: required("RAMPART_TLSRPT_URL")?,
-            mta_sts_host: required("RAMPART_MTA_STS_HOST")?,
-        })
+        Ok(Endpoints::new(
+            required("RAMPART_INBOUND_ADDRESS")?,
+            required("RAMPART_TLSRPT_URL")?,
+            required("RAMPART_MTA_STS_HOST")?,
+            var("RAMPART_POLICY_ZONE"),
+        ))
+    }
+
+    /// Endpoints with the policy zone defaulting to the inbound address's domain.
+    pub fn new(
+        inbound_address: String,
+        tlsrpt_url: String,
+        mta_sts_host: String,
+        policy_zone: Option<String>,
+    ) -> Endpoints {
+        let mut endpoints = Endpoints {
+            inbound_address,
+            tlsrpt_url,
+            mta_sts_host,
+            policy_zone: String::new(),
+        };
+        endpoints.policy_zone = policy_zone
+            .unwrap_or_else(|| endpoints.inbound_domain().to_owned())
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
+        endpoints
     }
 
     /// The domain of the inbound address.
@@ -134,10 +159,24 @@ pub async fn remove<S: Store>(
     store: &S,
     name: &str,
     pairs: Vec<(String, String)>,
+    now: i64,
 ) -> Result<Removal, QueryError> {
     let params = Params::new(pairs, &["purge"])?;
     let purge = params.flag("purge")?;
     let entry = known_domain(store, name).await?;
+    // Removing the domain while senders may hold its policy would strand them (RFC 8461
+    // section 8.3): its hosting must be retired first.
+    if super::hosting::still_hosted(store, &entry.name, now).await? {
+        return Err(QueryError {
+            kind: super::ErrorKind::Conflict,
+            code: "policy_hosted",
+            message: format!(
+                "{} has a hosted MTA-STS policy; DELETE /v1/domains/{}/mta-sts retires it, \
+                 and the domain can be removed once the retirement has ended",
+                entry.name, entry.name
+            ),
+        });
+    }
     let unregistered = store.unregister_domain(&entry.name).await?;
     let purged = purge && store.forget_domain(&entry.name).await?;
     Ok(Removal {
@@ -150,6 +189,7 @@ pub async fn remove<S: Store>(
 fn setup(entry: DomainEntry, at: &Endpoints) -> DomainSetup {
     let d = entry.name.clone();
     let inbound = at.inbound_domain().to_owned();
+    let zone = at.policy_zone.clone();
     let record = |name: String, kind, value: String, zone: &str, purpose| DnsRecord {
         name,
         kind,
@@ -185,9 +225,9 @@ fn setup(entry: DomainEntry, at: &Endpoints) -> DomainSetup {
         record(
             format!("_mta-sts.{d}"),
             "CNAME",
-            format!("{d}._mta-sts.{inbound}"),
+            id_record_name(&d, &zone),
             &d,
-            "the MTA-STS policy id, published by Rampart when the policy changes",
+            "the MTA-STS policy id (TXT), published by Rampart in its zone when the policy changes",
         ),
         record(
             format!("{d}._report._dmarc.{inbound}"),

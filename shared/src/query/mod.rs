@@ -12,6 +12,7 @@ use serde::Serialize;
 pub mod aggregate;
 pub mod dimension;
 pub mod domains;
+pub mod hosting;
 pub mod listing;
 pub mod params;
 
@@ -34,8 +35,12 @@ pub enum ErrorKind {
     BadRequest,
     /// What it names does not exist (404).
     NotFound,
-    /// The answer would be too large to send (413).
+    /// It conflicts with the current state; the message says what to do first (409).
+    Conflict,
+    /// The request or the answer is too large (413).
     TooLarge,
+    /// The request body is not of a media type the resource takes (415).
+    UnsupportedMediaType,
     /// Storage did not answer; retrying may help (503).
     Unavailable,
     /// Stored data could not be read, or storage refused the call (500).

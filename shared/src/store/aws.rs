@@ -1106,8 +1106,8 @@ impl Store for AwsStore {
 
     async fn put_policy(&self, version: &PolicyVersion) -> Result<bool, StoreError> {
         let domain = normalise_domain(&version.domain);
-        let json = serde_json::to_string(version)
-            .map_err(|e| StoreError::corrupt("policy version", e))?;
+        let json =
+            serde_json::to_string(version).map_err(|e| StoreError::corrupt("policy version", e))?;
         // The mark that lists the domain for `policy_domains` goes first: a crash after it
         // leaves a listed domain without the new version, which every reader tolerates.
         self.ddb
@@ -1236,7 +1236,8 @@ fn decode_domain(i: &Item) -> Option<DomainEntry> {
 }
 
 fn decode_policy(item: &Item) -> Result<PolicyVersion, StoreError> {
-    let json = text(item, "policy").ok_or_else(|| StoreError::corrupt("policy version", "policy"))?;
+    let json =
+        text(item, "policy").ok_or_else(|| StoreError::corrupt("policy version", "policy"))?;
     serde_json::from_str(json).map_err(|e| StoreError::corrupt("policy version", e))
 }
 

@@ -20,8 +20,8 @@ use super::{
 };
 use crate::identity::ReportId;
 use crate::intake::Origin;
-use crate::mta_sts::PolicyVersion;
 use crate::mail::MessageFacts;
+use crate::mta_sts::PolicyVersion;
 use crate::tally::{Counters, Span, Tally};
 
 const SCHEMA: &str = "
@@ -755,8 +755,8 @@ impl Store for EmbeddedStore {
     }
 
     async fn put_policy(&self, version: &PolicyVersion) -> Result<bool, StoreError> {
-        let json = serde_json::to_string(version)
-            .map_err(|e| StoreError::corrupt("policy version", e))?;
+        let json =
+            serde_json::to_string(version).map_err(|e| StoreError::corrupt("policy version", e))?;
         let v = version.clone();
         self.blocking(move |inner| {
             inner

@@ -152,6 +152,144 @@ pub trait Store: Send + Sync {
     fn policy_domains(&self) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
 }
 
+/// A shared store is a store: `rampart serve` hands one to the API and the policy host.
+impl<T: Store> Store for std::sync::Arc<T> {
+    fn put_raw(
+        &self,
+        key: &RawKey,
+        bytes: &[u8],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        T::put_raw(self, key, bytes)
+    }
+
+    fn get_raw(
+        &self,
+        key: &RawKey,
+        max_bytes: u64,
+    ) -> impl Future<Output = Result<RawRead, StoreError>> + Send {
+        T::get_raw(self, key, max_bytes)
+    }
+
+    fn raw_keys(&self) -> impl Future<Output = Result<Vec<RawKey>, StoreError>> + Send {
+        T::raw_keys(self)
+    }
+
+    fn mark_raw(
+        &self,
+        key: &RawKey,
+        outcome: Outcome,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        T::mark_raw(self, key, outcome)
+    }
+
+    fn put_report(
+        &self,
+        report: &StoredReport,
+        mode: WriteMode,
+    ) -> impl Future<Output = Result<PutReport, StoreError>> + Send {
+        T::put_report(self, report, mode)
+    }
+
+    fn reports(
+        &self,
+        domain: &str,
+        days: &DayRange,
+    ) -> impl Future<Output = Result<Vec<StoredReport>, StoreError>> + Send {
+        T::reports(self, domain, days)
+    }
+
+    fn report(
+        &self,
+        id: &ReportId,
+    ) -> impl Future<Output = Result<Option<StoredReport>, StoreError>> + Send {
+        T::report(self, id)
+    }
+
+    fn put_message(
+        &self,
+        record: &MessageRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        T::put_message(self, record)
+    }
+
+    fn message(
+        &self,
+        key: &RawKey,
+    ) -> impl Future<Output = Result<Option<MessageRecord>, StoreError>> + Send {
+        T::message(self, key)
+    }
+
+    fn messages(
+        &self,
+        outcome: Outcome,
+    ) -> impl Future<Output = Result<Vec<MessageRecord>, StoreError>> + Send {
+        T::messages(self, outcome)
+    }
+
+    fn register_domain(
+        &self,
+        name: &str,
+        at: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        T::register_domain(self, name, at)
+    }
+
+    fn unregister_domain(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        T::unregister_domain(self, name)
+    }
+
+    fn domains(&self) -> impl Future<Output = Result<Vec<DomainEntry>, StoreError>> + Send {
+        T::domains(self)
+    }
+
+    fn domain(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<DomainEntry>, StoreError>> + Send {
+        T::domain(self, name)
+    }
+
+    fn forget_domain(&self, name: &str) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        T::forget_domain(self, name)
+    }
+
+    fn day_counts(
+        &self,
+        domain: &str,
+        days: &DayRange,
+    ) -> impl Future<Output = Result<Vec<(String, Counters)>, StoreError>> + Send {
+        T::day_counts(self, domain, days)
+    }
+
+    fn put_policy(
+        &self,
+        version: &PolicyVersion,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        T::put_policy(self, version)
+    }
+
+    fn policies(
+        &self,
+        domain: &str,
+    ) -> impl Future<Output = Result<Vec<PolicyVersion>, StoreError>> + Send {
+        T::policies(self, domain)
+    }
+
+    fn latest_policy(
+        &self,
+        domain: &str,
+    ) -> impl Future<Output = Result<Option<PolicyVersion>, StoreError>> + Send {
+        T::latest_policy(self, domain)
+    }
+
+    fn policy_domains(&self) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send {
+        T::policy_domains(self)
+    }
+}
+
 /// Why a storage call failed. Every variant leaves the store consistent: retrying the call
 /// completes it.
 #[derive(Debug, thiserror::Error)]
