@@ -132,6 +132,37 @@ schemas = {
         "by_sending_mta_ip": {"type": "array", "items": ref("FailureGroup")},
         "failures": {"type": "array", "items": ref("FailureRow")},
         "next": nullable("string"), "total_failures": INT}),
+    "PolicyRequest": obj({
+        "mode": {"enum": ["enforce", "testing", "none"]},
+        "mx": {"type": "array", "items": STR,
+               "description": "MX host names or `*.` wildcards, in A-labels; at least one unless mode is none"},
+        "max_age": {**INT, "maximum": 31557600, "description": "seconds senders may cache the policy"}},
+        required=["mode", "max_age"]),
+    "PolicyProblem": obj({"field": STR, "message": STR}),
+    "PolicyVersion": obj({
+        "version": {"type": "integer", "minimum": 1}, "created_at": {**STR, "format": "date-time"},
+        "mode": {"enum": ["enforce", "testing", "none"]}, "mx": {"type": "array", "items": STR},
+        "max_age": INT, "id": {**STR, "pattern": "^[0-9a-f]{32}$"},
+        "retire_at": {**STR, "format": "date-time",
+                      "description": "on the `mode: none` version that ends hosting: nothing is served after it"}},
+        required=["version", "created_at", "mode", "mx", "max_age", "id"]),
+    "IdRecord": obj({
+        "name": {**STR, "description": "the TXT record in Rampart's zone that `_mta-sts.<domain>` is a CNAME to"},
+        "value": nullable("string", description="published now (null: none)"),
+        "next_value": nullable("string", description="replaces `value` at `next_at`, once no cache holds the old policy"),
+        "next_at": nullable("string", format="date-time",
+                            description="when `next_value` is published (null `next_value`: the record is removed then)")}),
+    "HostedPolicy": obj({
+        "domain": STR, "state": {"enum": ["active", "retiring", "retired"]},
+        "url": {**STR, "format": "uri"},
+        "body": nullable("string", description="the policy file served now, exactly (CRLF line ends)"),
+        "current": ref("PolicyVersion"), "txt": ref("IdRecord"),
+        "warnings": {"type": "array", "items": ref("PolicyProblem")},
+        "versions": {"type": "array", "items": ref("PolicyVersion"), "description": "newest first"}},
+        required=["domain", "state", "url", "body", "current", "txt", "versions"]),
+    "Upload": obj({"key": {**STR, "description": "where the raw upload is kept"},
+                   "outcome": {"enum": ["stored", "duplicate"]},
+                   "reports": {"type": "array", "items": STR}}),
 }
 
 
@@ -164,6 +195,7 @@ FILTERS = [param(d, {"type": "string", **({"examples": [FILTER_EXAMPLES[d]]} if 
                  f"only records whose {d} is one of these comma-separated values"
                  + (" (addresses or CIDR networks)" if d == "source_ip" else ""))
            for d in DIMENSIONS]
+CONFLICT = {"409": error("conflicts with the current state; the message says what to do")}
 ERRORS = {"400": error("bad parameters"), "401": error("missing or wrong bearer token"),
           "404": error("unknown domain or resource"), "503": error("storage unavailable")}
 
@@ -188,7 +220,20 @@ paths = {
                          {"200": ok("DomainSetup")}),
         "delete": operation("removeDomain", "Unregister a domain; `purge=true` also deletes its reports",
                             [DOMAIN, param("purge", {"type": "boolean"}, "delete reports and counters too")],
-                            {"200": ok("Removal")}),
+                            {"200": ok("Removal"), **CONFLICT}),
+    },
+    "/v1/domains/{domain}/mta-sts": {
+        "get": operation("showPolicy", "The hosted MTA-STS policy: what is served, its TXT id, every version",
+                         [DOMAIN], {"200": ok("HostedPolicy")}),
+        "put": operation(
+            "replacePolicy", "Replace the hosted MTA-STS policy (the domain must be registered)", [DOMAIN],
+            {"200": ok("HostedPolicy", "unchanged: the same policy is served"),
+             "201": ok("HostedPolicy", "a new version is served"), **CONFLICT},
+            requestBody={"required": True,
+                         "content": {"application/json": {"schema": ref("PolicyRequest")}}}),
+        "delete": operation("retirePolicy", "Retire hosting: `mode: none` is served until every cached "
+                            "policy expired, then nothing (RFC 8461 section 8.3)",
+                            [DOMAIN], {"200": ok("HostedPolicy")}),
     },
     "/v1/domains/{domain}/summary": {
         "get": operation("summary", "Totals of a date range (read from per-day counters)",
@@ -249,6 +294,18 @@ paths = {
                          {"200": {"description": "the message",
                                   "content": {"message/rfc822": {"schema": {"type": "string"}}}},
                           "413": error("too large to send here")})},
+    "/v1/tlsrpt": {
+        "post": {"operationId": "uploadTlsReport",
+                 "summary": "Receive an SMTP TLS report over HTTPS (RFC 8460 section 5.4); public, no token",
+                 "security": [{}], "parameters": [],
+                 "requestBody": {"required": True, "content": {
+                     "application/tlsrpt+gzip": {"schema": {"type": "string", "format": "binary"}},
+                     "application/tlsrpt+json": {"schema": {"type": "object"}}}},
+                 "responses": {"201": ok("Upload", "stored"), "200": ok("Upload", "already stored"),
+                               "400": error("not a readable TLS report (the bytes are kept)"),
+                               "413": error("larger than the upload bound (the first bytes are kept)"),
+                               "415": error("not application/tlsrpt+gzip or +json (the bytes are kept)"),
+                               "503": error("storage unavailable; send again")}}},
     "/openapi.json": {
         "get": {"operationId": "openapi", "summary": "This document", "parameters": [],
                 "responses": {"200": {"description": "OK",

@@ -16,20 +16,28 @@ use tower::ServiceExt;
 pub const TODAY: i64 = 1_717_200_000;
 
 pub fn endpoints() -> Endpoints {
-    Endpoints {
-        inbound_address: "reports@rua.rampart.example".into(),
-        tlsrpt_url: "https://api.rampart.example/v1/tlsrpt".into(),
-        mta_sts_host: "mta-sts.rampart.example".into(),
-    }
+    Endpoints::new(
+        "reports@rua.rampart.example".into(),
+        "https://api.rampart.example/v1/tlsrpt".into(),
+        "mta-sts.rampart.example".into(),
+        None,
+    )
 }
 
 pub fn app<S: Store + 'static>(store: S, token: Option<&str>) -> Router {
+    app_at(store, token, || TODAY)
+}
+
+/// The API with its clock stopped at `now()`.
+pub fn app_at<S: Store + 'static>(store: S, token: Option<&str>, now: fn() -> i64) -> Router {
     router(Arc::new(Api {
         store,
         endpoints: endpoints(),
         max_raw_bytes: 1 << 20,
+        max_upload_bytes: 64 << 10,
+        timing: rampart::mta_sts::Timing::default(),
         token: token.map(str::to_owned),
-        now: || TODAY,
+        now,
     }))
 }
 
@@ -83,6 +91,28 @@ pub async fn call(app: &Router, method: Method, uri: &str, body: Option<Value>) 
     let response = app
         .clone()
         .oneshot(request.body(body).unwrap())
+        .await
+        .unwrap();
+    let reply = into_reply(response).await;
+    conforms(&method, uri, &reply);
+    reply
+}
+
+/// A request with a raw body of the given media type (uploads).
+pub async fn call_bytes(
+    app: &Router,
+    method: Method,
+    uri: &str,
+    content_type: Option<&str>,
+    bytes: Vec<u8>,
+) -> Reply {
+    let mut request = Request::builder().method(method.clone()).uri(uri);
+    if let Some(ct) = content_type {
+        request = request.header("content-type", ct);
+    }
+    let response = app
+        .clone()
+        .oneshot(request.body(Body::from(bytes)).unwrap())
         .await
         .unwrap();
     let reply = into_reply(response).await;
