@@ -738,7 +738,7 @@ async fn domains_register_show_and_remove<B: Backend + 'static>(store: Arc<B>) {
                  "zone": "shop.example", "purpose": "the host that serves the hosted MTA-STS policy"},
                 {"name": "_mta-sts.shop.example", "type": "CNAME",
                  "value": "shop.example._mta-sts.rua.rampart.example", "zone": "shop.example",
-                 "purpose": "the MTA-STS policy id, published by Rampart when the policy changes"},
+                 "purpose": "the MTA-STS policy id (TXT), published by Rampart in its zone when the policy changes"},
                 {"name": "shop.example._report._dmarc.rua.rampart.example", "type": "TXT",
                  "value": "v=DMARC1", "zone": "rua.rampart.example",
                  "purpose": "authorises Rampart's inbound domain to receive this domain's reports (RFC 7489 section 7.1); published by Rampart's operator"},

@@ -383,7 +383,9 @@ async fn uploads_that_are_refused_keep_their_bytes<B: Backend + 'static>(store: 
     let post = |ct: Option<&'static str>, bytes: Vec<u8>| {
         call_bytes(&app, Method::POST, "/v1/tlsrpt", ct, bytes)
     };
-    let cases: [(Option<&str>, Vec<u8>, u16, &str, &str); 5] = [
+    // (media type, body, status, code, reason; "" when the parser's own words vary)
+    type Case<'a> = (Option<&'a str>, Vec<u8>, u16, &'a str, &'a str);
+    let cases: [Case; 5] = [
         (
             Some("text/plain"),
             report.clone(),
@@ -468,27 +470,37 @@ async fn uploads_that_are_refused_keep_their_bytes<B: Backend + 'static>(store: 
 async fn the_lambda_policy_host_reads_the_viewer_host_header() {
     let store = common::backends::embedded();
     let app = app_at(store.clone(), None, || T0);
+    // The README's invoke steps: register twlnet.com, then PUT its policy (as an event).
+    let event = |name: &str| {
+        std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../events")
+                .join(name),
+        )
+        .unwrap()
+    };
     call(
         &app,
         Method::POST,
         "/v1/domains",
-        Some(json!({"domain": "hosted.example"})),
+        Some(json!({"domain": "twlnet.com"})),
     )
     .await;
-    let v2 = json!({"mode": "enforce", "mx": ["mx1.hosted.example", "*.mail.hosted.example"],
-                    "max_age": 604_800});
-    call(&app, Method::PUT, URI, Some(v2)).await;
+    let put = lambda_http::request::from_str(&event("apigw-v2-policy.json")).unwrap();
+    let reply = into_reply(query::lambda_service(app).oneshot(put).await.unwrap()).await;
+    assert_eq!(
+        reply.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&reply.bytes)
+    );
     let host = mta_sts::router(Arc::new(PolicyHost {
         store,
         host_header: HeaderName::from_static(mta_sts::VIEWER_HOST),
         timing: Timing::default(),
         now: || T0,
     }));
-    let event = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../events/function-url-mta-sts.json"),
-    )
-    .unwrap();
+    let event = event("function-url-mta-sts.json");
     let request = lambda_http::request::from_str(&event).unwrap();
     assert_eq!(
         request.headers()["host"],

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use rampart::Limits;
 use rampart::ingest::{ingest_stored, keep_and_ingest};
 use rampart::store::{Outcome, RawKey, Store, WriteMode};
+use rampart::time::now;
 use serde::Serialize;
 
 use crate::backend::{Backend, StoreArgs};
@@ -214,11 +215,4 @@ pub async fn setup(args: &SetupArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }

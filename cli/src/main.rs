@@ -42,7 +42,7 @@ enum Command {
     Setup(ingest::SetupArgs),
     /// Serve the REST API on this machine (the query Lambda's Router). An empty store first
     /// gets the bundled sample reports; --inbox ingests and watches a folder instead.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
 }
 
 fn main() -> ExitCode {

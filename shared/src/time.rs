@@ -80,6 +80,14 @@ pub fn parse_mail_date(raw: &str) -> Option<i64> {
 }
 
 /// Renders epoch seconds as `YYYY-MM-DDTHH:MM:SSZ`.
+/// The wall clock, in epoch seconds: the one clock every entry point hands down.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
 pub fn format_utc(epoch: i64) -> String {
     DateTime::from_timestamp(epoch, 0)
         .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())

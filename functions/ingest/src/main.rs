@@ -31,20 +31,18 @@ async fn main() -> Result<(), Error> {
                         .into(),
                 );
             };
-            let changed = settle_all(&deps.store, zone, now_secs(), timing).await?;
+            let changed = settle_all(&deps.store, zone, rampart::time::now(), timing).await?;
             return Ok(serde_json::json!({ "policy_ids_changed": changed }));
         }
-        let handled = handle(event.payload, deps, now_secs()).await?;
+        let handled = handle(event.payload, deps, rampart::time::now()).await?;
         // One embedded-metric-format line per invocation; CloudWatch makes metrics of it.
-        println!("{}", handled.counts.emf_line("ingest", now_secs() * 1000));
+        println!(
+            "{}",
+            handled
+                .counts
+                .emf_line("ingest", rampart::time::now() * 1000)
+        );
         Ok::<Value, Error>(handled.into_response()?)
     }))
     .await
-}
-
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }

@@ -18,12 +18,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         store: AwsStore::new(&sdk, location),
         host_header: HeaderName::from_static(VIEWER_HOST),
         timing: Timing::from_env(var)?,
-        now: || {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0)
-        },
+        now: rampart::time::now,
     });
     lambda_http::run(router(host)).await
 }

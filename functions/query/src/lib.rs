@@ -55,12 +55,7 @@ impl<S> Api<S> {
 }
 
 /// The wall clock, in epoch seconds.
-pub fn system_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+pub use rampart::time::now as system_now;
 
 type Shared<S> = State<Arc<Api<S>>>;
 
