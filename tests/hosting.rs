@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderName, Method, Request};
-use common::api::{app_at, call, call_bytes, get, into_reply};
+use common::api::{app_at, call, call_bytes, get, into_reply, register};
 use common::backends::{Backend, endpoint};
 use common::expected::{corpus_report_files, s};
 use common::{gzip, on_both_backends, read_fixture};
@@ -113,8 +113,7 @@ async fn a_policy_is_hosted_versioned_and_retired<B: Backend + 'static>(store: A
     let zone = zone_file();
     let timing = Timing::default();
 
-    let register = json!({"domain": "hosted.example"});
-    call(&at_t0, Method::POST, "/v1/domains", Some(register)).await;
+    register(&at_t0, "hosted.example").await;
     let setup = get(&at_t0, "/v1/domains/hosted.example").await.json();
     let cname = setup["dns"]
         .as_array()
@@ -240,13 +239,7 @@ async fn bad_policies_are_refused_with_reasons<B: Backend + 'static>(store: Arc<
             .error(404),
         "unknown_domain"
     );
-    call(
-        &app,
-        Method::POST,
-        "/v1/domains",
-        Some(json!({"domain": "hosted.example"})),
-    )
-    .await;
+    register(&app, "hosted.example").await;
     let cases = [
         (
             json!({"mode": "enforced", "mx": ["mx.hosted.example"], "max_age": 604_800}),
@@ -479,13 +472,7 @@ async fn the_lambda_policy_host_reads_the_viewer_host_header() {
         )
         .unwrap()
     };
-    call(
-        &app,
-        Method::POST,
-        "/v1/domains",
-        Some(json!({"domain": "twlnet.com"})),
-    )
-    .await;
+    register(&app, "twlnet.com").await;
     let put = lambda_http::request::from_str(&event("apigw-v2-policy.json")).unwrap();
     let reply = into_reply(query::lambda_service(app).oneshot(put).await.unwrap()).await;
     assert_eq!(
@@ -592,13 +579,7 @@ async fn route53_holds_the_published_ids() {
     // The scheduled publisher over the AWS store writes the same record.
     let store = Arc::new(common::backends::aws().await);
     let app = app_at(Arc::clone(&store), None, || T0);
-    call(
-        &app,
-        Method::POST,
-        "/v1/domains",
-        Some(json!({"domain": "hosted.example"})),
-    )
-    .await;
+    register(&app, "hosted.example").await;
     let v1 = json!({"mode": "testing", "mx": ["mx1.hosted.example", "*.mail.hosted.example"],
                     "max_age": 1_209_600});
     assert_eq!(call(&app, Method::PUT, URI, Some(v1)).await.status, 201);

@@ -137,6 +137,17 @@ pub async fn into_reply(response: axum::response::Response) -> Reply {
     }
 }
 
+/// Registers a domain through the API.
+pub async fn register(app: &Router, domain: &str) -> Reply {
+    call(
+        app,
+        Method::POST,
+        "/v1/domains",
+        Some(json!({ "domain": domain })),
+    )
+    .await
+}
+
 pub async fn get(app: &Router, uri: &str) -> Reply {
     call(app, Method::GET, uri, None).await
 }

@@ -47,6 +47,16 @@ pub struct Api<S> {
 }
 
 impl<S> Api<S> {
+    /// The policy calls at this moment.
+    fn hosting(&self) -> hosting::Hosting<'_, S> {
+        hosting::Hosting {
+            store: &self.store,
+            endpoints: &self.endpoints,
+            now: (self.now)(),
+            timing: self.timing,
+        }
+    }
+
     fn today(&self) -> NaiveDate {
         chrono::DateTime::from_timestamp((self.now)(), 0)
             .unwrap_or_default()
@@ -376,18 +386,7 @@ async fn show_policy<S: Store>(
     RawQuery(q): RawQuery,
 ) -> Answer<hosting::HostedPolicy> {
     let domain = path(domain)?;
-    let now = (api.now)();
-    Ok(Json(
-        hosting::show(
-            &api.store,
-            &domain,
-            &api.endpoints,
-            pairs(q)?,
-            now,
-            api.timing,
-        )
-        .await?,
-    ))
+    Ok(Json(api.hosting().show(&domain, pairs(q)?).await?))
 }
 
 async fn replace_policy<S: Store>(
@@ -402,9 +401,7 @@ async fn replace_policy<S: Store>(
         body,
         r#"{"mode": "enforce", "mx": ["mx1.example.com"], "max_age": 604800}"#,
     )?;
-    let now = (api.now)();
-    let (hosted, created) =
-        hosting::replace(&api.store, &domain, body, &api.endpoints, now, api.timing).await?;
+    let (hosted, created) = api.hosting().replace(&domain, body).await?;
     Ok((created_or_ok(created), Json(hosted)).into_response())
 }
 
@@ -414,18 +411,7 @@ async fn retire_policy<S: Store>(
     RawQuery(q): RawQuery,
 ) -> Answer<hosting::HostedPolicy> {
     let domain = path(domain)?;
-    let now = (api.now)();
-    Ok(Json(
-        hosting::retire(
-            &api.store,
-            &domain,
-            &api.endpoints,
-            pairs(q)?,
-            now,
-            api.timing,
-        )
-        .await?,
-    ))
+    Ok(Json(api.hosting().retire(&domain, pairs(q)?).await?))
 }
 
 /// `POST /v1/tlsrpt`: a TLS report over HTTPS (RFC 8460 section 5.4). The bytes are kept

@@ -95,107 +95,151 @@ pub struct HostedPolicy {
     pub versions: Vec<VersionView>,
 }
 
-pub async fn show<S: Store>(
-    store: &S,
-    domain: &str,
-    endpoints: &Endpoints,
-    pairs: Vec<(String, String)>,
-    now: i64,
-    timing: Timing,
-) -> Result<HostedPolicy, QueryError> {
-    Params::new(pairs, &[])?;
-    let entry = known_domain(store, domain).await?;
-    let history = store.policies(&entry.name).await?;
-    view(&entry.name, history, endpoints, now, timing, Vec::new())
+/// What every policy call needs: the store, where things are served, the clock and timing.
+pub struct Hosting<'a, S> {
+    pub store: &'a S,
+    pub endpoints: &'a Endpoints,
+    pub now: i64,
+    pub timing: Timing,
 }
 
-/// Replaces the policy; `true` with it when a new version was stored (the same policy again
-/// stores nothing).
-pub async fn replace<S: Store>(
-    store: &S,
-    domain: &str,
-    body: PolicyRequest,
-    endpoints: &Endpoints,
-    now: i64,
-    timing: Timing,
-) -> Result<(HostedPolicy, bool), QueryError> {
-    let entry = known_domain(store, domain).await?;
-    if entry.registered_at.is_none() {
-        return Err(QueryError::not_found(
-            "domain_not_registered",
-            format!(
-                "register {} (POST /v1/domains) before hosting its policy",
-                entry.name
-            ),
-        ));
+impl<S: Store> Hosting<'_, S> {
+    pub async fn show(
+        &self,
+        domain: &str,
+        pairs: Vec<(String, String)>,
+    ) -> Result<HostedPolicy, QueryError> {
+        Params::new(pairs, &[])?;
+        let entry = known_domain(self.store, domain).await?;
+        let history = self.store.policies(&entry.name).await?;
+        self.view(&entry.name, history, Vec::new())
     }
-    let mode = PolicyMode::parse(body.mode.trim()).ok_or_else(|| {
-        QueryError::bad_request(
-            "invalid_policy",
-            format!(
-                "mode: {:?} is not enforce, testing or none",
-                body.mode.trim()
-            ),
-        )
-    })?;
-    let (policy, warnings) = Policy::new(mode, &body.mx, body.max_age).map_err(|problems| {
-        let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        QueryError::bad_request("invalid_policy", list.join("; "))
-    })?;
-    let history = store.policies(&entry.name).await?;
-    let latest = history.last();
-    if latest.is_some_and(|v| v.retire_at.is_none() && v.policy == policy) {
-        let answer = view(&entry.name, history, endpoints, now, timing, warnings)?;
-        return Ok((answer, false));
-    }
-    let version = PolicyVersion {
-        domain: entry.name.clone(),
-        version: latest.map_or(1, |v| v.version + 1),
-        created_at: now,
-        policy,
-        retire_at: None,
-    };
-    store_version(store, &version).await?;
-    let history = [history, vec![version]].concat();
-    Ok((
-        view(&entry.name, history, endpoints, now, timing, warnings)?,
-        true,
-    ))
-}
 
-/// Starts retiring the policy (§8.3): `mode: none` is served under a new id until every
-/// sender's cached policy has expired, then nothing.
-pub async fn retire<S: Store>(
-    store: &S,
-    domain: &str,
-    endpoints: &Endpoints,
-    pairs: Vec<(String, String)>,
-    now: i64,
-    timing: Timing,
-) -> Result<HostedPolicy, QueryError> {
-    Params::new(pairs, &[])?;
-    let entry = known_domain(store, domain).await?;
-    let history = store.policies(&entry.name).await?;
-    let Some(latest) = history.last() else {
-        return Err(no_policy(&entry.name));
-    };
-    if latest.retire_at.is_some() {
-        return view(&entry.name, history, endpoints, now, timing, Vec::new());
+    /// Replaces the policy; `true` with it when a new version was stored (the same policy
+    /// again stores nothing).
+    pub async fn replace(
+        &self,
+        domain: &str,
+        body: PolicyRequest,
+    ) -> Result<(HostedPolicy, bool), QueryError> {
+        let (store, now) = (self.store, self.now);
+        let entry = known_domain(store, domain).await?;
+        if entry.registered_at.is_none() {
+            return Err(QueryError::not_found(
+                "domain_not_registered",
+                format!(
+                    "register {} (POST /v1/domains) before hosting its policy",
+                    entry.name
+                ),
+            ));
+        }
+        let mode = PolicyMode::parse(body.mode.trim()).ok_or_else(|| {
+            QueryError::bad_request(
+                "invalid_policy",
+                format!(
+                    "mode: {:?} is not enforce, testing or none",
+                    body.mode.trim()
+                ),
+            )
+        })?;
+        let (policy, warnings) = Policy::new(mode, &body.mx, body.max_age).map_err(|problems| {
+            let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            QueryError::bad_request("invalid_policy", list.join("; "))
+        })?;
+        let history = store.policies(&entry.name).await?;
+        let latest = history.last();
+        if latest.is_some_and(|v| v.retire_at.is_none() && v.policy == policy) {
+            let answer = self.view(&entry.name, history, warnings)?;
+            return Ok((answer, false));
+        }
+        let version = PolicyVersion {
+            domain: entry.name.clone(),
+            version: latest.map_or(1, |v| v.version + 1),
+            created_at: now,
+            policy,
+            retire_at: None,
+        };
+        store_version(store, &version).await?;
+        let history = [history, vec![version]].concat();
+        Ok((self.view(&entry.name, history, warnings)?, true))
     }
-    let version = PolicyVersion {
-        domain: entry.name.clone(),
-        version: latest.version + 1,
-        created_at: now,
-        policy: Policy {
-            mode: PolicyMode::None,
-            mx: Vec::new(),
-            max_age: RETIRING_MAX_AGE,
-        },
-        retire_at: Some(retirement_end(&history, now, timing)),
-    };
-    store_version(store, &version).await?;
-    let history = [history, vec![version]].concat();
-    view(&entry.name, history, endpoints, now, timing, Vec::new())
+
+    /// Starts retiring the policy (§8.3): `mode: none` is served under a new id until every
+    /// sender's cached policy has expired, then nothing.
+    pub async fn retire(
+        &self,
+        domain: &str,
+        pairs: Vec<(String, String)>,
+    ) -> Result<HostedPolicy, QueryError> {
+        let (store, now, timing) = (self.store, self.now, self.timing);
+        Params::new(pairs, &[])?;
+        let entry = known_domain(store, domain).await?;
+        let history = store.policies(&entry.name).await?;
+        let Some(latest) = history.last() else {
+            return Err(no_policy(&entry.name));
+        };
+        if latest.retire_at.is_some() {
+            return self.view(&entry.name, history, Vec::new());
+        }
+        let version = PolicyVersion {
+            domain: entry.name.clone(),
+            version: latest.version + 1,
+            created_at: now,
+            policy: Policy {
+                mode: PolicyMode::None,
+                mx: Vec::new(),
+                max_age: RETIRING_MAX_AGE,
+            },
+            retire_at: Some(retirement_end(&history, now, timing)),
+        };
+        store_version(store, &version).await?;
+        let history = [history, vec![version]].concat();
+        self.view(&entry.name, history, Vec::new())
+    }
+
+    fn view(
+        &self,
+        domain: &str,
+        history: Vec<PolicyVersion>,
+        warnings: Vec<PolicyProblem>,
+    ) -> Result<HostedPolicy, QueryError> {
+        let (now, timing) = (self.now, self.timing);
+        let Some(latest) = history.last() else {
+            return Err(no_policy(domain));
+        };
+        let body = latest.served_body(now);
+        let state = match (latest.retire_at, &body) {
+            (None, _) => HostingState::Active,
+            (Some(_), Some(_)) => HostingState::Retiring,
+            (Some(_), None) => HostingState::Retired,
+        };
+        let value = due_record(&history, now, timing);
+        let due_at = latest
+            .created_at
+            .saturating_add(timing.cache_seconds as i64);
+        let (next_value, next_at) = if due_at > now && body.is_some() {
+            (Some(sts_record(&latest.policy.id())), Some(due_at))
+        } else if let Some(end) = latest.retire_at.filter(|end| *end > now) {
+            (None, Some(end))
+        } else {
+            (None, None)
+        };
+        Ok(HostedPolicy {
+            domain: domain.to_owned(),
+            state,
+            url: format!("https://mta-sts.{domain}/.well-known/mta-sts.txt"),
+            body,
+            current: VersionView::from(latest),
+            txt: IdRecord {
+                name: id_record_name(domain, &self.endpoints.policy_zone),
+                value,
+                next_value,
+                next_at: next_at.map(format_utc),
+            },
+            warnings,
+            versions: history.iter().rev().map(VersionView::from).collect(),
+        })
+    }
 }
 
 /// Whether a domain still has a policy that senders may hold: it cannot be removed then.
@@ -225,49 +269,4 @@ fn no_policy(domain: &str) -> QueryError {
         "no_policy",
         format!("{domain} has no hosted MTA-STS policy; PUT one first"),
     )
-}
-
-fn view(
-    domain: &str,
-    history: Vec<PolicyVersion>,
-    endpoints: &Endpoints,
-    now: i64,
-    timing: Timing,
-    warnings: Vec<PolicyProblem>,
-) -> Result<HostedPolicy, QueryError> {
-    let Some(latest) = history.last() else {
-        return Err(no_policy(domain));
-    };
-    let body = latest.served_body(now);
-    let state = match (latest.retire_at, &body) {
-        (None, _) => HostingState::Active,
-        (Some(_), Some(_)) => HostingState::Retiring,
-        (Some(_), None) => HostingState::Retired,
-    };
-    let value = due_record(&history, now, timing);
-    let due_at = latest
-        .created_at
-        .saturating_add(timing.cache_seconds as i64);
-    let (next_value, next_at) = if due_at > now && body.is_some() {
-        (Some(sts_record(&latest.policy.id())), Some(due_at))
-    } else if let Some(end) = latest.retire_at.filter(|end| *end > now) {
-        (None, Some(end))
-    } else {
-        (None, None)
-    };
-    Ok(HostedPolicy {
-        domain: domain.to_owned(),
-        state,
-        url: format!("https://mta-sts.{domain}/.well-known/mta-sts.txt"),
-        body,
-        current: VersionView::from(latest),
-        txt: IdRecord {
-            name: id_record_name(domain, &endpoints.policy_zone),
-            value,
-            next_value,
-            next_at: next_at.map(format_utc),
-        },
-        warnings,
-        versions: history.iter().rev().map(VersionView::from).collect(),
-    })
 }
