@@ -447,24 +447,34 @@ async fn upload_tls_report<S: Store>(
     )
     .await;
     let reason = done.reason.clone().unwrap_or_default();
-    let kept = format!("{reason} (kept as {key})");
-    let error = |kind, code| Err(ApiError::new(kind, code, kept.clone()));
-    match (done.outcome, refusal) {
+    let (kind, code) = match (done.outcome, refusal) {
         (Outcome::Stored, _) => {
-            Ok((StatusCode::CREATED, Json(upload_answer(&done))).into_response())
+            return Ok((StatusCode::CREATED, Json(upload_answer(&done))).into_response());
         }
-        (Outcome::Duplicate, _) => Ok((StatusCode::OK, Json(upload_answer(&done))).into_response()),
+        (Outcome::Duplicate, _) => {
+            return Ok((StatusCode::OK, Json(upload_answer(&done))).into_response());
+        }
+        (Outcome::Failed, _) => {
+            let message = format!("{reason}; send the report again");
+            return Err(ApiError::new(
+                ErrorKind::Unavailable,
+                "storage_unavailable",
+                message,
+            ));
+        }
         (Outcome::Rejected, Some(UploadRefusal::TooLarge { .. })) => {
-            error(ErrorKind::TooLarge, "too_large")
+            (ErrorKind::TooLarge, "too_large")
         }
-        (Outcome::Rejected, Some(UploadRefusal::MediaType(_))) => Err(ApiError::new(
-            ErrorKind::UnsupportedMediaType,
-            "unsupported_media_type",
-            kept,
-        )),
-        (Outcome::Rejected, None) => error(ErrorKind::BadRequest, "unreadable_report"),
-        (Outcome::Failed, _) => error(ErrorKind::Unavailable, "storage_unavailable"),
-    }
+        (Outcome::Rejected, Some(UploadRefusal::MediaType(_))) => {
+            (ErrorKind::UnsupportedMediaType, "unsupported_media_type")
+        }
+        (Outcome::Rejected, None) => (ErrorKind::BadRequest, "unreadable_report"),
+    };
+    Err(ApiError::new(
+        kind,
+        code,
+        format!("{reason} (kept as {key})"),
+    ))
 }
 
 fn upload_answer(done: &ingest::Ingested) -> serde_json::Value {

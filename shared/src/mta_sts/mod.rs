@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use policy::{
     MAX_AGE_LIMIT, Policy, PolicyMode, PolicyProblem, PolicyReading, read_policy, sts_record,
+    tlsrpt_record,
 };
 pub use zone::{DnsZone, ZoneFile};
 

@@ -166,6 +166,21 @@ pub fn sts_record(id: &str) -> String {
     format!("v=STSv1; id={id};")
 }
 
+/// The `_smtp._tls.<domain>` TXT value that sends TLS reports to `ruas` (RFC 8460 §3), in
+/// order: Microsoft reports only to the first. Commas, `!` and `;` inside a URI are
+/// percent-encoded, as the record's grammar requires.
+pub fn tlsrpt_record(ruas: &[&str]) -> String {
+    let encoded: Vec<String> = ruas
+        .iter()
+        .map(|uri| {
+            uri.replace(',', "%2C")
+                .replace('!', "%21")
+                .replace(';', "%3B")
+        })
+        .collect();
+    format!("v=TLSRPTv1; rua={}", encoded.join(","))
+}
+
 /// An `mx` value is a host name or `*.` plus a domain, in A-labels.
 fn check_mx_pattern(name: &str) -> Result<(), &'static str> {
     let host = name.strip_prefix("*.").unwrap_or(name);
@@ -343,6 +358,10 @@ mod tests {
         assert_eq!(id.len(), 32);
         assert!(id.bytes().all(|b| b.is_ascii_alphanumeric()));
         assert_eq!(sts_record(&id), format!("v=STSv1; id={id};"));
+        assert_eq!(
+            tlsrpt_record(&["mailto:r@rua.example", "https://a.example/v1/tlsrpt;x,y!"]),
+            "v=TLSRPTv1; rua=mailto:r@rua.example,https://a.example/v1/tlsrpt%3Bx%2Cy%21"
+        );
         let reread = read_policy(p.render().as_bytes());
         assert_eq!(reread.policy.as_ref(), Some(&p));
         assert!(reread.notes.is_empty() && reread.problems.is_empty());

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::{Params, QueryError, known_domain};
-use crate::mta_sts::id_record_name;
+use crate::mta_sts::{id_record_name, tlsrpt_record};
 use crate::store::{DomainEntry, Store, normalise_domain};
 use crate::time::format_utc;
 
@@ -208,10 +208,7 @@ fn setup(entry: DomainEntry, at: &Endpoints) -> DomainSetup {
         record(
             format!("_smtp._tls.{d}"),
             "TXT",
-            format!(
-                "v=TLSRPTv1; rua=mailto:{},{}",
-                at.inbound_address, at.tlsrpt_url
-            ),
+            tlsrpt_record(&[&format!("mailto:{}", at.inbound_address), &at.tlsrpt_url]),
             &d,
             "SMTP TLS reports to Rampart by mail and HTTPS",
         ),
