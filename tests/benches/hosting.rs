@@ -89,7 +89,7 @@ fn hosting(c: &mut Criterion) {
                 .header("host", "mta-sts.hosted.example")
                 .body(Body::empty())
                 .unwrap();
-            assert_eq!(rt.block_on(send(&host, request)), (200, 95));
+            assert_eq!(rt.block_on(send(&host, request)), (200, 99));
         })
     });
 
