@@ -559,6 +559,9 @@ async fn route53_holds_the_published_ids() {
     zone.set_txt(&name, &txt(V1), 300).await.unwrap();
     zone.set_txt(&name, &txt(V2), 300).await.unwrap();
     assert_eq!(zone.txt(&name).await.unwrap(), Some(txt(V2)));
+    let listed = zone.txt_records().await.unwrap();
+    assert_eq!(listed.get(&name), Some(&txt(V2)));
+    assert_eq!(listed.len(), 1, "{listed:?}");
     let sets = route53
         .list_resource_record_sets()
         .hosted_zone_id(&zone_id)

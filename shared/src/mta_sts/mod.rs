@@ -129,10 +129,42 @@ pub async fn settle<S: Store, Z: DnsZone>(
     now: i64,
     timing: Timing,
 ) -> Result<Published, StoreError> {
+    let name = id_record_name(domain, zone.apex());
+    let current = zone.txt(&name).await?;
+    settle_from(store, zone, domain, current, now, timing).await
+}
+
+/// [`settle`] for every domain with a policy history; returns how many records changed. The
+/// zone is listed once, not once per domain: Route 53 allows five requests a second per
+/// account, and this runs every minute over every hosted domain.
+pub async fn settle_all<S: Store, Z: DnsZone>(
+    store: &S,
+    zone: &Z,
+    now: i64,
+    timing: Timing,
+) -> Result<usize, StoreError> {
+    let mut published = zone.txt_records().await?;
+    let mut changed = 0;
+    for domain in store.policy_domains().await? {
+        let current = published.remove(&id_record_name(&domain, zone.apex()));
+        let done = settle_from(store, zone, &domain, current, now, timing).await?;
+        changed += usize::from(done.changed);
+    }
+    Ok(changed)
+}
+
+/// Writes the record of `domain` if `current` (what the zone holds) is not what is due.
+async fn settle_from<S: Store, Z: DnsZone>(
+    store: &S,
+    zone: &Z,
+    domain: &str,
+    current: Option<String>,
+    now: i64,
+    timing: Timing,
+) -> Result<Published, StoreError> {
     let history = store.policies(domain).await?;
     let name = id_record_name(domain, zone.apex());
     let wanted = due_record(&history, now, timing);
-    let current = zone.txt(&name).await?;
     if current == wanted {
         return Ok(Published {
             name,
@@ -150,20 +182,6 @@ pub async fn settle<S: Store, Z: DnsZone>(
         value: wanted,
         changed: true,
     })
-}
-
-/// [`settle`] for every domain with a policy history; returns how many records changed.
-pub async fn settle_all<S: Store, Z: DnsZone>(
-    store: &S,
-    zone: &Z,
-    now: i64,
-    timing: Timing,
-) -> Result<usize, StoreError> {
-    let mut changed = 0;
-    for domain in store.policy_domains().await? {
-        changed += usize::from(settle(store, zone, &domain, now, timing).await?.changed);
-    }
-    Ok(changed)
 }
 
 #[cfg(test)]

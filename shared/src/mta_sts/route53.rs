@@ -1,5 +1,7 @@
 //! [`DnsZone`] over a Route 53 hosted zone: where the AWS deployment publishes policy ids.
 
+use std::collections::BTreeMap;
+
 use aws_sdk_route53::Client;
 use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
@@ -82,23 +84,48 @@ impl Route53Zone {
     }
 }
 
+/// Route 53 gives TXT data as quoted strings; a long value is several of them.
+fn txt_value(set: &ResourceRecordSet) -> String {
+    set.resource_records()
+        .iter()
+        .flat_map(|r| r.value().split("\" \""))
+        .map(|part| part.trim_matches('"'))
+        .collect()
+}
+
 impl DnsZone for Route53Zone {
     fn apex(&self) -> &str {
         &self.apex
     }
 
     async fn txt(&self, name: &str) -> Result<Option<String>, StoreError> {
-        let Some(set) = self.record(name).await? else {
-            return Ok(None);
-        };
-        // Route 53 gives TXT data as quoted strings; a long value is several of them.
-        Ok(Some(
-            set.resource_records()
-                .iter()
-                .flat_map(|r| r.value().split("\" \""))
-                .map(|part| part.trim_matches('"'))
-                .collect(),
-        ))
+        Ok(self.record(name).await?.as_ref().map(txt_value))
+    }
+
+    async fn txt_records(&self) -> Result<BTreeMap<String, String>, StoreError> {
+        let mut records = BTreeMap::new();
+        let mut start: Option<(String, RrType)> = None;
+        loop {
+            let out = self
+                .client
+                .list_resource_record_sets()
+                .hosted_zone_id(&self.zone_id)
+                .set_start_record_name(start.as_ref().map(|(n, _)| n.clone()))
+                .set_start_record_type(start.as_ref().map(|(_, t)| t.clone()))
+                .send()
+                .await
+                .map_err(|e| classify("list TXT records", e))?;
+            for set in out.resource_record_sets() {
+                if set.r#type == RrType::Txt {
+                    let name = set.name.trim_end_matches('.').to_ascii_lowercase();
+                    records.insert(name, txt_value(set));
+                }
+            }
+            match (out.is_truncated, out.next_record_name, out.next_record_type) {
+                (true, Some(name), Some(kind)) => start = Some((name, kind)),
+                _ => return Ok(records),
+            }
+        }
     }
 
     async fn set_txt(&self, name: &str, value: &str, ttl: u32) -> Result<(), StoreError> {

@@ -16,6 +16,11 @@ pub trait DnsZone: Send + Sync {
     /// The TXT value at `name` (fully qualified, without the final dot), if any.
     fn txt(&self, name: &str) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
 
+    /// Every TXT record of the zone, by name (fully qualified, without the final dot).
+    fn txt_records(
+        &self,
+    ) -> impl Future<Output = Result<BTreeMap<String, String>, StoreError>> + Send;
+
     /// Creates or replaces the TXT record at `name`.
     fn set_txt(
         &self,
@@ -122,6 +127,14 @@ impl DnsZone for ZoneFile {
         Ok(self.load()?.remove(name).map(|(_, value)| value))
     }
 
+    async fn txt_records(&self) -> Result<BTreeMap<String, String>, StoreError> {
+        Ok(self
+            .load()?
+            .into_iter()
+            .map(|(name, (_, value))| (name, value))
+            .collect())
+    }
+
     async fn set_txt(&self, name: &str, value: &str, ttl: u32) -> Result<(), StoreError> {
         // A TXT string cannot carry a bare quote; policy ids are letters and digits.
         if value.contains(['"', '\n', '\\']) {
@@ -174,6 +187,16 @@ mod tests {
         assert_eq!(
             zone.txt(name).await.unwrap().as_deref(),
             Some("v=STSv1; id=abc;")
+        );
+        assert_eq!(
+            zone.txt_records().await.unwrap(),
+            BTreeMap::from([
+                (
+                    "b.example._mta-sts.rua.example.net".to_owned(),
+                    "v=STSv1; id=1;".to_owned()
+                ),
+                (name.to_owned(), "v=STSv1; id=abc;".to_owned()),
+            ])
         );
         zone.remove_txt(name).await.unwrap();
         zone.remove_txt(name).await.unwrap();
