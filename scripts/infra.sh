@@ -42,6 +42,14 @@ infra_check() {
         --compact --quiet --skip-download
 }
 
+# The functions with exactly the environment the template gives them, behind a stand-in for
+# the Lambda Runtime API, against moto (tests/infra/wiring.py). Needs the debug binaries and
+# moto_start.
+infra_wiring() {
+    "$SAM_VENV/bin/python" tests/infra/wiring.py "$INFRA_TEMPLATE" target/debug \
+        tests/fixtures/corpus/email/parsedmarc/twilight.eml
+}
+
 # The release packages: `cargo lambda build` one binary at a time, as `sam build` runs it, so
 # the sam build that follows finds everything built. Prints each package's size.
 infra_build() {
