@@ -8,9 +8,9 @@ variables the template sets are the ones the binaries read, with values that mak
 together. The template's references are resolved against moto resources (table, bucket, hosted
 zone) and fixed stand-ins for what only AWS creates (API and CloudFront host names). Then:
 the CloudFront Function passes the viewer's host on, query registers a domain and hosts a
-policy, mta-sts serves it, ingest takes an SQS message
-for a mail SES would have written and runs the policy-id schedule. Every answer is checked
-exactly where it carries a wired value. Run by scripts/test after the debug build.
+policy, mta-sts serves it, and ingest takes an SQS message for a mail SES would have written
+and runs the policy-id schedule. Every answer is checked exactly where it carries a wired
+value. Run by scripts/test after the debug build.
 """
 
 import json
