@@ -14,7 +14,9 @@ moto_start() {
     local port
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     # One request at a time: see scripts/moto_serial.py.
-    "$MOTO_VENV/bin/python" scripts/moto_serial.py 127.0.0.1 "$port" >"${TMPDIR:-/tmp}/rampart-moto-$port.log" 2>&1 &
+    # The request log also lets the ingest benchmark count requests per mail.
+    export RAMPART_TEST_MOTO_LOG="${TMPDIR:-/tmp}/rampart-moto-$port.log"
+    "$MOTO_VENV/bin/python" scripts/moto_serial.py 127.0.0.1 "$port" >"$RAMPART_TEST_MOTO_LOG" 2>&1 &
     MOTO_PID=$!
     trap 'kill $MOTO_PID 2>/dev/null || true' EXIT
     export RAMPART_TEST_AWS_ENDPOINT="http://127.0.0.1:$port"
@@ -26,7 +28,7 @@ moto_start() {
         fi
         if ! kill -0 "$MOTO_PID" 2>/dev/null; then
             echo "moto server failed to start; its log:" >&2
-            cat "${TMPDIR:-/tmp}/rampart-moto-$port.log" >&2
+            cat "$RAMPART_TEST_MOTO_LOG" >&2
             return 1
         fi
         sleep 0.2

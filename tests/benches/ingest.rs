@@ -1,5 +1,6 @@
-//! Ingest throughput (mails/s) into the embedded store and into DynamoDB + S3 on moto, and
-//! the DynamoDB write capacity one 1k-record report costs.
+//! Ingest throughput (mails/s) into the embedded store and into DynamoDB + S3 on moto, the
+//! DynamoDB write capacity one 1k-record report costs, and the AWS requests one mail costs on
+//! the Lambda path (the README's cost estimate is built from them).
 //!
 //! Run: `./scripts/bench` (starts moto, then `cargo bench -p rampart-tests --bench ingest`).
 //! Figures go to `docs/performance.md`. moto is a Python emulator: its figures measure
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rampart::Limits;
-use rampart::ingest::ingest_message;
+use rampart::ingest::{ingest_message, ingest_stored};
 use rampart::store::aws::AwsStore;
 use rampart::store::{Outcome, RawKey, Store, WriteMode};
 
@@ -113,6 +114,94 @@ fn ingest(c: &mut Criterion) {
             store.consumed_write_units()
         );
     }
+
+    let Ok(log) = std::env::var("RAMPART_TEST_MOTO_LOG") else {
+        eprintln!(
+            "RAMPART_TEST_MOTO_LOG not set: skipping the request count (use ./scripts/bench)"
+        );
+        return;
+    };
+    for file in [MAILS[5], MAILS[9]] {
+        let store = rt.block_on(common::backends::aws());
+        let bytes = common::read_fixture(file);
+        let key = RawKey::for_content(&bytes);
+        let lambda_path = || async {
+            // What SES does, then what the ingest function does with the notification.
+            store.put_raw(&key, &bytes).await.unwrap();
+            ingest_stored(&store, &key, &Limits::default(), 0, WriteMode::Insert).await;
+        };
+        let new = rt.block_on(count_requests(&log, lambda_path()));
+        let (items, units) = rt.block_on(write_units_by_item_size(&store));
+        let duplicate = rt.block_on(count_requests(&log, lambda_path()));
+        eprintln!(
+            "requests for {file} on the Lambda path: new {new}, {units} WCU over {items} items; again (duplicate) {duplicate}"
+        );
+    }
+}
+
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ parameters, ended by a letter.
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// AWS requests counted in moto's request log while `work` runs, by service and kind
+/// (`S3 PUT object`, `S3 GET tagging`, `DynamoDB`).
+#[derive(Debug, Default)]
+struct Requests(std::collections::BTreeMap<String, usize>);
+
+impl std::fmt::Display for Requests {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let total: usize = self.0.values().sum();
+        write!(f, "{total} requests (")?;
+        for (i, (kind, n)) in self.0.iter().enumerate() {
+            write!(f, "{}{n} {kind}", if i > 0 { ", " } else { "" })?;
+        }
+        write!(f, ")")
+    }
+}
+
+async fn count_requests(log: &str, work: impl std::future::Future<Output = ()>) -> Requests {
+    let before = std::fs::metadata(log).map(|m| m.len()).unwrap_or(0) as usize;
+    work.await;
+    // The server writes a request's log line just after answering it: let the last one land.
+    std::thread::sleep(Duration::from_millis(500));
+    let text = std::fs::read(log).unwrap();
+    let mut counted = Requests::default();
+    for line in String::from_utf8_lossy(&text[before..]).lines() {
+        // werkzeug: `127.0.0.1 - - [date] "METHOD PATH HTTP/1.1" STATUS -`, coloured with
+        // ANSI escapes when the status is an error (a failed conditional write, say).
+        let line = strip_ansi(line);
+        let Some(request) = line.split('"').nth(1) else {
+            continue;
+        };
+        let mut parts = request.split(' ');
+        let (Some(method), Some(path)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        // DynamoDB's JSON protocol posts every operation to the root; S3 is path-style.
+        let kind = if (method, path) == ("POST", "/") {
+            "DynamoDB".to_owned()
+        } else if path.contains("tagging") {
+            format!("S3 {method} tagging")
+        } else {
+            format!("S3 {method} object")
+        };
+        *counted.0.entry(kind).or_default() += 1;
+    }
+    counted
 }
 
 /// What the items now in the table cost to write by DynamoDB's rule: one WCU per started KB
