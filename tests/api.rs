@@ -18,6 +18,7 @@ use common::on_both_backends;
 use common::read_fixture;
 use rampart::Limits;
 use rampart::ingest::ingest_message;
+use rampart::sources::Enricher;
 use rampart::store::{Outcome, RawKey, WriteMode};
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -174,6 +175,7 @@ async fn load<B: Backend>(store: &B) -> BTreeMap<&'static str, (RawKey, Outcome)
         store.put_raw(&key, &bytes).await.unwrap();
         let done = ingest_message(
             store,
+            &Enricher::disabled(),
             &key,
             &bytes,
             &Limits::default(),
@@ -631,6 +633,7 @@ async fn a_mailed_report_shows_its_ses_verdicts<B: Backend + 'static>(store: Arc
     store.put_raw(&key, &bytes).await.unwrap();
     let done = ingest_message(
         &*store,
+        &Enricher::disabled(),
         &key,
         &bytes,
         &Limits::default(),
@@ -946,6 +949,7 @@ async fn api_gateway_events_reach_the_same_routes() {
         .unwrap();
     ingest_message(
         &store,
+        &Enricher::disabled(),
         &key,
         &bytes,
         &Limits::default(),
@@ -1013,6 +1017,7 @@ async fn every_corpus_day_matches_expected_json<B: Backend + 'static>(store: Arc
         store.put_raw(&key, &bytes).await.unwrap();
         ingest_message(
             &*store,
+            &Enricher::disabled(),
             &key,
             &bytes,
             &Limits::default(),

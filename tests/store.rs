@@ -15,6 +15,7 @@ use common::{as_received_by_ses, gzip_stream, parse, read_fixture};
 use rampart::Limits;
 use rampart::ingest::{Ingested, ingest_message};
 use rampart::intake::Report;
+use rampart::sources::Enricher;
 use rampart::store::{
     DayRange, DomainEntry, FaultPoint, Outcome, PutReport, RawKey, RawRead, StoredReport, WriteMode,
 };
@@ -42,6 +43,7 @@ async fn ingest_bytes<B: Backend>(store: &B, bytes: &[u8], now: i64) -> Ingested
     store.put_raw(&key, bytes).await.unwrap();
     ingest_message(
         store,
+        &Enricher::disabled(),
         &key,
         bytes,
         &Limits::default(),
@@ -323,6 +325,7 @@ async fn reprocessing_replaces_only_changed_reports<B: Backend>(store: Arc<B>) {
     let before = counters(&*store).await["example.com"];
     let again = ingest_message(
         &*store,
+        &Enricher::disabled(),
         &first.key,
         &bytes,
         &Limits::default(),

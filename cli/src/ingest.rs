@@ -10,7 +10,9 @@ use rampart::time::now;
 use serde::Serialize;
 
 use crate::backend::{Backend, StoreArgs};
+use crate::enrich::{EnrichArgs, reprocess_sources};
 use crate::files::{ReadError, collect_files, progress, read_input, report_error};
+use rampart::sources::Enricher;
 
 #[derive(clap::Args)]
 pub struct IngestArgs {
@@ -19,12 +21,21 @@ pub struct IngestArgs {
     paths: Vec<PathBuf>,
     #[command(flatten)]
     store: StoreArgs,
+    #[command(flatten)]
+    enrich: EnrichArgs,
 }
 
 #[derive(clap::Args)]
 pub struct ReprocessArgs {
+    /// Only refresh the source intelligence of stored reports (country, AS, reverse DNS,
+    /// service) instead of reading every raw message again: fills in what ingest could not
+    /// resolve in time, and enriches reports stored before enrichment existed.
+    #[arg(long)]
+    enrich: bool,
     #[command(flatten)]
     store: StoreArgs,
+    #[command(flatten)]
+    sources: EnrichArgs,
 }
 
 #[derive(clap::Args)]
@@ -76,6 +87,7 @@ struct ReprocessLine<'a> {
 /// file name or key cannot be used; every other failure is an outcome.
 pub async fn ingest_file<S: Store>(
     store: &S,
+    enricher: &Enricher,
     file: &Path,
     raw_prefix: &str,
     limits: &Limits,
@@ -100,7 +112,16 @@ pub async fn ingest_file<S: Store>(
         }
     };
     let key = RawKey::new(format!("{raw_prefix}{}", RawKey::for_content(&bytes)))?;
-    let done = keep_and_ingest(store, &key, &bytes, limits, now(), WriteMode::Insert).await;
+    let done = keep_and_ingest(
+        store,
+        enricher,
+        &key,
+        &bytes,
+        limits,
+        now(),
+        WriteMode::Insert,
+    )
+    .await;
     Ok(InputOutcome {
         file: name,
         outcome: done.outcome,
@@ -113,13 +134,18 @@ pub async fn ingest_file<S: Store>(
 
 /// Returns whether no input failed.
 pub async fn ingest(args: &IngestArgs) -> anyhow::Result<bool> {
+    let enricher = args.enrich.enricher()?;
     match args.store.open().await? {
-        Backend::Local(store) => ingest_files(&store, args).await,
-        Backend::Aws(store) => ingest_files(&store, args).await,
+        Backend::Local(store) => ingest_files(&store, &enricher, args).await,
+        Backend::Aws(store) => ingest_files(&store, &enricher, args).await,
     }
 }
 
-async fn ingest_files<S: Store>(store: &S, args: &IngestArgs) -> anyhow::Result<bool> {
+async fn ingest_files<S: Store>(
+    store: &S,
+    enricher: &Enricher,
+    args: &IngestArgs,
+) -> anyhow::Result<bool> {
     let limits = Limits::default();
     let (files, unreadable) = collect_files(&args.paths);
     let mut all_ok = unreadable.is_empty();
@@ -134,7 +160,7 @@ async fn ingest_files<S: Store>(store: &S, args: &IngestArgs) -> anyhow::Result<
         if let Some(bar) = &bar {
             bar.inc(1);
         }
-        let done = ingest_file(store, file, args.store.raw_prefix(), &limits).await?;
+        let done = ingest_file(store, enricher, file, args.store.raw_prefix(), &limits).await?;
         all_ok &= done.outcome != Outcome::Failed;
         if let (Outcome::Rejected | Outcome::Failed, Some(reason)) = (done.outcome, &done.reason) {
             report_error(bar.as_ref(), &format!("{}: {reason}", done.file));
@@ -151,13 +177,16 @@ async fn ingest_files<S: Store>(store: &S, args: &IngestArgs) -> anyhow::Result<
 /// unreadable is a failure.
 /// Returns whether no message failed.
 pub async fn reprocess(args: &ReprocessArgs) -> anyhow::Result<bool> {
-    match args.store.open().await? {
-        Backend::Local(store) => reprocess_all(&store).await,
-        Backend::Aws(store) => reprocess_all(&store).await,
+    let enricher = args.sources.enricher()?;
+    match (args.store.open().await?, args.enrich) {
+        (Backend::Local(store), true) => reprocess_sources(&store, &enricher).await,
+        (Backend::Aws(store), true) => reprocess_sources(&store, &enricher).await,
+        (Backend::Local(store), false) => reprocess_all(&store, &enricher).await,
+        (Backend::Aws(store), false) => reprocess_all(&store, &enricher).await,
     }
 }
 
-async fn reprocess_all<S: Store>(store: &S) -> anyhow::Result<bool> {
+async fn reprocess_all<S: Store>(store: &S, enricher: &Enricher) -> anyhow::Result<bool> {
     let limits = Limits::default();
     let keys = store.raw_keys().await?;
     let bar = progress(keys.len(), true);
@@ -167,7 +196,7 @@ async fn reprocess_all<S: Store>(store: &S) -> anyhow::Result<bool> {
         if let Some(bar) = &bar {
             bar.inc(1);
         }
-        let done = ingest_stored(store, key, &limits, now(), WriteMode::Replace).await;
+        let done = ingest_stored(store, enricher, key, &limits, now(), WriteMode::Replace).await;
         *tally.entry(done.outcome.as_str()).or_insert(0) += 1;
         if done.outcome == Outcome::Failed {
             report_error(

@@ -7,6 +7,7 @@
 //! - `rampart serve` serves the REST API over the store, on this machine.
 
 mod backend;
+mod enrich;
 mod files;
 mod ingest;
 mod listen;

@@ -20,9 +20,11 @@ use rampart::Limits;
 use rampart::ingest::keep_and_ingest;
 use rampart::mta_sts::{Timing, ZoneFile, settle_all};
 use rampart::query::domains::Endpoints;
+use rampart::sources::Enricher;
 use rampart::store::{Outcome, RawKey, Store, WriteMode};
 
 use crate::backend::{Backend, StoreArgs};
+use crate::enrich::EnrichArgs;
 use crate::files::collect_files;
 use crate::ingest::{InputOutcome, ingest_file};
 use crate::listen::{self, tls_acceptor};
@@ -93,6 +95,8 @@ pub struct ServeArgs {
     tls_key: Option<PathBuf>,
     #[command(flatten)]
     store: StoreArgs,
+    #[command(flatten)]
+    enrich: EnrichArgs,
 }
 
 pub async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
@@ -111,6 +115,7 @@ pub async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
 
 async fn run<S: Store + 'static>(store: S, args: &ServeArgs) -> anyhow::Result<()> {
     let limits = Limits::default();
+    let enricher = Arc::new(args.enrich.enricher()?);
     match &args.inbox {
         Some(inbox) => {
             anyhow::ensure!(
@@ -120,7 +125,7 @@ async fn run<S: Store + 'static>(store: S, args: &ServeArgs) -> anyhow::Result<(
             );
         }
         None if is_empty(&store).await? => {
-            let counts = ingest_samples(&store, &limits).await;
+            let counts = ingest_samples(&store, &enricher, &limits).await;
             eprintln!("rampart: the store was empty; ingested the bundled samples: {counts}");
         }
         None => {}
@@ -173,7 +178,10 @@ async fn run<S: Store + 'static>(store: S, args: &ServeArgs) -> anyhow::Result<(
             inbox.clone(),
             args.store.raw_prefix().to_owned(),
         );
-        tokio::spawn(async move { watch_inbox(&api.store, &inbox, &prefix, &limits).await });
+        let enricher = Arc::clone(&enricher);
+        tokio::spawn(
+            async move { watch_inbox(&api.store, &enricher, &inbox, &prefix, &limits).await },
+        );
     }
     {
         let api = Arc::clone(&api);
@@ -226,12 +234,20 @@ async fn is_empty<S: Store>(store: &S) -> anyhow::Result<bool> {
     Ok(store.domains().await?.is_empty() && store.raw_keys().await?.is_empty())
 }
 
-async fn ingest_samples<S: Store>(store: &S, limits: &Limits) -> String {
+async fn ingest_samples<S: Store>(store: &S, enricher: &Enricher, limits: &Limits) -> String {
     let mut counts: HashMap<Outcome, usize> = HashMap::new();
     for (name, bytes) in SAMPLES {
         let key = RawKey::for_content(bytes);
-        let done =
-            keep_and_ingest(store, &key, bytes, limits, system_now(), WriteMode::Insert).await;
+        let done = keep_and_ingest(
+            store,
+            enricher,
+            &key,
+            bytes,
+            limits,
+            system_now(),
+            WriteMode::Insert,
+        )
+        .await;
         if let (Outcome::Failed, Some(reason)) = (done.outcome, &done.reason) {
             eprintln!("rampart: sample {name}: {reason}");
         }
@@ -248,7 +264,13 @@ async fn ingest_samples<S: Store>(store: &S, limits: &Limits) -> String {
 
 /// Ingests every file in the inbox, then each new or changed file once it has stopped
 /// changing, forever. Outcomes go to stderr, one line per file.
-async fn watch_inbox<S: Store>(store: &S, inbox: &Path, prefix: &str, limits: &Limits) {
+async fn watch_inbox<S: Store>(
+    store: &S,
+    enricher: &Enricher,
+    inbox: &Path,
+    prefix: &str,
+    limits: &Limits,
+) {
     type Seen = HashMap<PathBuf, (u64, Option<SystemTime>)>;
     let mut done: Seen = HashMap::new();
     let mut settling: Seen = HashMap::new();
@@ -272,7 +294,7 @@ async fn watch_inbox<S: Store>(store: &S, inbox: &Path, prefix: &str, limits: &L
                 continue;
             }
             settling.remove(&file);
-            match ingest_file(store, &file, prefix, limits).await {
+            match ingest_file(store, enricher, &file, prefix, limits).await {
                 Ok(outcome) => log_outcome(&outcome),
                 Err(e) => eprintln!("rampart: inbox: {}: {e:#}", file.display()),
             }

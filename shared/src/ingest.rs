@@ -10,9 +10,11 @@ use serde::Serialize;
 
 use crate::IntakeError;
 use crate::identity::ReportId;
+use crate::intake::Report;
 use crate::intake::parse_input;
 use crate::limits::{LimitKind, Limits};
 use crate::mail::MessageFacts;
+use crate::sources::Enricher;
 use crate::store::{
     MessageRecord, Outcome, PutReport, RawKey, RawRead, Store, StoreError, StoredReport, WriteMode,
 };
@@ -59,13 +61,16 @@ struct Context<'a> {
 /// Reads a raw message from the store and ingests it.
 pub async fn ingest_stored<S: Store>(
     store: &S,
+    enricher: &Enricher,
     key: &RawKey,
     limits: &Limits,
     now: i64,
     mode: WriteMode,
 ) -> Ingested {
     match store.get_raw(key, limits.max_input_bytes).await {
-        Ok(RawRead::Bytes(bytes)) => ingest_message(store, key, &bytes, limits, now, mode).await,
+        Ok(RawRead::Bytes(bytes)) => {
+            ingest_message(store, enricher, key, &bytes, limits, now, mode).await
+        }
         Ok(RawRead::TooLarge { size }) => {
             let reason = IntakeError::LimitExceeded {
                 limit: LimitKind::InputBytes,
@@ -106,6 +111,7 @@ pub async fn ingest_stored<S: Store>(
 /// kept the message fails (retryable) and nothing else is written.
 pub async fn keep_and_ingest<S: Store>(
     store: &S,
+    enricher: &Enricher,
     key: &RawKey,
     bytes: &[u8],
     limits: &Limits,
@@ -113,7 +119,7 @@ pub async fn keep_and_ingest<S: Store>(
     mode: WriteMode,
 ) -> Ingested {
     match store.put_raw(key, bytes).await {
-        Ok(()) => ingest_message(store, key, bytes, limits, now, mode).await,
+        Ok(()) => ingest_message(store, enricher, key, bytes, limits, now, mode).await,
         Err(e) => Ingested::new(key, Outcome::Failed, Some(e.to_string())),
     }
 }
@@ -121,6 +127,7 @@ pub async fn keep_and_ingest<S: Store>(
 /// Ingests a raw message whose bytes the caller holds (and has already kept in the store).
 pub async fn ingest_message<S: Store>(
     store: &S,
+    enricher: &Enricher,
     key: &RawKey,
     bytes: &[u8],
     limits: &Limits,
@@ -128,7 +135,7 @@ pub async fn ingest_message<S: Store>(
     mode: WriteMode,
 ) -> Ingested {
     let intake = parse_input(bytes, limits);
-    ingest_intake(store, key, bytes.len() as u64, intake, now, mode).await
+    ingest_intake(store, enricher, key, bytes.len() as u64, intake, now, mode).await
 }
 
 /// Why an HTTPS upload is refused before it is read.
@@ -206,12 +213,24 @@ pub async fn ingest_tls_upload<S: Store>(
         )
         .await;
     }
-    ingest_intake(store, key, ctx.size, intake, now, WriteMode::Insert).await
+    // TLS reports name sending MTAs, not sources of mail as a domain: nothing to enrich.
+    let enricher = Enricher::disabled();
+    ingest_intake(
+        store,
+        &enricher,
+        key,
+        ctx.size,
+        intake,
+        now,
+        WriteMode::Insert,
+    )
+    .await
 }
 
 /// Stores the reports of a parsed message and records its outcome.
 async fn ingest_intake<S: Store>(
     store: &S,
+    enricher: &Enricher,
     key: &RawKey,
     size: u64,
     intake: crate::Intake,
@@ -239,7 +258,18 @@ async fn ingest_intake<S: Store>(
     });
     let mut done = Ingested::new(key, Outcome::Duplicate, partial);
     done.reports = intake.reports.iter().map(|p| p.id.clone()).collect();
-    for parsed in intake.reports {
+    for mut parsed in intake.reports {
+        if let Report::Aggregate(report) = &mut parsed.report {
+            let done = enricher.enrich(store, report, now).await;
+            if done.unresolved > 0 && enricher.is_enabled() {
+                tracing::info!(
+                    key = %key,
+                    addresses = done.addresses,
+                    unresolved = done.unresolved,
+                    "some source addresses have no reverse DNS yet; `rampart reprocess --enrich` fills them later"
+                );
+            }
+        }
         let stored = StoredReport {
             id: parsed.id,
             message: key.clone(),

@@ -13,7 +13,9 @@
 //!    or in an SQLite file + a folder; [`ingest`] runs one raw message through all of the above
 //!    and records exactly one outcome for it; [`metrics`] counts what ingest did.
 //!
-//! 6. [`mta_sts`] keeps the hosted MTA-STS policies: their model, versions and published ids.
+//! 6. [`sources`] enriches each source address (country, AS, confirmed PTR name, sending
+//!    service) at ingest and classifies records at query time.
+//! 7. [`mta_sts`] keeps the hosted MTA-STS policies: their model, versions and published ids.
 //!
 //! Parsing does no I/O beyond reading the bytes it is given: no files, clock or network. Only
 //! [`store`] talks to storage, and it never parses.
@@ -43,6 +45,7 @@ pub mod metrics;
 pub mod mta_sts;
 pub mod query;
 pub mod sniff;
+pub mod sources;
 pub mod store;
 pub mod tally;
 pub mod tlsrpt;

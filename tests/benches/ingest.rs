@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rampart::Limits;
 use rampart::ingest::{ingest_message, ingest_stored};
+use rampart::sources::Enricher;
 use rampart::store::aws::AwsStore;
 use rampart::store::{Outcome, RawKey, Store, WriteMode};
 
@@ -38,8 +39,16 @@ async fn ingest_all<S: Store>(store: &S, mails: &[Vec<u8>], want: Outcome) -> Du
     for bytes in mails {
         let key = RawKey::for_content(bytes);
         store.put_raw(&key, bytes).await.unwrap();
-        let done =
-            ingest_message(store, &key, bytes, &Limits::default(), 0, WriteMode::Insert).await;
+        let done = ingest_message(
+            store,
+            &Enricher::disabled(),
+            &key,
+            bytes,
+            &Limits::default(),
+            0,
+            WriteMode::Insert,
+        )
+        .await;
         assert_eq!(done.outcome, want, "{:?}", done.reason);
     }
     start.elapsed()
@@ -128,7 +137,15 @@ fn ingest(c: &mut Criterion) {
         let lambda_path = || async {
             // What SES does, then what the ingest function does with the notification.
             store.put_raw(&key, &bytes).await.unwrap();
-            ingest_stored(&store, &key, &Limits::default(), 0, WriteMode::Insert).await;
+            ingest_stored(
+                &store,
+                &Enricher::disabled(),
+                &key,
+                &Limits::default(),
+                0,
+                WriteMode::Insert,
+            )
+            .await;
         };
         let new = rt.block_on(count_requests(&log, lambda_path()));
         let (items, units) = rt.block_on(write_units_by_item_size(&store));

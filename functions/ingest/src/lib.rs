@@ -16,6 +16,7 @@ use aws_lambda_events::sqs::SqsEvent;
 use rampart::Limits;
 use rampart::ingest::ingest_stored;
 use rampart::metrics::IngestCounts;
+use rampart::sources::Enricher;
 use rampart::store::{Outcome, RawKey, Store, WriteMode};
 use serde::Serialize;
 use serde_json::Value;
@@ -25,6 +26,8 @@ use tracing::Instrument;
 pub struct Deps<S> {
     pub store: S,
     pub limits: Limits,
+    /// Country, AS, reverse DNS and service of each source address, stored with the report.
+    pub enricher: Enricher,
     /// The bucket the store reads raw messages from; notifications for others are failures.
     pub bucket: String,
 }
@@ -206,8 +209,15 @@ async fn ingest_object<S: Store>(
 ) -> ObjectOutcome {
     match readable_key(&bucket, &key, deps) {
         Ok(raw_key) => {
-            let done =
-                ingest_stored(&deps.store, &raw_key, &deps.limits, now, WriteMode::Insert).await;
+            let done = ingest_stored(
+                &deps.store,
+                &deps.enricher,
+                &raw_key,
+                &deps.limits,
+                now,
+                WriteMode::Insert,
+            )
+            .await;
             tracing::info!(
                 outcome = %done.outcome,
                 reports = done.reports.len(),

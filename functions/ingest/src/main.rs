@@ -4,6 +4,7 @@ use ingest::{Deps, handle, is_schedule};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use rampart::Limits;
 use rampart::mta_sts::{Timing, route53::Route53Zone, settle_all};
+use rampart::sources::Enricher;
 use rampart::store::aws::{AwsLocation, AwsStore, init_lambda_logging, load_config};
 use serde_json::Value;
 
@@ -13,10 +14,17 @@ async fn main() -> Result<(), Error> {
 
     let location = AwsLocation::from_env(|name| std::env::var(name).ok())?;
     let sdk = load_config().await;
+    let enricher = Enricher::from_env()?;
+    if !enricher.has_ip_database() {
+        tracing::warn!(
+            "built without the IP databases (scripts/ipdb.sh): no country or AS is stored"
+        );
+    }
     let deps = Deps {
         bucket: location.bucket.clone(),
         store: AwsStore::new(&sdk, location),
         limits: Limits::default(),
+        enricher,
     };
     let deps = &deps;
     let zone = Route53Zone::from_env(&sdk, |name| std::env::var(name).ok());

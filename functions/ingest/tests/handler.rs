@@ -46,6 +46,7 @@ async fn deps(limits: Limits) -> Deps<AwsStore> {
         store,
         limits,
         bucket,
+        enricher: rampart::sources::Enricher::disabled(),
     }
 }
 

@@ -19,6 +19,9 @@ pub struct AggregateReport {
     pub records: Vec<Record>,
     /// What was repaired or skipped while reading this report.
     pub warnings: Vec<Warning>,
+    /// What ingest learnt about each source address (empty until enriched; never parsed).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub sources: crate::sources::Sources,
 }
 
 impl AggregateReport {

@@ -21,6 +21,7 @@
 //! one writer count it, however many race.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -30,20 +31,21 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConsumedCapacity, GlobalSecondaryIndex,
-    KeySchemaElement, KeyType, Projection, ProjectionType, PutRequest, ReturnConsumedCapacity,
-    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TransactWriteItem, Update,
-    WriteRequest,
+    KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, PutRequest,
+    ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
+    TimeToLiveSpecification, TransactWriteItem, Update, WriteRequest,
 };
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Tag, Tagging};
 
 use super::body::{self, Body};
 use super::{
-    DayRange, DomainEntry, FaultPoint, Faults, MessageRecord, Outcome, PutReport, RawKey, RawRead,
-    Store, StoreError, StoredReport, WriteMode, normalise_domain,
+    CachedName, DayRange, DomainEntry, FaultPoint, Faults, MessageRecord, Outcome, PutReport,
+    RawKey, RawRead, Store, StoreError, StoredReport, WriteMode, normalise_domain,
 };
 use crate::identity::ReportId;
 use crate::mta_sts::PolicyVersion;
+use crate::sources::ReverseDns;
 use crate::tally::{Counters, Span, Tally};
 
 type Item = HashMap<String, AttributeValue>;
@@ -240,6 +242,26 @@ impl AwsStore {
                     .is_some_and(|s| s.is_resource_in_use_exception()) => {}
             Err(e) => return Err(classify("create table", e)),
         }
+        // Cached reverse DNS answers (`N#<ip>` items) expire; nothing else has the attribute.
+        let ttl = TimeToLiveSpecification::builder()
+            .attribute_name("expires_at")
+            .enabled(true)
+            .build()
+            .map_err(build_error)?;
+        let ttl_set = self
+            .ddb
+            .update_time_to_live()
+            .table_name(&self.at.table)
+            .time_to_live_specification(ttl)
+            .send()
+            .await;
+        if let Err(e) = ttl_set {
+            // Enabling it twice is refused with a ValidationException: already done.
+            let again = e.code() == Some("ValidationException");
+            if !again {
+                return Err(classify("enable TTL", e));
+            }
+        }
         let mut bucket = self.s3.create_bucket().bucket(&self.at.bucket);
         if let Some(region) = self.s3.config().region().map(|r| r.as_ref().to_owned())
             && region != "us-east-1"
@@ -300,6 +322,36 @@ impl AwsStore {
                 .await?;
         }
         Ok(())
+    }
+
+    /// One BatchGetItem call (eventually consistent): the items found, and the keys
+    /// DynamoDB left unprocessed.
+    async fn batch_get(&self, keys: Vec<Item>) -> Result<(Vec<Item>, Vec<Item>), StoreError> {
+        let request = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .build()
+            .map_err(build_error)?;
+        let out = self
+            .ddb
+            .batch_get_item()
+            .request_items(&self.at.table, request)
+            .send()
+            .await
+            .map_err(|e| classify("read name cache", e))?;
+        let items = out
+            .responses()
+            .and_then(|r| r.get(&self.at.table))
+            .cloned()
+            .unwrap_or_default();
+        for item in &items {
+            self.count_read(item);
+        }
+        let unprocessed = out
+            .unprocessed_keys()
+            .and_then(|u| u.get(&self.at.table))
+            .map(|k| k.keys().to_vec())
+            .unwrap_or_default();
+        Ok((items, unprocessed))
     }
 
     /// One BatchWriteItem call; returns the requests DynamoDB left unprocessed.
@@ -1186,6 +1238,68 @@ impl Store for AwsStore {
             .filter_map(|i| Some(text(i, "sk")?.strip_prefix("D#")?.to_owned()))
             .collect())
     }
+
+    async fn cached_names(
+        &self,
+        ips: &[IpAddr],
+        now: i64,
+    ) -> Result<HashMap<IpAddr, ReverseDns>, StoreError> {
+        let mut out = HashMap::new();
+        // BatchGetItem takes 100 keys; what DynamoDB leaves unprocessed is asked again.
+        for chunk in ips.chunks(100) {
+            let keys = chunk
+                .iter()
+                .map(|ip| Item::from([("pk".into(), s(name_pk(*ip))), ("sk".into(), s("N"))]))
+                .collect::<Vec<_>>();
+            let found = std::sync::Mutex::new(Vec::new());
+            self.backoff
+                .until_processed(keys, |keys| async {
+                    let (items, unprocessed) = self.batch_get(keys).await?;
+                    found.lock().expect("not poisoned").extend(items);
+                    Ok(unprocessed)
+                })
+                .await?;
+            let found = found.into_inner().expect("not poisoned");
+            for item in found {
+                let fresh = number(&item, "expires_at").is_some_and(|t| t > now);
+                let ip = text(&item, "pk")
+                    .and_then(|pk| pk.strip_prefix("N#"))
+                    .and_then(|ip| ip.parse::<IpAddr>().ok());
+                let rdns = text(&item, "rdns").and_then(|j| serde_json::from_str(j).ok());
+                if let (true, Some(ip), Some(rdns)) = (fresh, ip, rdns) {
+                    out.insert(ip, rdns);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn cache_names(&self, names: &[CachedName]) -> Result<(), StoreError> {
+        let requests = names
+            .iter()
+            .map(|cached| {
+                let rdns = serde_json::to_string(&cached.reverse_dns)
+                    .map_err(|e| StoreError::corrupt("name cache", e))?;
+                let item = Item::from([
+                    ("pk".into(), s(name_pk(cached.ip))),
+                    ("sk".into(), s("N")),
+                    ("rdns".into(), s(rdns)),
+                    ("expires_at".into(), n(cached.expires_at)),
+                ]);
+                PutRequest::builder()
+                    .set_item(Some(item))
+                    .build()
+                    .map(|p| WriteRequest::builder().put_request(p).build())
+                    .map_err(build_error)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.write_all(requests).await
+    }
+}
+
+/// The partition of an address's cached reverse DNS: one small item per address.
+fn name_pk(ip: IpAddr) -> String {
+    format!("N#{ip}")
 }
 
 /// An item's size as DynamoDB counts it for the 400 KB limit and for capacity: attribute

@@ -8,6 +8,8 @@
 //! `raw/<key>` for each raw message. Each report write is one SQLite transaction, so a crash
 //! at any point leaves either nothing or everything of it.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -15,13 +17,14 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::body::{self, Body};
 use super::{
-    DayRange, DomainEntry, FaultPoint, Faults, MessageRecord, Outcome, PutReport, RawKey, RawRead,
-    Store, StoreError, StoredReport, WriteMode, normalise_domain,
+    CachedName, DayRange, DomainEntry, FaultPoint, Faults, MessageRecord, Outcome, PutReport,
+    RawKey, RawRead, Store, StoreError, StoredReport, WriteMode, normalise_domain,
 };
 use crate::identity::ReportId;
 use crate::intake::Origin;
 use crate::mail::MessageFacts;
 use crate::mta_sts::PolicyVersion;
+use crate::sources::ReverseDns;
 use crate::tally::{Counters, Span, Tally};
 
 const SCHEMA: &str = "
@@ -88,7 +91,15 @@ CREATE TABLE policies (
     PRIMARY KEY (domain, version)
 ) WITHOUT ROWID;
 ";
-const SCHEMA_VERSION: i64 = 3;
+/// Version 4: the reverse DNS cache of source intelligence.
+const SCHEMA_4: &str = "
+CREATE TABLE name_cache (
+    ip         TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL,
+    json       TEXT NOT NULL
+) WITHOUT ROWID;
+";
+const SCHEMA_VERSION: i64 = 4;
 
 /// How long a statement waits for another process's write to finish.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -347,6 +358,9 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         }
         if version < 3 {
             conn.execute_batch(SCHEMA_3)?;
+        }
+        if version < 4 {
+            conn.execute_batch(SCHEMA_4)?;
         }
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)
     })();
@@ -794,6 +808,71 @@ impl Store for EmbeddedStore {
                 .map_err(|e| sql("read policies", e))?;
             rows.collect::<Result<_, _>>()
                 .map_err(|e| sql("read policies", e))
+        })
+        .await
+    }
+
+    async fn cached_names(
+        &self,
+        ips: &[IpAddr],
+        now: i64,
+    ) -> Result<HashMap<IpAddr, ReverseDns>, StoreError> {
+        let ips = ips.to_vec();
+        self.blocking(move |inner| {
+            let conn = inner.conn();
+            let mut stmt = conn
+                .prepare_cached("SELECT json FROM name_cache WHERE ip = ?1 AND expires_at > ?2")
+                .map_err(|e| sql("read name cache", e))?;
+            let mut out = HashMap::new();
+            for ip in ips {
+                let json: Option<String> = stmt
+                    .query_row(params![ip.to_string(), now], |r| r.get(0))
+                    .optional()
+                    .map_err(|e| sql("read name cache", e))?;
+                // An unreadable entry is a cache miss: the address is looked up again.
+                if let Some(rdns) = json.and_then(|j| serde_json::from_str(&j).ok()) {
+                    out.insert(ip, rdns);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn cache_names(&self, names: &[CachedName]) -> Result<(), StoreError> {
+        let names = names.to_vec();
+        self.blocking(move |inner| {
+            let mut conn = inner.conn();
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| sql("write name cache", e))?;
+            {
+                let mut stmt = tx
+                    .prepare_cached(
+                        "INSERT INTO name_cache (ip, expires_at, json) VALUES (?1, ?2, ?3) \
+                         ON CONFLICT (ip) DO UPDATE SET expires_at = ?2, json = ?3",
+                    )
+                    .map_err(|e| sql("write name cache", e))?;
+                for n in &names {
+                    let json = serde_json::to_string(&n.reverse_dns)
+                        .map_err(|e| StoreError::corrupt("name cache", e))?;
+                    stmt.execute(params![n.ip.to_string(), n.expires_at, json])
+                        .map_err(|e| sql("write name cache", e))?;
+                }
+                // Expired entries go with the next write, so the table stays the size of
+                // one period's sources.
+                // Every new entry expires at least a day from now, and no lifetime is longer
+                // than a year: anything older than the earliest new expiry less a year has
+                // expired.
+                if let Some(earliest) = names.iter().map(|n| n.expires_at).min() {
+                    tx.execute(
+                        "DELETE FROM name_cache WHERE expires_at < ?1",
+                        params![earliest - 365 * 86_400],
+                    )
+                    .map_err(|e| sql("write name cache", e))?;
+                }
+            }
+            tx.commit().map_err(|e| sql("write name cache", e))
         })
         .await
     }

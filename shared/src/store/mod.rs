@@ -10,7 +10,9 @@
 //! counted twice, by the next attempt. The per-day counters of [`crate::tally`] move in the
 //! same atomic step that completes a report.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::Mutex;
 
 pub mod body;
@@ -22,12 +24,13 @@ pub mod aws;
 pub mod embedded;
 
 pub use model::{
-    DayRange, DomainEntry, InvalidKey, MessageRecord, Outcome, PutReport, RawKey, RawRead,
-    ReportSummary, StoredReport, WriteMode, normalise_domain,
+    CachedName, DayRange, DomainEntry, InvalidKey, MessageRecord, Outcome, PutReport, RawKey,
+    RawRead, ReportSummary, StoredReport, WriteMode, normalise_domain,
 };
 
 use crate::identity::ReportId;
 use crate::mta_sts::PolicyVersion;
+use crate::sources::ReverseDns;
 use crate::tally::Counters;
 
 /// The storage the product needs. Every method is safe to retry.
@@ -150,6 +153,19 @@ pub trait Store: Send + Sync {
 
     /// The domains that have any policy version, by name.
     fn policy_domains(&self) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    /// The cached reverse DNS answers of these addresses that have not expired at `now`.
+    fn cached_names(
+        &self,
+        ips: &[IpAddr],
+        now: i64,
+    ) -> impl Future<Output = Result<HashMap<IpAddr, ReverseDns>, StoreError>> + Send;
+
+    /// Caches reverse DNS answers, replacing older ones of the same addresses.
+    fn cache_names(
+        &self,
+        names: &[CachedName],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// A shared store is a store: `rampart serve` hands one to the API and the policy host.
@@ -287,6 +303,21 @@ impl<T: Store> Store for std::sync::Arc<T> {
 
     fn policy_domains(&self) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send {
         T::policy_domains(self)
+    }
+
+    fn cached_names(
+        &self,
+        ips: &[IpAddr],
+        now: i64,
+    ) -> impl Future<Output = Result<HashMap<IpAddr, ReverseDns>, StoreError>> + Send {
+        T::cached_names(self, ips, now)
+    }
+
+    fn cache_names(
+        &self,
+        names: &[CachedName],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        T::cache_names(self, names)
     }
 }
 

@@ -266,3 +266,13 @@ impl DayRange {
         DayRange::new("0000-00-00", "9999-12-31")
     }
 }
+
+/// A cached reverse DNS answer (see [`crate::sources`]): valid until `expires_at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedName {
+    pub ip: std::net::IpAddr,
+    pub reverse_dns: crate::sources::ReverseDns,
+    /// Epoch seconds; DynamoDB's TTL attribute on the item, checked on read as well since
+    /// DynamoDB deletes expired items only eventually.
+    pub expires_at: i64,
+}
