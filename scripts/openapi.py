@@ -9,7 +9,9 @@ import json
 import pathlib
 
 DIMENSIONS = ["reporter", "source_ip", "header_from", "disposition", "dmarc", "spf_result",
-              "spf_domain", "dkim_result", "dkim_domain", "dkim_selector", "day"]
+              "spf_domain", "dkim_result", "dkim_domain", "dkim_selector", "day", "country", "asn",
+              "service", "classification"]
+CLASSES = ["compliant", "forwarded", "misconfigured", "suspicious"]
 
 
 def ref(name):
@@ -71,6 +73,45 @@ schemas = {
         "messages": INT, "dmarc_pass": INT, "dmarc_fail": INT}),
     "Stats": obj({"groups": {"type": "array", "items": ref("Group")},
                   "next": nullable("string"), "total_groups": INT}),
+    "Service": obj({"id": STR, "name": STR, "kind": STR}),
+    "ReverseDns": {"type": "object", "required": ["status"],
+                   "properties": {"status": {"enum": ["confirmed", "unconfirmed", "absent", "unresolved"]},
+                                  "name": STR},
+                   "additionalProperties": False},
+    "SourceInfo": obj({
+        "country": nullable("string", description="ISO 3166-1 alpha-2"),
+        "asn": {"type": ["integer", "null"], "minimum": 0}, "as_org": nullable("string"),
+        "reverse_dns": ref("ReverseDns"), "base_domain": nullable("string"),
+        "service": {"oneOf": [ref("Service"), {"type": "null"}]}}),
+    "AuthFailure": obj({"domain": nullable("string"), "selector": nullable("string"),
+                        "result": nullable("string"), "messages": INT},
+                       required=["domain", "result", "messages"]),
+    "SourceRow": obj({
+        "key": nullable("string"), "service": {"oneOf": [ref("Service"), {"type": "null"}]},
+        "source": ref("SourceInfo"), "addresses": INT, "messages": INT,
+        "dmarc_pass": INT, "dmarc_pass_share": SHARE, "spf_aligned_pass": INT,
+        "spf_aligned_share": SHARE, "dkim_aligned_pass": INT, "dkim_aligned_share": SHARE,
+        "classifications": {"type": "object", "propertyNames": {"enum": CLASSES},
+                            "additionalProperties": INT},
+        "spf_failures": {"type": "array", "items": ref("AuthFailure")},
+        "dkim_failures": {"type": "array", "items": ref("AuthFailure")}},
+        required=["key", "service", "addresses", "messages", "dmarc_pass", "dmarc_pass_share",
+                  "spf_aligned_pass", "spf_aligned_share", "dkim_aligned_pass",
+                  "dkim_aligned_share", "classifications", "spf_failures", "dkim_failures"]),
+    "SourcesView": obj({"domain": STR, "from": DATE, "to": DATE, "by": {"enum": ["service", "ip"]},
+                        "sources": {"type": "array", "items": ref("SourceRow")},
+                        "next": nullable("string"), "total": INT}),
+    "SpoofingSource": obj({
+        "ip": STR, "country": nullable("string"), "asn": {"type": ["integer", "null"], "minimum": 0},
+        "as_org": nullable("string"),
+        "reverse_dns": {"oneOf": [ref("ReverseDns"), {"type": "null"}]}, "messages": INT,
+        "first_seen": nullable("string", format="date-time"),
+        "last_seen": nullable("string", format="date-time"), "reports": INT,
+        "reporters": {"type": "array", "items": STR},
+        "header_from": {"type": "array", "items": STR}, "dispositions": COUNTS}),
+    "SpoofingView": obj({"domain": STR, "from": DATE, "to": DATE,
+                         "sources": {"type": "array", "items": ref("SpoofingSource")},
+                         "next": nullable("string"), "total": INT, "messages": INT}),
     "DkimRow": obj({"domain": nullable("string"), "selector": nullable("string"),
                     "result": nullable("string")}),
     "SpfRow": obj({"domain": nullable("string"), "scope": nullable("string"),
@@ -190,7 +231,9 @@ RANGE = [param("from", {**DATE, "examples": ["2022-09-01"]},
 PAGE = [param("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "page size (default 100)"),
         param("cursor", STR, "the `next` of the previous page")]
 FILTER_EXAMPLES = {"source_ip": "192.0.2.0/24,2001:db8::/32", "dmarc": "pass", "day": "2022-11-08",
-                   "disposition": "none", "reporter": "google.com"}
+                   "disposition": "none", "reporter": "google.com", "country": "US,DE",
+                   "asn": "15169,AS8075", "service": "google,sendgrid",
+                   "classification": "suspicious,misconfigured"}
 FILTERS = [param(d, {"type": "string", **({"examples": [FILTER_EXAMPLES[d]]} if d in FILTER_EXAMPLES else {})},
                  f"only records whose {d} is one of these comma-separated values"
                  + (" (addresses or CIDR networks)" if d == "source_ip" else ""))
@@ -250,6 +293,15 @@ paths = {
                                     "-dmarc_fail", "dmarc_fail", "key", "-key"]},
                   "order of groups (default -messages)"),
             *PAGE, *FILTERS], {"200": ok("Stats")})},
+    "/v1/domains/{domain}/sources": {
+        "get": operation("sources", "Who sends as the domain: per service (or per address), volume, "
+                         "pass rates, classifications and the SPF/DKIM results that failed", [
+            DOMAIN, *RANGE,
+            param("by", {"enum": ["service", "ip"]}, "one row per sending service (default) or per address"),
+            *PAGE, *FILTERS], {"200": ok("SourcesView")})},
+    "/v1/domains/{domain}/spoofing": {
+        "get": operation("spoofing", "Unrecognised sources failing both SPF and DKIM, most messages first",
+                         [DOMAIN, *RANGE, *PAGE, *FILTERS], {"200": ok("SpoofingView")})},
     "/v1/domains/{domain}/records": {
         "get": operation("records", "Records of the range, filtered and searched", [
             DOMAIN, *RANGE, param("q", STR, "free text: an IP, domain, organisation or report id"),

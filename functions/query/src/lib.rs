@@ -20,7 +20,7 @@ use chrono::NaiveDate;
 use rampart::ingest::{UploadRefusal, ingest_tls_upload, refuse_tls_media_type};
 use rampart::mta_sts::Timing;
 use rampart::query::domains::Endpoints;
-use rampart::query::{self, ErrorKind, QueryError, aggregate, domains, hosting, listing};
+use rampart::query::{self, ErrorKind, QueryError, aggregate, domains, hosting, listing, sources};
 use rampart::store::{Outcome, RawKey, Store};
 use rampart::{Limits, ingest};
 use serde::Deserialize;
@@ -91,6 +91,8 @@ pub fn router<S: Store + 'static>(api: Arc<Api<S>>) -> Router {
         .route("/v1/domains/{domain}/timeseries", get(timeseries::<S>))
         .route("/v1/domains/{domain}/stats", get(stats::<S>))
         .route("/v1/domains/{domain}/records", get(records::<S>))
+        .route("/v1/domains/{domain}/sources", get(sources::<S>))
+        .route("/v1/domains/{domain}/spoofing", get(spoofing::<S>))
         .route("/v1/domains/{domain}/reports", get(reports::<S>))
         .route("/v1/domains/{domain}/tls", get(tls::<S>))
         .route(
@@ -323,6 +325,28 @@ async fn stats<S: Store>(
     let domain = path(domain)?;
     Ok(Json(
         aggregate::stats(&api.store, &domain, pairs(q)?, api.today()).await?,
+    ))
+}
+
+async fn sources<S: Store>(
+    State(api): Shared<S>,
+    domain: Result<Path<String>, PathRejection>,
+    RawQuery(q): RawQuery,
+) -> Answer<sources::SourcesView> {
+    let domain = path(domain)?;
+    Ok(Json(
+        sources::sources(&api.store, &domain, pairs(q)?, api.today()).await?,
+    ))
+}
+
+async fn spoofing<S: Store>(
+    State(api): Shared<S>,
+    domain: Result<Path<String>, PathRejection>,
+    RawQuery(q): RawQuery,
+) -> Answer<sources::SpoofingView> {
+    let domain = path(domain)?;
+    Ok(Json(
+        sources::spoofing(&api.store, &domain, pairs(q)?, api.today()).await?,
     ))
 }
 

@@ -190,7 +190,7 @@ pub struct Group {
 }
 
 pub const MAX_PAGE: usize = 1000;
-const DEFAULT_PAGE: usize = 100;
+pub(super) const DEFAULT_PAGE: usize = 100;
 const SORTS: [&str; 8] = [
     "-messages",
     "messages",
@@ -203,7 +203,7 @@ const SORTS: [&str; 8] = [
 ];
 
 /// Every parameter a filtered, paginated view accepts.
-fn filtered_params(extra: &[&'static str]) -> Vec<&'static str> {
+pub(super) fn filtered_params(extra: &[&'static str]) -> Vec<&'static str> {
     let mut allowed: Vec<&str> = vec!["from", "to", "limit", "cursor"];
     allowed.extend(Dimension::names());
     allowed.extend(extra);
@@ -213,7 +213,7 @@ fn filtered_params(extra: &[&'static str]) -> Vec<&'static str> {
 /// Each record of a report that passes the filters, with its count in the window spread
 /// over its days: `f(record, day, share)` for every day in the window that the day filter
 /// accepts.
-fn record_days<'a>(
+pub(super) fn record_days<'a>(
     stored: &'a StoredReport,
     window: &Window,
     filters: &Filters,

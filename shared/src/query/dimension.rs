@@ -2,10 +2,10 @@
 //!
 //! A dimension reads one or more values from a record in its report ([`RecordRef`]): most
 //! have one (`reporter`, `source_ip`), the `spf_*` and `dkim_*` ones have as many as the
-//! record has authentication results, and none when it has none. Dimensions that need data
-//! from outside the report (country, ASN, sending service) are added here as new variants
-//! whose values come from an enrichment lookup passed in with the record; filters, grouping
-//! and the API pick them up by name without other changes.
+//! record has authentication results, and none when it has none. `country`, `asn` and
+//! `service` read the source intelligence stored with the report (`AggregateReport::sources`,
+//! see [`crate::sources`]) and have no value for a source that has none; `classification`
+//! is computed from the record and its source.
 
 use std::net::IpAddr;
 
@@ -13,6 +13,7 @@ use ipnet::IpNet;
 
 use super::QueryError;
 use crate::dmarc::{AggregateReport, Record};
+use crate::sources::{Classification, SourceInfo, classify};
 use crate::tally::reporter_name;
 
 /// A dimension of aggregate records.
@@ -29,10 +30,14 @@ pub enum Dimension {
     DkimDomain,
     DkimSelector,
     Day,
+    Country,
+    Asn,
+    Service,
+    Classification,
 }
 
 impl Dimension {
-    pub const ALL: [Dimension; 11] = [
+    pub const ALL: [Dimension; 15] = [
         Dimension::Reporter,
         Dimension::SourceIp,
         Dimension::HeaderFrom,
@@ -44,6 +49,10 @@ impl Dimension {
         Dimension::DkimDomain,
         Dimension::DkimSelector,
         Dimension::Day,
+        Dimension::Country,
+        Dimension::Asn,
+        Dimension::Service,
+        Dimension::Classification,
     ];
 
     /// The snake_case name used in the API.
@@ -60,6 +69,10 @@ impl Dimension {
             Dimension::DkimDomain => "dkim_domain",
             Dimension::DkimSelector => "dkim_selector",
             Dimension::Day => "day",
+            Dimension::Country => "country",
+            Dimension::Asn => "asn",
+            Dimension::Service => "service",
+            Dimension::Classification => "classification",
         }
     }
 
@@ -140,6 +153,14 @@ impl Dimension {
                     .filter_map(|a| lower(&a.selector)),
             ),
             Dimension::Day => {}
+            Dimension::Country => out.extend(r.source().and_then(|s| s.country.clone())),
+            Dimension::Asn => out.extend(r.source().and_then(|s| s.asn).map(|a| a.to_string())),
+            Dimension::Service => out.extend(
+                r.source()
+                    .and_then(|s| s.service.as_ref())
+                    .map(|s| s.id.clone()),
+            ),
+            Dimension::Classification => out.push(r.classification().as_str().to_owned()),
         }
     }
 }
@@ -166,6 +187,17 @@ pub fn dmarc_verdict(record: &Record) -> &'static str {
 pub struct RecordRef<'a> {
     pub report: &'a AggregateReport,
     pub record: &'a Record,
+}
+
+impl<'a> RecordRef<'a> {
+    /// What ingest learnt about the record's source address, if anything.
+    pub fn source(&self) -> Option<&'a SourceInfo> {
+        self.report.sources.get(&self.record.source_ip.ip()?)
+    }
+
+    pub fn classification(&self) -> Classification {
+        classify(self.record, self.source())
+    }
 }
 
 /// What a filter accepts.
@@ -214,6 +246,49 @@ impl Filter {
                     super::params::parse_day("day", v)?;
                 }
                 Accept::Values(values.iter().map(|v| v.to_string()).collect())
+            }
+            Dimension::Country => {
+                if let Some(bad) = values
+                    .iter()
+                    .find(|v| v.len() != 2 || !v.bytes().all(|b| b.is_ascii_alphabetic()))
+                {
+                    return Err(QueryError::bad_request(
+                        "invalid_filter",
+                        format!("country takes ISO 3166-1 alpha-2 codes such as US, not {bad:?}"),
+                    ));
+                }
+                Accept::Values(values.iter().map(|v| v.to_ascii_uppercase()).collect())
+            }
+            Dimension::Asn => Accept::Values(
+                values
+                    .iter()
+                    .map(|v| {
+                        let digits = v
+                            .strip_prefix("AS")
+                            .or_else(|| v.strip_prefix("as"))
+                            .unwrap_or(v);
+                        digits.parse::<u32>().map(|n| n.to_string()).map_err(|_| {
+                            QueryError::bad_request(
+                                "invalid_filter",
+                                format!("asn takes AS numbers such as 15169 or AS15169, not {v:?}"),
+                            )
+                        })
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+            Dimension::Classification => {
+                if let Some(bad) = values
+                    .iter()
+                    .find(|v| Classification::from_name(v).is_none())
+                {
+                    return Err(QueryError::bad_request(
+                        "invalid_filter",
+                        format!(
+                            "classification is compliant, forwarded, misconfigured or suspicious, not {bad:?}"
+                        ),
+                    ));
+                }
+                Accept::Values(values.iter().map(|v| v.to_ascii_lowercase()).collect())
             }
             _ => Accept::Values(values.iter().map(|v| v.to_ascii_lowercase()).collect()),
         };

@@ -15,6 +15,7 @@ pub mod domains;
 pub mod hosting;
 pub mod listing;
 pub mod params;
+pub mod sources;
 
 pub use dimension::{Dimension, Filter, Filters};
 pub use params::Params;
