@@ -22,6 +22,9 @@ def main(package: str, out: str) -> None:
         database_type="rampart-asn",
         languages=["en"],
         description={"en": "ASN by @ip-location-db/asn (RouteViews, RIRs, DB-IP; CC BY 4.0)"},
+        # GeoLite2-ASN's type; "auto" would pick the smallest, which readers decoding into a
+        # 32-bit field refuse.
+        int_type="uint32",
     )
     rows = 0
     for name in ("asn-ipv4.csv", "asn-ipv6.csv"):

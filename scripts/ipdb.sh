@@ -8,12 +8,14 @@
 # Nothing is fetched when data/ipdb/ already holds this version.
 
 IPDB_VERSION=2.3.2026061719
+# Changes when scripts/asn_mmdb.py writes a different database from the same data.
+IPDB_BUILD="$IPDB_VERSION-2"
 IPDB_COUNTRY_SHA256=91757a1b06cdcd1955f292e4c4cfc54e091204f998e159a3187f7a2ef3724be0
 IPDB_ASN_SHA256=b9425daf2f011c28f8586685d4f89166e77627e2c15fd93c6262c3e2dead6153
 
 ipdb_fetch() {
     local dir=data/ipdb
-    if [[ -f $dir/VERSION && $(cat "$dir/VERSION") == "$IPDB_VERSION" ]]; then
+    if [[ -f $dir/VERSION && $(cat "$dir/VERSION") == "$IPDB_BUILD" ]]; then
         return 0
     fi
     command -v npm >/dev/null || { echo "ipdb: npm is needed to fetch the IP databases" >&2; return 1; }
@@ -44,7 +46,7 @@ ipdb_fetch() {
     for f in DBIP-LICENSE NRO_LICENSE ROUTEVIEWS-LICENSE MODIFICATIONS; do
         cp "$work/asn/package/$f" "$dir.new/licences/asn-$f"
     done
-    echo "$IPDB_VERSION" >"$dir.new/VERSION"
+    echo "$IPDB_BUILD" >"$dir.new/VERSION"
     rm -rf "$dir" "$work"
     mv "$dir.new" "$dir"
     ls -l "$dir"/*.mmdb >&2

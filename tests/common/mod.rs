@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod backends;
+pub mod dns;
 pub mod expected;
 
 /// Runs each named `async fn test(store: Arc<B>)` once per storage backend, as
