@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use rampart::Report;
-use rampart::sources::{EnrichSettings, Enricher, resolver_from_spec};
+use rampart::sources::{EnrichSettings, Enricher, ReverseDns, resolver_from_spec};
 use rampart::store::{DayRange, Store, WriteMode};
 use rampart::time::now;
 use serde::Serialize;
@@ -91,7 +91,13 @@ pub async fn reprocess_sources<S: Store>(store: &S, enricher: &Enricher) -> anyh
                 reports += 1;
                 let before = std::mem::take(&mut report.sources);
                 let done = enricher.enrich(store, report, now()).await;
-                unresolved += done.unresolved;
+                enricher.carry_over(&mut report.sources, &before);
+                let still = report
+                    .sources
+                    .values()
+                    .filter(|s| s.reverse_dns == ReverseDns::Unresolved)
+                    .count();
+                unresolved += still;
                 let differs = report.sources != before;
                 if differs {
                     match store.put_report(&stored, WriteMode::Replace).await {
@@ -107,7 +113,7 @@ pub async fn reprocess_sources<S: Store>(store: &S, enricher: &Enricher) -> anyh
                     domain: &domain.name,
                     day: &day,
                     sources: done.addresses,
-                    unresolved: done.unresolved,
+                    unresolved: still,
                     changed: differs,
                 };
                 writeln!(out, "{}", serde_json::to_string(&line)?)?;

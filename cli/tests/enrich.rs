@@ -78,13 +78,24 @@ async fn reprocess_enrich_fills_in_what_a_silent_resolver_left() {
         let (d, f, s) = (data_arg.to_owned(), file_arg.to_owned(), server.clone());
         move || {
             rampart(&[
-                "ingest", "--data", &d, "--resolver", &s, "--dns-budget", "1", &f,
+                "ingest",
+                "--data",
+                &d,
+                "--resolver",
+                &s,
+                "--dns-budget",
+                "1",
+                &f,
             ])
         }
     })
     .await
     .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(lines(&out)[0]["outcome"], "stored");
     let google: IpAddr = "209.85.220.41".parse().unwrap();
     let tor: IpAddr = "185.220.101.4".parse().unwrap();
@@ -97,7 +108,11 @@ async fn reprocess_enrich_fills_in_what_a_silent_resolver_left() {
     );
 
     let zone = dns::serve(&[
-        (&dns::reverse_name(google), "PTR", "mail-sor-f41.google.com."),
+        (
+            &dns::reverse_name(google),
+            "PTR",
+            "mail-sor-f41.google.com.",
+        ),
         ("mail-sor-f41.google.com.", "A", "209.85.220.41"),
     ])
     .await;
@@ -108,12 +123,18 @@ async fn reprocess_enrich_fills_in_what_a_silent_resolver_left() {
         })
     };
     let out = reprocess(zone.addr.to_string()).await.unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let id = lines(&out)[0]["report"].clone();
     assert_eq!(
         lines(&out),
-        [json!({"report": id, "domain": "example.org", "day": "2024-03-01", "sources": 2,
-                "unresolved": 0, "changed": true})]
+        [
+            json!({"report": id, "domain": "example.org", "day": "2024-03-01", "sources": 2,
+                "unresolved": 0, "changed": true})
+        ]
     );
     assert_eq!(
         String::from_utf8_lossy(&out.stderr).trim(),
@@ -137,4 +158,28 @@ async fn reprocess_enrich_fills_in_what_a_silent_resolver_left() {
     let out = reprocess(silent.addr.to_string()).await.unwrap();
     assert_eq!(lines(&out)[0]["changed"], false);
     assert_eq!(lines(&out)[0]["unresolved"], 0);
+
+    // Reading every raw message again while the resolver is down keeps the names known.
+    let after_backfill = reverse_dns(&data).await;
+    let (d, s) = (data_arg.to_owned(), silent.addr.to_string());
+    let out = tokio::task::spawn_blocking(move || {
+        rampart(&[
+            "reprocess",
+            "--data",
+            &d,
+            "--resolver",
+            &s,
+            "--dns-budget",
+            "1",
+        ])
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(lines(&out)[0]["outcome"], "duplicate");
+    assert_eq!(reverse_dns(&data).await, after_backfill);
 }

@@ -29,6 +29,8 @@ fn rampart(args: &[&str], env: &[(&str, &str)]) -> Output {
     ] {
         cmd.env_remove(var);
     }
+    // No reverse DNS here: enrich.rs runs its own DNS servers.
+    cmd.env("RAMPART_RESOLVER", "off");
     cmd.envs(env.iter().copied());
     cmd.output().unwrap()
 }

@@ -35,6 +35,8 @@ fn serve(args: &[&str]) -> Server {
         .args(args)
         .env_remove("RAMPART_TOKEN")
         .env_remove("RAMPART_DATA")
+        // No reverse DNS here: tests/sources.rs and enrich.rs run their own DNS servers.
+        .env("RAMPART_RESOLVER", "off")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -189,6 +191,7 @@ fn a_token_is_required_when_set_and_beyond_loopback() {
     assert_eq!(status, 200);
 
     let out = Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .env("RAMPART_RESOLVER", "off")
         .args([
             "serve",
             "--data",

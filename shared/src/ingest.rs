@@ -261,6 +261,13 @@ async fn ingest_intake<S: Store>(
     for mut parsed in intake.reports {
         if let Report::Aggregate(report) = &mut parsed.report {
             let done = enricher.enrich(store, report, now).await;
+            if mode == WriteMode::Replace
+                && done.unresolved > 0
+                && let Ok(Some(previous)) = store.report(&parsed.id).await
+                && let Report::Aggregate(previous) = &previous.report
+            {
+                enricher.carry_over(&mut report.sources, &previous.sources);
+            }
             if done.unresolved > 0 && enricher.is_enabled() {
                 tracing::info!(
                     key = %key,

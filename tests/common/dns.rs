@@ -54,9 +54,7 @@ pub async fn serve(records: &[(&str, &str, &str)]) -> DnsServer {
     }
     let mut catalog = Catalog::new();
     catalog.upsert(LowerName::new(&root), vec![Arc::new(zone)]);
-    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let addr = udp.local_addr().unwrap();
-    let tcp = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let (udp, tcp, addr) = sockets().await;
     let mut server = Server::new(catalog);
     server.register_socket(udp);
     server.register_listener(tcp, std::time::Duration::from_secs(5), 4096);
@@ -69,9 +67,7 @@ pub async fn serve(records: &[(&str, &str, &str)]) -> DnsServer {
 /// A UDP socket (and a TCP listener on the same port) that read queries and never answer:
 /// a resolver that hangs.
 pub async fn silent() -> DnsServer {
-    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let addr = udp.local_addr().unwrap();
-    let tcp = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let (udp, tcp, addr) = sockets().await;
     let task = tokio::spawn(async move {
         let mut buf = [0u8; 1500];
         let mut held = Vec::new();
@@ -83,6 +79,19 @@ pub async fn silent() -> DnsServer {
         }
     });
     DnsServer { addr, task }
+}
+
+/// A UDP socket and a TCP listener on one free port of 127.0.0.1 (a port free for UDP may
+/// be taken for TCP: try another).
+async fn sockets() -> (tokio::net::UdpSocket, tokio::net::TcpListener, SocketAddr) {
+    for _ in 0..50 {
+        let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = udp.local_addr().unwrap();
+        if let Ok(tcp) = tokio::net::TcpListener::bind(addr).await {
+            return (udp, tcp, addr);
+        }
+    }
+    panic!("no port of 127.0.0.1 was free for both UDP and TCP");
 }
 
 /// The `in-addr.arpa` / `ip6.arpa` name of an address.

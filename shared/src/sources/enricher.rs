@@ -134,6 +134,28 @@ impl Enricher {
         done
     }
 
+    /// Keeps what `previous` (the sources of an earlier reading of the same report) knew of
+    /// an address's reverse DNS where this enrichment got no answer, so reading a report
+    /// again while the resolver is down never loses a name.
+    pub fn carry_over(&self, sources: &mut Sources, previous: &Sources) {
+        for (ip, source) in sources.iter_mut() {
+            let Some(old) = previous.get(ip) else {
+                continue;
+            };
+            if source.reverse_dns == ReverseDns::Unresolved
+                && old.reverse_dns != ReverseDns::Unresolved
+            {
+                *source = SourceInfo::new(
+                    source.country.clone(),
+                    source.asn,
+                    source.as_org.clone(),
+                    old.reverse_dns.clone(),
+                    self.services,
+                );
+            }
+        }
+    }
+
     /// The sources of these addresses: cached names first, then lookups within the bounds,
     /// whose answers are cached (never an `unresolved` one).
     pub async fn sources<S: Store>(
@@ -296,5 +318,55 @@ pub fn resolver_from_spec(
                 .collect::<Result<Vec<_>, _>>()?;
             PtrResolver::with_servers(&servers, timeout).map(Some)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reading_without_answers_keeps_the_names_an_earlier_one_had() {
+        let enricher = Enricher::disabled();
+        let map = ServiceMap::bundled();
+        let ip: IpAddr = "209.85.220.41".parse().unwrap();
+        let other: IpAddr = "192.0.2.1".parse().unwrap();
+        let name = ReverseDns::Confirmed {
+            name: "mail-sor-f41.google.com".into(),
+        };
+        let previous = Sources::from([
+            (
+                ip,
+                SourceInfo::new(None, Some(15169), None, name.clone(), map),
+            ),
+            (
+                other,
+                SourceInfo::new(None, None, None, ReverseDns::Absent, map),
+            ),
+        ]);
+        let unresolved =
+            |asn| SourceInfo::new(Some("US".into()), asn, None, ReverseDns::Unresolved, map);
+        let mut now = Sources::from([(ip, unresolved(Some(15169))), (other, unresolved(None))]);
+        now.get_mut(&other).unwrap().reverse_dns = ReverseDns::Unconfirmed {
+            name: "new.example".into(),
+        };
+        enricher.carry_over(&mut now, &previous);
+        assert_eq!(now[&ip].reverse_dns, name);
+        assert_eq!(
+            now[&ip].service.as_ref().map(|s| s.id.as_str()),
+            Some("google")
+        );
+        assert_eq!(
+            now[&ip].country.as_deref(),
+            Some("US"),
+            "the new databases' answer stays"
+        );
+        // A new answer, even a weaker one, replaces the old.
+        assert_eq!(
+            now[&other].reverse_dns,
+            ReverseDns::Unconfirmed {
+                name: "new.example".into()
+            }
+        );
     }
 }
