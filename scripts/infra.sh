@@ -3,6 +3,7 @@
 # rustup, before cargo starts), infra_check and infra_build.
 
 source "$(dirname "${BASH_SOURCE[0]}")/venv.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/ipdb.sh"
 
 # SAM and cargo-lambda share a venv: cargo-lambda finds zig as `python3 -m ziglang`, so the
 # python3 first on PATH during `sam build` must be the one that has ziglang.
@@ -54,6 +55,9 @@ infra_wiring() {
 # the sam build that follows finds everything built. Prints each package's size.
 infra_build() {
     local arch_flag=--arm64 bin
+    # The ingest package carries the IP databases; without them it would build, and store
+    # no country or AS.
+    ipdb_fetch
     [ "${INFRA_ARCH:-arm64}" = arm64 ] || arch_flag=--x86-64
     for bin in "${LAMBDA_BINARIES[@]}"; do
         echo "== cargo lambda build --release $arch_flag --bin $bin" >&2

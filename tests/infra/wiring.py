@@ -173,6 +173,12 @@ def invoke(binary, env, events):
         "AWS_ENDPOINT_URL": os.environ["RAMPART_TEST_AWS_ENDPOINT"],
         **env,
     }
+    if "RAMPART_RESOLVER" in env:
+        # The template's value must be one the binary accepts (checked at init below);
+        # the lookups themselves stay off, no test reaches a DNS server beyond 127.0.0.1.
+        expect(f"{binary.name}: RAMPART_RESOLVER is a known setting", env["RAMPART_RESOLVER"]
+               in ("system", "off"), True)
+        lambda_env["RAMPART_RESOLVER"] = "off"
     proc = subprocess.Popen([str(binary)], env=lambda_env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
     results = []
@@ -207,9 +213,9 @@ def expect(what, got, want):
     print(f"ok   {what}")
 
 
-def http_event(method, path, body=None, headers=None):
+def http_event(method, path, body=None, headers=None, query=""):
     return {
-        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
+        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": query,
         "headers": {"host": "abc123.execute-api.us-east-1.amazonaws.com",
                     "content-type": "application/json", **(headers or {})},
         "requestContext": {"accountId": ACCOUNT, "apiId": "abc123",
@@ -305,6 +311,14 @@ def main():
     expect("and tagged the mail stored", tags, [{"Key": "rampart-outcome", "Value": "stored"}])
     expect("ingest runs the schedule against the template's zone", (skind, scheduled),
            ("response", {"policy_ids_changed": 0}))
+
+    # The ingest binary carries the IP databases: the report's source has its country and AS.
+    (kind, sources), = invoke(bin_dir / "query", env["query"], [
+        http_event("GET", "/v1/domains/twlnet.com/sources",
+                   query="by=ip&from=2019-02-10&to=2019-02-10")])
+    source = json.loads(sources["body"])["sources"][0]["source"]
+    expect("ingest stored the source's country and AS",
+           (source["country"], source["asn"], source["as_org"]), ("DE", 8560, "IONOS SE"))
 
 
 main()
