@@ -369,7 +369,10 @@ document = {
     "openapi": "3.1.0",
     "info": {"title": "Rampart API", "version": "1",
              "description": "DMARC aggregate and SMTP TLS reports per domain. Dates are UTC days "
-                            "(YYYY-MM-DD, inclusive). Errors are `{\"error\": code, \"message\": ...}`.",
+                            "(YYYY-MM-DD, inclusive). Errors are `{\"error\": code, \"message\": ...}`. "
+                            "Country and AS data: @ip-location-db (CC BY 4.0), from RouteViews "
+                            "(routeviews.org), the NRO (nro.net) and IP to ASN Lite by DB-IP "
+                            "(https://db-ip.com).",
              "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"}},
     "servers": [{"url": "/"}],
     "components": {"schemas": schemas,

@@ -147,20 +147,20 @@ fn expected_sources() -> Vec<(&'static str, Value)> {
     ]
 }
 
-/// One record of the hand-built report.
-fn record(ip: &str, count: u32, pe: (&str, &str), extra: &str) -> String {
+/// One record of the hand-built report: `pe` is the aligned (DKIM, SPF) verdict, `reason` an
+/// override type, `auth` the raw results.
+fn record(ip: &str, count: u32, pe: (&str, &str), reason: Option<&str>, auth: &[String]) -> String {
     format!(
         "<record><row><source_ip>{ip}</source_ip><count>{count}</count><policy_evaluated>\
          <disposition>none</disposition><dkim>{}</dkim><spf>{}</spf>{}</policy_evaluated></row>\
-         <identifiers><header_from>example.org</header_from></identifiers>{}</record>",
+         <identifiers><header_from>example.org</header_from></identifiers>\
+         <auth_results>{}</auth_results></record>",
         pe.0,
         pe.1,
-        if extra.contains("<reason>") {
-            extra.split("|").next().unwrap()
-        } else {
-            ""
-        },
-        extra.rsplit('|').next().unwrap()
+        reason.map_or(String::new(), |r| format!(
+            "<reason><type>{r}</type></reason>"
+        )),
+        auth.concat()
     )
 }
 
@@ -183,86 +183,76 @@ fn report_xml() -> String {
             "209.85.220.41",
             100,
             ("pass", "pass"),
-            &format!(
-                "|<auth_results>{}{}</auth_results>",
+            None,
+            &[
                 dkim("example.org", "s1", "pass"),
-                spf("example.org", "pass")
-            ),
+                spf("example.org", "pass"),
+            ],
         ),
         // forwarded: the receiver says so
         record(
             "40.107.22.1",
             7,
             fail,
-            &format!(
-                "<reason><type>forwarded</type></reason>|<auth_results>{}{}</auth_results>",
+            Some("forwarded"),
+            &[
                 dkim("example.org", "s1", "fail"),
-                spf("example.org", "fail")
-            ),
+                spf("example.org", "fail"),
+            ],
         ),
         // forwarded: SPF fails, an unaligned DKIM signature passes, from no sending platform
         record(
             "81.2.69.142",
             5,
             fail,
-            &format!(
-                "|<auth_results>{}{}</auth_results>",
+            None,
+            &[
                 dkim("lists.example.net", "l1", "pass"),
-                spf("example.org", "fail")
-            ),
+                spf("example.org", "fail"),
+            ],
         ),
         // misconfigured: SendGrid's own SPF and DKIM pass, not aligned
         record(
             "50.31.32.10",
             20,
             fail,
-            &format!(
-                "|<auth_results>{}{}</auth_results>",
+            None,
+            &[
                 dkim("sendgrid.net", "s1", "pass"),
-                spf("sendgrid.net", "pass")
-            ),
+                spf("sendgrid.net", "pass"),
+            ],
         ),
         // misconfigured: the forwarding pattern, but from a sending platform
         record(
             "50.31.32.10",
             3,
             fail,
-            &format!(
-                "|<auth_results>{}{}</auth_results>",
+            None,
+            &[
                 dkim("sendgrid.net", "s1", "pass"),
-                spf("example.org", "softfail")
-            ),
+                spf("example.org", "softfail"),
+            ],
         ),
         // suspicious: both fail from an unrecognised source
         record(
             "185.220.101.4",
             9,
             fail,
-            &format!(
-                "|<auth_results>{}</auth_results>",
-                spf("example.org", "fail")
-            ),
+            None,
+            &[spf("example.org", "fail")],
         ),
         // suspicious: its PTR name claims Google, but is not confirmed
-        record(
-            "198.51.100.7",
-            2,
-            fail,
-            &format!(
-                "|<auth_results>{}</auth_results>",
-                spf("example.org", "fail")
-            ),
-        ),
+        record("198.51.100.7", 2, fail, None, &[spf("example.org", "fail")]),
         // misconfigured: both fail from a recognised service (Microsoft 365, by its PTR)
         record(
             "2a01:111:f400::1",
             4,
             fail,
-            &format!(
-                "|<auth_results>{}{}</auth_results>",
+            None,
+            &[
                 dkim("example.org", "s2", "fail"),
-                spf("example.org", "fail")
-            ),
+                spf("example.org", "fail"),
+            ],
         ),
     ];
     format!(
