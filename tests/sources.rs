@@ -308,9 +308,9 @@ async fn ingest_enriches_every_source_and_a_second_run_reads_the_cache() {
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
     let mut got = stored_sources(&store).await;
-    got.sort_by(|a, b| a.0.parse::<IpAddr>().unwrap().cmp(&b.0.parse().unwrap()));
+    got.sort_by_key(|a| a.0.parse::<IpAddr>().unwrap());
     let mut want_sorted = want.clone();
-    want_sorted.sort_by(|a, b| a.0.parse::<IpAddr>().unwrap().cmp(&b.0.parse().unwrap()));
+    want_sorted.sort_by_key(|a| a.0.parse::<IpAddr>().unwrap());
     assert_eq!(got, want_sorted);
 
     // The server is gone: the same addresses now come from the store's cache, answered or not.

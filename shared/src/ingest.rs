@@ -268,7 +268,7 @@ async fn ingest_intake<S: Store>(
             {
                 enricher.carry_over(&mut report.sources, &previous.sources);
             }
-            if done.unresolved > 0 && enricher.is_enabled() {
+            if done.unresolved > 0 && enricher.has_resolver() {
                 tracing::info!(
                     key = %key,
                     addresses = done.addresses,

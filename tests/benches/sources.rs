@@ -26,7 +26,8 @@ use rampart::store::{Outcome, RawKey, Store, WriteMode};
 const MAIL: &str = "generated/outlook-1k-single-line.eml";
 
 fn fresh_store(n: u64) -> EmbeddedStore {
-    let dir = std::env::temp_dir().join(format!("rampart-bench-sources-{}-{n}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("rampart-bench-sources-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     EmbeddedStore::open(&dir).unwrap()
 }
@@ -43,7 +44,11 @@ fn sources(c: &mut Criterion) {
         panic!("{MAIL} holds an aggregate report")
     };
     let records = report.records.len() as u64;
-    let mut ips: Vec<IpAddr> = report.records.iter().filter_map(|r| r.source_ip.ip()).collect();
+    let mut ips: Vec<IpAddr> = report
+        .records
+        .iter()
+        .filter_map(|r| r.source_ip.ip())
+        .collect();
     ips.sort_unstable();
     ips.dedup();
     let names: Vec<(String, String, String)> = ips
@@ -53,7 +58,11 @@ fn sources(c: &mut Criterion) {
             let host = format!("o{i}.outbound.bench.example.");
             let forward = if ip.is_ipv4() { "A" } else { "AAAA" };
             [
-                (common::dns::reverse_name(*ip), "PTR".to_owned(), host.clone()),
+                (
+                    common::dns::reverse_name(*ip),
+                    "PTR".to_owned(),
+                    host.clone(),
+                ),
                 (host, forward.to_owned(), ip.to_string()),
             ]
         })
@@ -125,7 +134,9 @@ fn sources(c: &mut Criterion) {
         total
     };
     let plain = Enricher::disabled();
-    group.bench_function("ingest_1k/plain", |b| b.iter_custom(|iters| run(&plain, false, iters)));
+    group.bench_function("ingest_1k/plain", |b| {
+        b.iter_custom(|iters| run(&plain, false, iters))
+    });
     group.bench_function("ingest_1k/enriched_warm_cache", |b| {
         b.iter_custom(|iters| run(&enricher, true, iters))
     });

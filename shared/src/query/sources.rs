@@ -67,6 +67,9 @@ pub struct AuthFailure {
     pub messages: u64,
 }
 
+/// An authentication result as grouped: domain, selector (DKIM only), result.
+type AuthKey = (Option<String>, Option<String>, Option<String>);
+
 #[derive(Default)]
 struct Accumulated {
     service: Option<Service>,
@@ -77,8 +80,8 @@ struct Accumulated {
     spf_aligned: u64,
     dkim_aligned: u64,
     classes: BTreeMap<&'static str, u64>,
-    spf: HashMap<(Option<String>, Option<String>), u64>,
-    dkim: HashMap<(Option<String>, Option<String>, Option<String>), u64>,
+    spf: HashMap<AuthKey, u64>,
+    dkim: HashMap<AuthKey, u64>,
 }
 
 impl Accumulated {
@@ -101,7 +104,10 @@ impl Accumulated {
         for a in &record.auth_results.spf {
             if !(a.result == Some(SpfResult::Pass) && spf_aligned) {
                 let result = a.result.as_ref().map(|v| v.as_str().to_ascii_lowercase());
-                *self.spf.entry((lower(&a.domain), result)).or_insert(0) += n;
+                *self
+                    .spf
+                    .entry((lower(&a.domain), None, result))
+                    .or_insert(0) += n;
             }
         }
         for a in &record.auth_results.dkim {
@@ -120,7 +126,7 @@ impl Accumulated {
         let mut spf: Vec<AuthFailure> = self
             .spf
             .into_iter()
-            .map(|((domain, result), messages)| AuthFailure {
+            .map(|((domain, _, result), messages)| AuthFailure {
                 domain,
                 selector: None,
                 result,

@@ -96,8 +96,10 @@ impl Enricher {
         Ok(Enricher::new(resolver, settings))
     }
 
+    /// False in a build without the `enrich` feature, as a constant: the enrichment code
+    /// (and the public suffix list it needs) is then left out of the binary.
     pub fn is_enabled(&self) -> bool {
-        self.enabled
+        cfg!(feature = "enrich") && self.enabled
     }
 
     /// True when country and ASN can be looked up (the binary carries the databases).
@@ -119,7 +121,7 @@ impl Enricher {
         report: &mut AggregateReport,
         now: i64,
     ) -> Enriched {
-        if !self.enabled {
+        if !self.is_enabled() {
             return Enriched::default();
         }
         let mut ips: Vec<IpAddr> = report
@@ -138,6 +140,9 @@ impl Enricher {
     /// an address's reverse DNS where this enrichment got no answer, so reading a report
     /// again while the resolver is down never loses a name.
     pub fn carry_over(&self, sources: &mut Sources, previous: &Sources) {
+        if !self.is_enabled() {
+            return;
+        }
         for (ip, source) in sources.iter_mut() {
             let Some(old) = previous.get(ip) else {
                 continue;
@@ -228,7 +233,8 @@ impl Enricher {
         (sources, done)
     }
 
-    fn has_resolver(&self) -> bool {
+    /// True when reverse DNS is looked up (a resolver is configured).
+    pub fn has_resolver(&self) -> bool {
         #[cfg(feature = "enrich")]
         {
             self.resolver.is_some()
@@ -326,8 +332,9 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(feature = "enrich")]
     fn a_reading_without_answers_keeps_the_names_an_earlier_one_had() {
-        let enricher = Enricher::disabled();
+        let enricher = Enricher::new(None, EnrichSettings::default());
         let map = ServiceMap::bundled();
         let ip: IpAddr = "209.85.220.41".parse().unwrap();
         let other: IpAddr = "192.0.2.1".parse().unwrap();

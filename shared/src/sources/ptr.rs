@@ -14,7 +14,7 @@ use hickory_resolver::config::{
 };
 use hickory_resolver::net::NetError;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
-use hickory_resolver::proto::rr::RData;
+use hickory_resolver::proto::rr::{Name, RData};
 use hickory_resolver::{Resolver, TokioResolver};
 
 use super::ReverseDns;
@@ -96,7 +96,11 @@ impl PtrResolver {
         };
         let mut unanswered = false;
         for name in names {
-            match self.resolver.lookup_ip(format!("{name}.")).await {
+            // A PTR target that is no host name cannot point back: not confirmed.
+            let Ok(fqdn) = Name::from_ascii(format!("{name}.")) else {
+                continue;
+            };
+            match self.resolver.lookup_ip(fqdn).await {
                 Ok(addrs) if addrs.iter().any(|a| a.to_canonical() == ip.to_canonical()) => {
                     return ReverseDns::Confirmed { name };
                 }
