@@ -10,7 +10,6 @@
 #[path = "../common/mod.rs"]
 mod common;
 
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -44,13 +43,7 @@ fn sources(c: &mut Criterion) {
         panic!("{MAIL} holds an aggregate report")
     };
     let records = report.records.len() as u64;
-    let mut ips: Vec<IpAddr> = report
-        .records
-        .iter()
-        .filter_map(|r| r.source_ip.ip())
-        .collect();
-    ips.sort_unstable();
-    ips.dedup();
+    let ips = rampart::sources::addresses(report);
     let names: Vec<(String, String, String)> = ips
         .iter()
         .enumerate()

@@ -124,13 +124,7 @@ impl Enricher {
         if !self.is_enabled() {
             return Enriched::default();
         }
-        let mut ips: Vec<IpAddr> = report
-            .records
-            .iter()
-            .filter_map(|r| r.source_ip.ip())
-            .collect();
-        ips.sort_unstable();
-        ips.dedup();
+        let ips = super::addresses(report);
         let (sources, done) = self.sources(store, &ips, now).await;
         report.sources = sources;
         done

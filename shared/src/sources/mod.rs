@@ -97,6 +97,18 @@ impl SourceInfo {
 /// The sources of one report, by address.
 pub type Sources = BTreeMap<IpAddr, SourceInfo>;
 
+/// The distinct source addresses of a report's records, in order (unreadable ones left out).
+pub fn addresses(report: &crate::dmarc::AggregateReport) -> Vec<IpAddr> {
+    let mut ips: Vec<IpAddr> = report
+        .records
+        .iter()
+        .filter_map(|r| r.source_ip.ip())
+        .collect();
+    ips.sort_unstable();
+    ips.dedup();
+    ips
+}
+
 /// True for addresses no public resolver has a PTR for (private, loopback, link-local...):
 /// they are not looked up.
 pub fn is_private(ip: IpAddr) -> bool {

@@ -298,16 +298,11 @@ impl AwsStore {
             .iter()
             .enumerate()
             .map(|(i, data)| {
-                let item = Item::from([
+                put_request(Item::from([
                     ("pk".into(), s(pk)),
                     ("sk".into(), s(format!("{prefix}{i:04}"))),
                     ("data".into(), AttributeValue::B(data.clone().into())),
-                ]);
-                PutRequest::builder()
-                    .set_item(Some(item))
-                    .build()
-                    .map(|p| WriteRequest::builder().put_request(p).build())
-                    .map_err(build_error)
+                ]))
             })
             .collect::<Result<Vec<_>, _>>()?;
         self.write_all(requests).await
@@ -1280,21 +1275,25 @@ impl Store for AwsStore {
             .map(|cached| {
                 let rdns = serde_json::to_string(&cached.reverse_dns)
                     .map_err(|e| StoreError::corrupt("name cache", e))?;
-                let item = Item::from([
+                put_request(Item::from([
                     ("pk".into(), s(name_pk(cached.ip))),
                     ("sk".into(), s("N")),
                     ("rdns".into(), s(rdns)),
                     ("expires_at".into(), n(cached.expires_at)),
-                ]);
-                PutRequest::builder()
-                    .set_item(Some(item))
-                    .build()
-                    .map(|p| WriteRequest::builder().put_request(p).build())
-                    .map_err(build_error)
+                ]))
             })
             .collect::<Result<Vec<_>, _>>()?;
         self.write_all(requests).await
     }
+}
+
+/// A BatchWriteItem request that puts `item`.
+fn put_request(item: Item) -> Result<WriteRequest, StoreError> {
+    PutRequest::builder()
+        .set_item(Some(item))
+        .build()
+        .map(|p| WriteRequest::builder().put_request(p).build())
+        .map_err(build_error)
 }
 
 /// The partition of an address's cached reverse DNS: one small item per address.
