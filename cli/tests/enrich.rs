@@ -35,6 +35,16 @@ fn rampart(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Runs the binary off the runtime's threads, so the DNS servers of this test keep answering.
+async fn run(args: &[&str]) -> Output {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        rampart(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    })
+    .await
+    .unwrap()
+}
+
 fn fresh_dir(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -74,23 +84,17 @@ async fn reprocess_enrich_fills_in_what_a_silent_resolver_left() {
 
     let silent = dns::silent().await;
     let server = silent.addr.to_string();
-    let out = tokio::task::spawn_blocking({
-        let (d, f, s) = (data_arg.to_owned(), file_arg.to_owned(), server.clone());
-        move || {
-            rampart(&[
-                "ingest",
-                "--data",
-                &d,
-                "--resolver",
-                &s,
-                "--dns-budget",
-                "1",
-                &f,
-            ])
-        }
-    })
-    .await
-    .unwrap();
+    let out = run(&[
+        "ingest",
+        "--data",
+        data_arg,
+        "--resolver",
+        &server,
+        "--dns-budget",
+        "1",
+        file_arg,
+    ])
+    .await;
     assert!(
         out.status.success(),
         "{}",
@@ -116,13 +120,18 @@ async fn reprocess_enrich_fills_in_what_a_silent_resolver_left() {
         ("mail-sor-f41.google.com.", "A", "209.85.220.41"),
     ])
     .await;
-    let reprocess = |server: String| {
-        let d = data_arg.to_owned();
-        tokio::task::spawn_blocking(move || {
-            rampart(&["reprocess", "--enrich", "--data", &d, "--resolver", &server])
-        })
+    let reprocess = |server: String| async move {
+        run(&[
+            "reprocess",
+            "--enrich",
+            "--data",
+            data_arg,
+            "--resolver",
+            &server,
+        ])
+        .await
     };
-    let out = reprocess(zone.addr.to_string()).await.unwrap();
+    let out = reprocess(zone.addr.to_string()).await;
     assert!(
         out.status.success(),
         "{}",
@@ -155,26 +164,23 @@ async fn reprocess_enrich_fills_in_what_a_silent_resolver_left() {
     );
     // Nothing left to fill: a second run changes nothing (and reads the cache).
     drop(zone);
-    let out = reprocess(silent.addr.to_string()).await.unwrap();
+    let out = reprocess(silent.addr.to_string()).await;
     assert_eq!(lines(&out)[0]["changed"], false);
     assert_eq!(lines(&out)[0]["unresolved"], 0);
 
     // Reading every raw message again while the resolver is down keeps the names known.
     let after_backfill = reverse_dns(&data).await;
-    let (d, s) = (data_arg.to_owned(), silent.addr.to_string());
-    let out = tokio::task::spawn_blocking(move || {
-        rampart(&[
-            "reprocess",
-            "--data",
-            &d,
-            "--resolver",
-            &s,
-            "--dns-budget",
-            "1",
-        ])
-    })
-    .await
-    .unwrap();
+    let silent_addr = silent.addr.to_string();
+    let out = run(&[
+        "reprocess",
+        "--data",
+        data_arg,
+        "--resolver",
+        &silent_addr,
+        "--dns-budget",
+        "1",
+    ])
+    .await;
     assert!(
         out.status.success(),
         "{}",
