@@ -181,14 +181,29 @@ fn xml_depth_records_and_input_size_are_bounded() {
 
 #[test]
 fn long_values_are_cut_not_buffered() {
-    let xml =
-        report_xml(&record("192.0.2.1", "1")).replace("Example Reporter", &"A".repeat(200_000));
+    // Free text (a report id) is cut at the value bound, names (org_name) at the name bound;
+    // each kind of cut is one warning.
+    let xml = report_xml(&record("192.0.2.1", "1"))
+        .replace("Example Reporter", &"A".repeat(200_000))
+        .replace("r-1", &"1".repeat(200_000));
     let r = aggregate(xml.as_bytes());
-    assert_eq!(r.metadata.org_name.len(), Limits::default().max_value_bytes);
-    assert!(
-        r.warnings
-            .iter()
-            .any(|w| w.message.contains("<org_name> longer than"))
+    assert_eq!(r.metadata.org_name.len(), Limits::default().max_name_bytes);
+    assert_eq!(
+        r.metadata.report_id.len(),
+        Limits::default().max_value_bytes
+    );
+    let cuts: Vec<&str> = r
+        .warnings
+        .iter()
+        .filter(|w| w.kind == rampart::WarningKind::Cut)
+        .map(|w| w.message.as_str())
+        .collect();
+    assert_eq!(
+        cuts,
+        [
+            "1 name(s) longer than 255 bytes cut (first: <org_name>)",
+            "1 value(s) longer than 65536 bytes cut (first: <report_id>)"
+        ]
     );
 }
 
@@ -211,11 +226,10 @@ fn a_cut_through_a_character_drops_it_whole() {
     // "aé" is 3 bytes; 65,536 = 3 × 21,845 + 1, so the cut falls after an "a": exact length.
     // "éa" puts the cut 1 byte into an "é", which is dropped whole: one byte less.
     for (unit, kept) in [("aé", 65_536), ("éa", 65_535)] {
-        let xml =
-            report_xml(&record("192.0.2.1", "1")).replace("Example Reporter", &unit.repeat(50_000));
+        let xml = report_xml(&record("192.0.2.1", "1")).replace("r-1", &unit.repeat(50_000));
         let r = aggregate(xml.as_bytes());
-        assert_eq!(r.metadata.org_name.len(), kept, "{unit}");
-        assert!(!r.metadata.org_name.contains('\u{fffd}'));
+        assert_eq!(r.metadata.report_id.len(), kept, "{unit}");
+        assert!(!r.metadata.report_id.contains('\u{fffd}'));
         assert!(
             !r.warnings
                 .iter()

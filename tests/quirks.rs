@@ -680,8 +680,19 @@ fn item47_48_source_ip_and_count() {
     );
     assert_eq!(
         r.records.iter().map(|x| x.count).collect::<Vec<_>>(),
-        vec![2, 3, 4, 5, 6, u64::MAX]
+        vec![2, 3, 4, 5, 6, 0]
     );
+    // A count no reporter can have seen is kept as sent, counted nowhere.
+    assert_eq!(
+        r.records[5].invalid_count.as_deref(),
+        Some("99999999999999999999999")
+    );
+    assert_eq!(r.message_count(), 20);
+    assert!(has_warning(
+        &r.warnings,
+        WarningKind::InvalidValue,
+        "record 8: count 99999999999999999999999 is above 2^53 - 1"
+    ));
     assert!(has_warning(
         &r.warnings,
         WarningKind::RecordDropped,

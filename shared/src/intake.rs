@@ -255,6 +255,8 @@ pub fn parse_input(bytes: &[u8], limits: &Limits) -> Intake {
         limits,
         budget: &budget,
         intake: Intake::default(),
+        records_left: limits.max_records,
+        parsed_left: limits.max_parsed_bytes,
     };
     if bytes.len() as u64 > limits.max_input_bytes {
         ctx.problem(
@@ -277,6 +279,9 @@ struct Walk<'l> {
     limits: &'l Limits,
     budget: &'l Budget,
     intake: Intake,
+    /// What the reports found so far leave of the input's record and memory bounds.
+    records_left: usize,
+    parsed_left: u64,
 }
 
 impl<'l> Walk<'l> {
@@ -285,6 +290,48 @@ impl<'l> Walk<'l> {
             origin: origin.clone(),
             error,
         });
+    }
+
+    /// A bound that was hit, named with its configured value (a parser is given only what
+    /// the earlier reports of the input left of it).
+    fn limit(&mut self, origin: &Origin, kind: LimitKind) {
+        let l = self.limits;
+        let max = match kind {
+            LimitKind::Records => l.max_records as u64,
+            LimitKind::ParsedBytes => l.max_parsed_bytes,
+            LimitKind::ReportJson => l.max_report_json_bytes,
+            LimitKind::XmlDepth => l.max_xml_depth as u64,
+            LimitKind::XmlToken => l.max_xml_token_bytes as u64,
+            LimitKind::PayloadBytes => l.max_payload_bytes,
+            LimitKind::TotalBytes => l.max_total_bytes,
+            LimitKind::BufferedBytes => l.max_buffered_bytes,
+            LimitKind::InputBytes => l.max_input_bytes,
+            LimitKind::ZipEntries => l.max_zip_entries as u64,
+            LimitKind::Nesting => l.max_nesting as u64,
+            LimitKind::Reports => l.max_reports as u64,
+            LimitKind::MimeParts => l.max_mime_parts as u64,
+            LimitKind::HeaderLines => l.max_header_lines as u64,
+        };
+        self.problem(origin, IntakeError::LimitExceeded { limit: kind, max });
+    }
+
+    /// The limits a parser gets: the input's, less what earlier reports used.
+    fn remaining(&self) -> Limits {
+        Limits {
+            max_records: self.records_left,
+            max_parsed_bytes: self.parsed_left,
+            ..*self.limits
+        }
+    }
+
+    /// Charges a parsed report to the input's bounds; false when it does not fit.
+    fn charge(&mut self, records: usize, bytes: u64) -> bool {
+        if records > self.records_left || bytes > self.parsed_left {
+            return false;
+        }
+        self.records_left -= records;
+        self.parsed_left -= bytes;
+        true
     }
 
     fn too_deep(&mut self, origin: &Origin, depth: usize) -> bool {
@@ -339,18 +386,18 @@ impl<'l> Walk<'l> {
                 let mut decoded = BufReader::with_capacity(64 * 1024, bounded);
                 self.stream(&mut decoded, &inner, depth + 1);
             }
-            Format::Xml => match dmarc::parse(reader, self.limits) {
-                Ok(report) => self.report(Report::Aggregate(report), origin),
+            Format::Xml => match dmarc::parse_counted(reader, &self.remaining()) {
+                Ok((report, used)) => {
+                    if self.charge(report.records.len(), used) {
+                        self.report(Report::Aggregate(report), origin)
+                    } else {
+                        self.limit(origin, LimitKind::ParsedBytes)
+                    }
+                }
                 Err(dmarc::ParseError::NotAReport(detail)) => {
                     self.problem(origin, IntakeError::NotAReport(detail))
                 }
-                Err(dmarc::ParseError::Limit(l)) => self.problem(
-                    origin,
-                    IntakeError::LimitExceeded {
-                        limit: l.kind,
-                        max: l.max,
-                    },
-                ),
+                Err(dmarc::ParseError::Limit(l)) => self.limit(origin, l.kind),
                 Err(dmarc::ParseError::Io(e)) => {
                     self.problem(origin, IntakeError::from_io(container_name(origin), &e))
                 }
@@ -364,15 +411,22 @@ impl<'l> Walk<'l> {
                     }
                 };
                 match format {
-                    Format::Json => match tlsrpt::parse_slice(&all, self.limits) {
-                        Ok(report) => self.report(Report::Tls(report), origin),
-                        Err(tlsrpt::TlsParseError::TooLarge(_, max)) => self.problem(
-                            origin,
-                            IntakeError::LimitExceeded {
-                                limit: LimitKind::Records,
-                                max: max as u64,
-                            },
-                        ),
+                    Format::Json => match tlsrpt::parse_slice(&all, &self.remaining()) {
+                        Ok(report) => {
+                            let entries = report
+                                .policies
+                                .iter()
+                                .map(|p| 1 + p.failure_details.len())
+                                .sum();
+                            if self.charge(entries, report.approx_bytes()) {
+                                self.report(Report::Tls(report), origin)
+                            } else {
+                                self.limit(origin, LimitKind::ParsedBytes)
+                            }
+                        }
+                        Err(tlsrpt::TlsParseError::TooLarge(..)) => {
+                            self.limit(origin, LimitKind::Records)
+                        }
                         Err(e) => self.problem(origin, IntakeError::NotAReport(e.to_string())),
                     },
                     _ => self.bytes(&all, origin, depth),
@@ -511,12 +565,36 @@ impl<'l> Walk<'l> {
             );
         }
         report.warnings_mut().extend(self.budget.take_warnings());
+        // What the stores keep is the report's JSON: bound it well below what they read back.
+        if json_len(&report) > self.limits.max_report_json_bytes {
+            return self.limit(origin, LimitKind::ReportJson);
+        }
         let id = report.id();
         self.intake.reports.push(ParsedReport {
             id,
             origin: origin.clone(),
             report,
         });
+    }
+}
+
+/// The length of a report's JSON, counted without holding it.
+pub fn json_len(report: &Report) -> u64 {
+    struct Counter(u64);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len() as u64;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    // Serialising into a counter cannot fail: every map key is a string.
+    match serde_json::to_writer(&mut counter, report) {
+        Ok(()) => counter.0,
+        Err(_) => u64::MAX,
     }
 }
 

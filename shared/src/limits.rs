@@ -1,12 +1,26 @@
 //! The bounds every decoder and parser works within.
 //!
 //! One [`Limits`] value is passed down from the entry point so that no layer invents its own
-//! constants. The defaults hold hostile input to about 100 MiB of memory and stay generous for
-//! real reports: the largest real report we know of is 909 KB of XML (parsedmarc's
-//! `!large-example.com` sample), a synthetic 100k-record report (65 MB of XML) parses in 70 MiB,
-//! and SES accepts mails up to 40 MB.
+//! constants. Bytes are bounded (input, each payload, all payloads, what is held whole) and so
+//! is structure: records, authentication results, reasons and errors are counted, values are
+//! cut, and what parsing builds is charged to one memory budget per input. Whatever a stranger
+//! sends, parsing one input stays within 256 MiB of memory (`tests/hostile.rs` proves it on
+//! the worst shapes known; `docs/security.md` lists every bound). The defaults stay generous
+//! for real reports: the largest real report we know of is 909 KB of XML (parsedmarc's
+//! `!large-example.com` sample), a synthetic 100k-record report (65 MB of XML) parses within
+//! them, and SES accepts mails up to 40 MB.
 
 use serde::{Deserialize, Serialize};
+
+/// The largest count taken as real, 2^53 − 1: the largest integer a JSON reader such as
+/// JavaScript keeps exact. A larger count in a report is kept as invalid and counted nowhere;
+/// every total stops here instead of wrapping.
+pub const MAX_COUNT: u64 = (1 << 53) - 1;
+
+/// `a + b`, stopping at [`MAX_COUNT`].
+pub fn add_counts(a: u64, b: u64) -> u64 {
+    a.saturating_add(b).min(MAX_COUNT)
+}
 
 /// Hard bounds for one input. Exceeding one is an [`IntakeError::LimitExceeded`](crate::IntakeError),
 /// never an allocation failure.
@@ -21,13 +35,36 @@ pub struct Limits {
     /// Largest payload held whole in memory (JSON reports, zips and mails found inside
     /// containers); XML is streamed and bounded by `max_payload_bytes` instead.
     pub max_buffered_bytes: u64,
-    /// Longest text of one XML value; longer values are cut, with a warning.
+    /// Longest free-text value (a comment, a human result, a report id); longer ones are cut.
     pub max_value_bytes: usize,
+    /// Longest name-like value (a domain, a selector, an address, a result as sent); longer
+    /// ones are cut. No DNS name is longer than 253 bytes.
+    pub max_name_bytes: usize,
     /// Longest run of XML without a `<` or without a `>`: bounds what the tokenizer buffers
     /// for one text or tag, whatever the payload size.
     pub max_xml_token_bytes: usize,
-    /// Most records (aggregate) or policies plus failure details (TLS-RPT) in one report.
+    /// Most records (aggregate) or policies plus failure details (TLS-RPT) over all the
+    /// reports of one input.
     pub max_records: usize,
+    /// Most DKIM results, and most SPF results, kept per record; further ones are dropped and
+    /// counted in a warning.
+    pub max_auth_results: usize,
+    /// Most policy override reasons kept per record.
+    pub max_reasons: usize,
+    /// Most `<error>` elements kept per report.
+    pub max_errors: usize,
+    /// Most lines of a TLS policy's `policy-string` and most `mx-host` entries kept per policy.
+    pub max_policy_strings: usize,
+    /// Memory that the parsed reports of one input may take (structures and text, estimated
+    /// as they are built); past it the report being read is refused.
+    pub max_parsed_bytes: u64,
+    /// Largest report as stored (its JSON); a larger report is refused. Well below what the
+    /// stores read back (`max_total_bytes`), with room for what ingest adds (sources).
+    pub max_report_json_bytes: u64,
+    /// Most MIME boundary lines (lines starting with `--`) in one mail.
+    pub max_mime_parts: usize,
+    /// Most header-like lines (`Name: value`) in one mail.
+    pub max_header_lines: usize,
     /// Most entries read from one zip archive (directories included).
     pub max_zip_entries: usize,
     /// Deepest nesting of containers (gzip in zip in a message in a message...).
@@ -46,8 +83,17 @@ impl Default for Limits {
             max_total_bytes: 256 << 20,
             max_buffered_bytes: 8 << 20,
             max_value_bytes: 64 << 10,
+            max_name_bytes: 255,
             max_xml_token_bytes: 1 << 20,
-            max_records: 500_000,
+            max_records: 200_000,
+            max_auth_results: 32,
+            max_reasons: 16,
+            max_errors: 16,
+            max_policy_strings: 64,
+            max_parsed_bytes: 96 << 20,
+            max_report_json_bytes: 64 << 20,
+            max_mime_parts: 1_000,
+            max_header_lines: 100_000,
             max_zip_entries: 64,
             max_nesting: 6,
             max_xml_depth: 64,
@@ -70,6 +116,10 @@ pub enum LimitKind {
     XmlToken,
     Records,
     Reports,
+    ParsedBytes,
+    ReportJson,
+    MimeParts,
+    HeaderLines,
 }
 
 impl std::fmt::Display for LimitKind {
@@ -83,8 +133,12 @@ impl std::fmt::Display for LimitKind {
             LimitKind::Nesting => "container nesting depth",
             LimitKind::XmlDepth => "XML nesting depth",
             LimitKind::XmlToken => "length of one XML text or tag",
-            LimitKind::Records => "records per report",
+            LimitKind::Records => "records over the reports of one input",
             LimitKind::Reports => "reports per input",
+            LimitKind::ParsedBytes => "memory of the parsed reports",
+            LimitKind::ReportJson => "size of one report as stored",
+            LimitKind::MimeParts => "MIME boundary lines of a mail",
+            LimitKind::HeaderLines => "header lines of a mail",
         })
     }
 }

@@ -78,6 +78,7 @@ pub struct Attachment {
 
 /// Parses a mail and collects its header facts and candidate attachments.
 pub fn walk(raw: &[u8], limits: &Limits) -> Result<(MessageFacts, Vec<Attachment>), IntakeError> {
+    check_structure(raw, limits)?;
     let repaired = repair_headers(raw);
     let raw = repaired.as_deref().unwrap_or(raw);
     let message = MessageParser::default()
@@ -87,6 +88,48 @@ pub fn walk(raw: &[u8], limits: &Limits) -> Result<(MessageFacts, Vec<Attachment
     let mut attachments = Vec::new();
     collect(&message, 0, limits, &mut attachments)?;
     Ok((facts, attachments))
+}
+
+/// Refuses a mail whose structure would cost far more memory to parse than its bytes: the
+/// MIME parser builds a few hundred bytes for every part and every header field, so a 40 MB
+/// mail of tiny parts or fields would take gigabytes. Lines that could open a part (`--...`)
+/// and lines that look like a header field (`Name:`) are counted before parsing; a report
+/// mail has a handful of each.
+fn check_structure(raw: &[u8], limits: &Limits) -> Result<(), IntakeError> {
+    let (mut boundaries, mut fields) = (0usize, 0usize);
+    let starts = std::iter::once(0).chain(memchr::memchr_iter(b'\n', raw).map(|i| i + 1));
+    for start in starts {
+        let line = &raw[start.min(raw.len())..];
+        if line.starts_with(b"--") {
+            boundaries += 1;
+            if boundaries > limits.max_mime_parts {
+                return Err(IntakeError::LimitExceeded {
+                    limit: LimitKind::MimeParts,
+                    max: limits.max_mime_parts as u64,
+                });
+            }
+        } else if looks_like_field(line) {
+            fields += 1;
+            if fields > limits.max_header_lines {
+                return Err(IntakeError::LimitExceeded {
+                    limit: LimitKind::HeaderLines,
+                    max: limits.max_header_lines as u64,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A line beginning with a header field name (RFC 5322 §3.6.8: printable ASCII but `:`)
+/// and a colon.
+fn looks_like_field(line: &[u8]) -> bool {
+    let name = line
+        .iter()
+        .take(78)
+        .take_while(|b| (33..=126).contains(*b) && **b != b':')
+        .count();
+    name > 0 && line.get(name) == Some(&b':')
 }
 
 fn collect(

@@ -6,12 +6,13 @@
 //! are kept as sent even when the failure details add up to more than the summary (Mail.ru).
 //! Field names follow the RFC in the JSON form (kebab-case) and snake_case in our model.
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::enums::report_enum;
+use crate::limits::{MAX_COUNT, add_counts};
 use crate::time::parse_datetime;
-use crate::warning::{Warning, WarningKind};
+use crate::warning::{Cut, Warning, WarningKind, WarningList};
 
 /// One TLS report.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -28,15 +29,18 @@ pub struct TlsReport {
 }
 
 impl TlsReport {
+    /// Successful sessions over all policies, stopping at
+    /// [`MAX_COUNT`](crate::limits::MAX_COUNT).
     pub fn successful_sessions(&self) -> u64 {
         self.policies.iter().fold(0u64, |s, p| {
-            s.saturating_add(p.summary.total_successful_session_count.unwrap_or(0))
+            add_counts(s, p.summary.total_successful_session_count.unwrap_or(0))
         })
     }
 
+    /// Failed sessions over all policies, stopping at [`MAX_COUNT`](crate::limits::MAX_COUNT).
     pub fn failed_sessions(&self) -> u64 {
         self.policies.iter().fold(0u64, |s, p| {
-            s.saturating_add(p.summary.total_failure_session_count.unwrap_or(0))
+            add_counts(s, p.summary.total_failure_session_count.unwrap_or(0))
         })
     }
 }
@@ -129,37 +133,6 @@ fn count_entries(v: &Value) -> usize {
     }
 }
 
-/// The wire form, read leniently; converted into [`TlsReport`] with warnings.
-#[derive(Deserialize)]
-struct Wire {
-    #[serde(
-        rename = "organization-name",
-        default,
-        deserialize_with = "lenient_string"
-    )]
-    organization_name: Option<String>,
-    #[serde(rename = "date-range", default)]
-    date_range: Option<WireDateRange>,
-    #[serde(rename = "contact-info", default, deserialize_with = "lenient_string")]
-    contact_info: Option<String>,
-    #[serde(rename = "report-id", default, deserialize_with = "lenient_string")]
-    report_id: Option<String>,
-    #[serde(default)]
-    policies: Option<Value>,
-}
-
-#[derive(Deserialize)]
-struct WireDateRange {
-    #[serde(
-        rename = "start-datetime",
-        default,
-        deserialize_with = "lenient_string"
-    )]
-    start: Option<String>,
-    #[serde(rename = "end-datetime", default, deserialize_with = "lenient_string")]
-    end: Option<String>,
-}
-
 /// Parses a TLS report from JSON bytes (a UTF-8 BOM is allowed).
 pub fn parse_slice(bytes: &[u8], limits: &crate::Limits) -> Result<TlsReport, TlsParseError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
@@ -181,53 +154,39 @@ pub fn parse_slice(bytes: &[u8], limits: &crate::Limits) -> Result<TlsReport, Tl
     if entries > limits.max_records {
         return Err(TlsParseError::TooLarge(entries, limits.max_records));
     }
-    let wire: Wire = serde_json::from_value(value)?;
-    let mut warnings = Vec::new();
-    let mut date = |what: &str, raw: Option<String>| -> Option<i64> {
-        let raw = raw?;
-        let parsed = parse_datetime(&raw);
-        if parsed.is_none() {
-            warnings.push(Warning::new(
-                WarningKind::InvalidValue,
-                format!("{what} {raw:?} is not a date-time"),
-            ));
-        }
-        parsed
+    let mut r = Reader {
+        limits,
+        warnings: WarningList::default(),
     };
-    let (start, end) = match wire.date_range {
-        Some(r) => (date("start-datetime", r.start), date("end-datetime", r.end)),
-        None => (None, None),
-    };
-    let policies = match wire.policies {
+    let date_range = value.get("date-range").unwrap_or(&Value::Null);
+    let start = r.date("start-datetime", date_range.get("start-datetime"));
+    let end = r.date("end-datetime", date_range.get("end-datetime"));
+    let policies = match value.get("policies") {
         Some(Value::Array(items)) => items
             .iter()
             .enumerate()
-            .map(|(i, p)| policy_result(i + 1, p, &mut warnings))
+            .map(|(i, p)| r.policy_result(i + 1, p))
             .collect(),
-        Some(Value::Object(_)) => {
-            warnings.push(Warning::new(
+        Some(one @ Value::Object(_)) => {
+            r.warn(
                 WarningKind::Recovered,
                 "policies is an object, read as a one-element array",
-            ));
-            vec![policy_result(
-                1,
-                wire.policies.as_ref().unwrap_or(&Value::Null),
-                &mut warnings,
-            )]
+            );
+            vec![r.policy_result(1, one)]
         }
         _ => {
-            warnings.push(Warning::new(WarningKind::MissingValue, "no policies array"));
+            r.warn(WarningKind::MissingValue, "no policies array");
             Vec::new()
         }
     };
-    let mut report = TlsReport {
-        organization_name: wire.organization_name,
+    let report = TlsReport {
+        organization_name: r.name(value.get("organization-name"), "organization-name"),
         start,
         end,
-        contact_info: wire.contact_info,
-        report_id: wire.report_id,
+        contact_info: r.name(value.get("contact-info"), "contact-info"),
+        report_id: r.text(value.get("report-id"), "report-id"),
         policies,
-        warnings,
+        warnings: Vec::new(),
     };
     for (what, missing) in [
         ("organization-name", report.organization_name.is_none()),
@@ -235,96 +194,207 @@ pub fn parse_slice(bytes: &[u8], limits: &crate::Limits) -> Result<TlsReport, Tl
         ("date-range", report.start.is_none() || report.end.is_none()),
     ] {
         if missing {
-            report.warnings.push(Warning::new(
-                WarningKind::MissingValue,
-                format!("no {what}"),
-            ));
+            r.warn(WarningKind::MissingValue, format!("no {what}"));
         }
     }
-    Ok(report)
-}
-
-fn policy_result(n: usize, v: &Value, warnings: &mut Vec<Warning>) -> PolicyResult {
-    let policy = v.get("policy").unwrap_or(&Value::Null);
-    let policy_type = string(policy.get("policy-type")).map(|s| PolicyType::from_text(&s));
-    if let Some(PolicyType::Other(t)) = &policy_type {
-        warnings.push(Warning::new(
-            WarningKind::InvalidValue,
-            format!("policy {n}: unknown policy-type {t:?} kept as sent"),
-        ));
-    }
-    let mut policy_string = strings(policy.get("policy-string"));
-    // Microsoft sends TLSA records as one string holding a JSON array (field guide §2.7 item 54).
-    if let [only] = policy_string.as_slice()
-        && only.trim_start().starts_with('[')
-        && let Ok(inner) = serde_json::from_str::<Vec<String>>(only)
-    {
-        warnings.push(Warning::new(
-            WarningKind::Recovered,
-            format!("policy {n}: policy-string held a JSON array; expanded"),
-        ));
-        policy_string = inner;
-    }
-    let summary = v.get("summary").unwrap_or(&Value::Null);
-    let details = match v.get("failure-details") {
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|d| failure_detail(d, n, warnings))
-            .collect(),
-        _ => Vec::new(),
-    };
-    let result = PolicyResult {
-        policy: TlsPolicy {
-            policy_type,
-            policy_string,
-            policy_domain: string(policy.get("policy-domain")).map(|d| d.to_ascii_lowercase()),
-            mx_host: strings(policy.get("mx-host")),
-        },
-        summary: Summary {
-            total_successful_session_count: count(
-                summary.get("total-successful-session-count"),
-                n,
-                warnings,
-            ),
-            total_failure_session_count: count(
-                summary.get("total-failure-session-count"),
-                n,
-                warnings,
-            ),
-        },
-        failure_details: details,
-    };
-    let listed = result.failure_details.iter().fold(0u64, |s, d| {
-        s.saturating_add(d.failed_session_count.unwrap_or(0))
+    let warnings = r.warnings.finish(|cut| match cut {
+        Cut::Values => limits.max_value_bytes,
+        Cut::PolicyStrings | Cut::MxHosts => limits.max_policy_strings,
+        _ => limits.max_name_bytes,
     });
-    if let Some(total) = result.summary.total_failure_session_count
-        && listed > total
-    {
-        warnings.push(Warning::new(
-            WarningKind::InvalidValue,
-            format!("policy {n}: failure details count {listed} sessions, summary says {total}; both kept"),
-        ));
-    }
-    result
+    Ok(TlsReport { warnings, ..report })
 }
 
-fn failure_detail(v: &Value, n: usize, warnings: &mut Vec<Warning>) -> FailureDetail {
-    let result_type = string(v.get("result-type")).map(|s| ResultType::from_text(&s));
-    if let Some(ResultType::Other(t)) = &result_type {
-        warnings.push(Warning::new(
-            WarningKind::InvalidValue,
-            format!("policy {n}: unknown result-type {t:?} kept as sent"),
-        ));
+/// Reads the lenient wire form within the bounds, collecting warnings.
+struct Reader<'l> {
+    limits: &'l crate::Limits,
+    warnings: WarningList,
+}
+
+impl Reader<'_> {
+    fn warn(&mut self, kind: WarningKind, message: impl Into<String>) {
+        self.warnings.push(kind, message);
     }
-    FailureDetail {
-        result_type,
-        sending_mta_ip: string(v.get("sending-mta-ip")),
-        receiving_mx_hostname: string(v.get("receiving-mx-hostname")),
-        receiving_mx_helo: string(v.get("receiving-mx-helo")),
-        receiving_ip: string(v.get("receiving-ip")),
-        failed_session_count: count(v.get("failed-session-count"), n, warnings),
-        additional_information: string(v.get("additional-information")),
-        failure_reason_code: string(v.get("failure-reason-code")),
+
+    fn date(&mut self, what: &str, v: Option<&Value>) -> Option<i64> {
+        let raw = self.name(v, what)?;
+        let parsed = parse_datetime(&raw);
+        if parsed.is_none() {
+            self.warn(
+                WarningKind::InvalidValue,
+                format!("{what} {raw:?} is not a date-time"),
+            );
+        }
+        parsed
+    }
+
+    fn policy_result(&mut self, n: usize, v: &Value) -> PolicyResult {
+        let policy = v.get("policy").unwrap_or(&Value::Null);
+        let policy_type = self
+            .name(policy.get("policy-type"), "policy-type")
+            .map(|s| PolicyType::from_text(&s));
+        if let Some(PolicyType::Other(t)) = &policy_type {
+            self.warn(
+                WarningKind::InvalidValue,
+                format!("policy {n}: unknown policy-type {t:?} kept as sent"),
+            );
+        }
+        let mut policy_string = self.list(policy.get("policy-string"), Cut::PolicyStrings, n);
+        // Microsoft sends TLSA records as one string holding a JSON array (field guide §2.7 item 54).
+        if let [only] = policy_string.as_slice()
+            && only.trim_start().starts_with('[')
+            && let Ok(inner) = serde_json::from_str::<Vec<String>>(only)
+        {
+            self.warn(
+                WarningKind::Recovered,
+                format!("policy {n}: policy-string held a JSON array; expanded"),
+            );
+            let max = self.limits.max_policy_strings;
+            self.warnings.cut(
+                Cut::PolicyStrings,
+                inner.len().saturating_sub(max) as u64,
+                || format!("policy {n}"),
+            );
+            policy_string = inner.into_iter().take(max).collect();
+        }
+        let summary = v.get("summary").unwrap_or(&Value::Null);
+        let details = match v.get("failure-details") {
+            Some(Value::Array(items)) => items.iter().map(|d| self.failure_detail(d, n)).collect(),
+            _ => Vec::new(),
+        };
+        let result = PolicyResult {
+            policy: TlsPolicy {
+                policy_type,
+                policy_string,
+                policy_domain: self
+                    .name(policy.get("policy-domain"), "policy-domain")
+                    .map(|d| d.trim_end_matches('.').to_ascii_lowercase()),
+                mx_host: self.list(policy.get("mx-host"), Cut::MxHosts, n),
+            },
+            summary: Summary {
+                total_successful_session_count: self
+                    .count(summary.get("total-successful-session-count"), n),
+                total_failure_session_count: self
+                    .count(summary.get("total-failure-session-count"), n),
+            },
+            failure_details: details,
+        };
+        let listed = result.failure_details.iter().fold(0u64, |s, d| {
+            add_counts(s, d.failed_session_count.unwrap_or(0))
+        });
+        if let Some(total) = result.summary.total_failure_session_count
+            && listed > total
+        {
+            self.warn(
+                WarningKind::InvalidValue,
+                format!(
+                    "policy {n}: failure details count {listed} sessions, summary says {total}; both kept"
+                ),
+            );
+        }
+        result
+    }
+
+    fn failure_detail(&mut self, v: &Value, n: usize) -> FailureDetail {
+        let result_type = self
+            .name(v.get("result-type"), "result-type")
+            .map(|s| ResultType::from_text(&s));
+        if let Some(ResultType::Other(t)) = &result_type {
+            self.warn(
+                WarningKind::InvalidValue,
+                format!("policy {n}: unknown result-type {t:?} kept as sent"),
+            );
+        }
+        FailureDetail {
+            result_type,
+            sending_mta_ip: self.name(v.get("sending-mta-ip"), "sending-mta-ip"),
+            receiving_mx_hostname: self
+                .name(v.get("receiving-mx-hostname"), "receiving-mx-hostname"),
+            receiving_mx_helo: self.name(v.get("receiving-mx-helo"), "receiving-mx-helo"),
+            receiving_ip: self.name(v.get("receiving-ip"), "receiving-ip"),
+            failed_session_count: self.count(v.get("failed-session-count"), n),
+            additional_information: self
+                .text(v.get("additional-information"), "additional-information"),
+            failure_reason_code: self.text(v.get("failure-reason-code"), "failure-reason-code"),
+        }
+    }
+
+    /// A name-like string field, cut at the name bound.
+    fn name(&mut self, v: Option<&Value>, what: &str) -> Option<String> {
+        let max = self.limits.max_name_bytes;
+        self.bounded(v, what, max, Cut::Names)
+    }
+
+    /// A free-text string field, cut at the value bound.
+    fn text(&mut self, v: Option<&Value>, what: &str) -> Option<String> {
+        let max = self.limits.max_value_bytes;
+        self.bounded(v, what, max, Cut::Values)
+    }
+
+    fn bounded(&mut self, v: Option<&Value>, what: &str, max: usize, cut: Cut) -> Option<String> {
+        let s = string(v)?;
+        if s.len() <= max {
+            return Some(s);
+        }
+        self.warnings.cut(cut, 1, || what.to_owned());
+        Some(crate::mail::capped(&s, max))
+    }
+
+    /// A string-or-array field: at most `max_policy_strings` entries of free text.
+    fn list(&mut self, v: Option<&Value>, cut: Cut, n: usize) -> Vec<String> {
+        let items: Vec<&Value> = match v {
+            Some(Value::Array(items)) => items.iter().collect(),
+            Some(other) => vec![other],
+            None => Vec::new(),
+        };
+        let max = self.limits.max_policy_strings;
+        let mut out = Vec::new();
+        let mut dropped = 0;
+        for item in items {
+            if out.len() >= max {
+                dropped += u64::from(string(Some(item)).is_some());
+                continue;
+            }
+            out.extend(self.text(Some(item), "policy-string"));
+        }
+        self.warnings.cut(cut, dropped, || format!("policy {n}"));
+        out
+    }
+
+    /// A session count: a JSON integer or a numeric string, at most 2^53 − 1. Anything else
+    /// (negative, fractional, not a number, or more sessions than can be real) is left out.
+    fn count(&mut self, v: Option<&Value>, n: usize) -> Option<u64> {
+        let v = v?;
+        let parsed = match v {
+            Value::Number(num) => num.as_u64().or_else(|| {
+                num.as_f64()
+                    .filter(|f| *f >= 0.0 && f.fract() == 0.0)
+                    .map(|f| f.min(u64::MAX as f64) as u64)
+            }),
+            Value::String(s) => s.trim().parse::<u64>().ok(),
+            Value::Null => return None,
+            _ => None,
+        };
+        match parsed {
+            Some(c) if c <= MAX_COUNT => Some(c),
+            Some(c) => {
+                self.warn(
+                    WarningKind::InvalidValue,
+                    format!(
+                        "policy {n}: session count {c} is above 2^53 - 1 and cannot be real; left out of totals"
+                    ),
+                );
+                None
+            }
+            None => {
+                let shown = crate::mail::capped(&v.to_string(), 64);
+                self.warn(
+                    WarningKind::InvalidValue,
+                    format!("policy {n}: session count {shown} is not a count"),
+                );
+                None
+            }
+        }
     }
 }
 
@@ -337,40 +407,32 @@ fn string(v: Option<&Value>) -> Option<String> {
     }
 }
 
-/// A string-or-array field.
-fn strings(v: Option<&Value>) -> Vec<String> {
-    match v {
-        Some(Value::Array(items)) => items.iter().filter_map(|i| string(Some(i))).collect(),
-        Some(other) => string(Some(other)).into_iter().collect(),
-        None => Vec::new(),
+impl TlsReport {
+    /// The memory the report takes (structure and text), as intake charges it.
+    pub fn approx_bytes(&self) -> u64 {
+        use std::mem::size_of;
+        let len = |s: &Option<String>| s.as_ref().map_or(0, |s| s.len() as u64);
+        let mut n = size_of::<TlsReport>() as u64
+            + len(&self.organization_name)
+            + len(&self.contact_info)
+            + len(&self.report_id);
+        for p in &self.policies {
+            n += size_of::<PolicyResult>() as u64 + len(&p.policy.policy_domain);
+            for s in p.policy.policy_string.iter().chain(&p.policy.mx_host) {
+                n += (size_of::<String>() + s.len()) as u64;
+            }
+            for d in &p.failure_details {
+                n += size_of::<FailureDetail>() as u64
+                    + len(&d.sending_mta_ip)
+                    + len(&d.receiving_mx_hostname)
+                    + len(&d.receiving_mx_helo)
+                    + len(&d.receiving_ip)
+                    + len(&d.additional_information)
+                    + len(&d.failure_reason_code);
+            }
+        }
+        n
     }
-}
-
-/// A session count: a JSON integer, or a numeric string; negative or fractional is invalid.
-fn count(v: Option<&Value>, n: usize, warnings: &mut Vec<Warning>) -> Option<u64> {
-    let v = v?;
-    let parsed = match v {
-        Value::Number(num) => num.as_u64().or_else(|| {
-            num.as_f64()
-                .filter(|f| *f >= 0.0 && f.fract() == 0.0)
-                .map(|f| f as u64)
-        }),
-        Value::String(s) => s.trim().parse::<u64>().ok(),
-        Value::Null => return None,
-        _ => None,
-    };
-    if parsed.is_none() {
-        warnings.push(Warning::new(
-            WarningKind::InvalidValue,
-            format!("policy {n}: session count {v} is not a count"),
-        ));
-    }
-    parsed
-}
-
-fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    let v = Value::deserialize(d)?;
-    Ok(string(Some(&v)))
 }
 
 #[cfg(test)]

@@ -1,4 +1,6 @@
-//! Warnings: what a parser repaired, guessed or skipped on the way to a report.
+//! Warnings: what a parser repaired, guessed, skipped or cut on the way to a report.
+
+use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +35,9 @@ pub enum WarningKind {
     RecordDropped,
     /// A container had extra bytes or members that were skipped.
     ContainerRepaired,
+    /// A bound was reached: items past it were dropped or a value was shortened; the message
+    /// says how many (see `docs/security.md`).
+    Cut,
 }
 
 impl Warning {
@@ -41,5 +46,147 @@ impl Warning {
             kind,
             message: message.into(),
         }
+    }
+}
+
+/// Most distinct warnings listed per report; the rest are counted in one more.
+pub const MAX_WARNINGS: usize = 50;
+
+/// What a bound cut from a report, counted so the report says it once per kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Cut {
+    DkimResults,
+    SpfResults,
+    Reasons,
+    Errors,
+    PolicyStrings,
+    MxHosts,
+    Names,
+    Values,
+}
+
+/// How much of one [`Cut`] happened: items dropped (or values shortened), in how many
+/// places, and the first place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct CutCount {
+    items: u64,
+    places: u64,
+    first: String,
+}
+
+/// The warnings of one report as they are found: each distinct one once, at most
+/// [`MAX_WARNINGS`], and every cut of a bound summed into one warning per kind of cut, so a
+/// report with a million bad records or elements stays readable and small.
+#[derive(Debug, Default)]
+pub struct WarningList {
+    list: Vec<Warning>,
+    seen: HashSet<(WarningKind, String)>,
+    suppressed: u64,
+    cuts: BTreeMap<Cut, CutCount>,
+}
+
+impl WarningList {
+    pub fn push(&mut self, kind: WarningKind, message: impl Into<String>) {
+        let key = (kind, message.into());
+        if self.seen.contains(&key) {
+            return;
+        }
+        if self.list.len() >= MAX_WARNINGS {
+            self.suppressed = self.suppressed.saturating_add(1);
+            return;
+        }
+        self.list.push(Warning::new(kind, key.1.clone()));
+        self.seen.insert(key);
+    }
+
+    /// Counts `items` cut by one bound at one place (a record, a policy, an element); `where_`
+    /// is kept for the first place only, and is built only then.
+    pub fn cut(&mut self, what: Cut, items: u64, place: impl FnOnce() -> String) {
+        if items == 0 {
+            return;
+        }
+        let count = self.cuts.entry(what).or_insert_with(|| CutCount {
+            items: 0,
+            places: 0,
+            first: place(),
+        });
+        count.items = count.items.saturating_add(items);
+        count.places = count.places.saturating_add(1);
+    }
+
+    /// The warnings, with one per kind of cut and, if any were left out, their number.
+    /// `bounds` gives each cut's bound for the message.
+    pub fn finish(mut self, bounds: impl Fn(Cut) -> usize) -> Vec<Warning> {
+        let cuts = std::mem::take(&mut self.cuts);
+        for (what, c) in cuts {
+            let bound = bounds(what);
+            let (items, places) = (c.items, c.places);
+            let first = &c.first;
+            let message = match what {
+                Cut::DkimResults => format!(
+                    "{items} DKIM results past {bound} per record dropped, in {places} record(s) (first: {first})"
+                ),
+                Cut::SpfResults => format!(
+                    "{items} SPF results past {bound} per record dropped, in {places} record(s) (first: {first})"
+                ),
+                Cut::Reasons => format!(
+                    "{items} override reasons past {bound} per record dropped, in {places} record(s) (first: {first})"
+                ),
+                Cut::Errors => format!("{items} <error> elements past {bound} dropped"),
+                Cut::PolicyStrings => format!(
+                    "{items} policy-string lines past {bound} per policy dropped, in {places} policy(ies) (first: {first})"
+                ),
+                Cut::MxHosts => format!(
+                    "{items} mx-host entries past {bound} per policy dropped, in {places} policy(ies) (first: {first})"
+                ),
+                Cut::Names => {
+                    format!("{items} name(s) longer than {bound} bytes cut (first: {first})")
+                }
+                Cut::Values => {
+                    format!("{items} value(s) longer than {bound} bytes cut (first: {first})")
+                }
+            };
+            // A cut is always listed, even past the cap of distinct warnings.
+            self.list.push(Warning::new(WarningKind::Cut, message));
+        }
+        if self.suppressed > 0 {
+            let n = self.suppressed;
+            self.list.push(Warning::new(
+                WarningKind::IgnoredContent,
+                format!("{n} more warnings not listed"),
+            ));
+        }
+        self.list
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cuts_are_summed_into_one_warning_each() {
+        let mut w = WarningList::default();
+        for record in 1..=3 {
+            w.cut(Cut::DkimResults, 10, || format!("record {record}"));
+        }
+        w.cut(Cut::Names, 1, || "<header_from>".into());
+        for i in 0..200 {
+            w.push(WarningKind::InvalidValue, format!("bad {i}"));
+        }
+        let out = w.finish(|c| if c == Cut::Names { 255 } else { 32 });
+        assert_eq!(out.len(), MAX_WARNINGS + 3);
+        assert_eq!(
+            out[MAX_WARNINGS].message,
+            "30 DKIM results past 32 per record dropped, in 3 record(s) (first: record 1)"
+        );
+        assert_eq!(
+            out[MAX_WARNINGS + 1].message,
+            "1 name(s) longer than 255 bytes cut (first: <header_from>)"
+        );
+        assert_eq!(
+            out[MAX_WARNINGS + 2].message,
+            "150 more warnings not listed"
+        );
     }
 }

@@ -7,4 +7,5 @@ mod parse;
 mod tags;
 
 pub use model::*;
+pub(crate) use parse::parse_counted;
 pub use parse::{ParseError, parse, parse_slice};

@@ -25,11 +25,26 @@ pub struct AggregateReport {
 }
 
 impl AggregateReport {
-    /// Sum of `<count>` over all records (saturating).
+    /// Sum of `<count>` over all records, stopping at [`MAX_COUNT`](crate::limits::MAX_COUNT).
     pub fn message_count(&self) -> u64 {
         self.records
             .iter()
-            .fold(0u64, |sum, r| sum.saturating_add(r.count))
+            .fold(0u64, |sum, r| crate::limits::add_counts(sum, r.count))
+    }
+}
+
+/// Bytes of text in an optional value.
+fn text_len(v: &Option<String>) -> u64 {
+    v.as_ref().map_or(0, |s| s.len() as u64)
+}
+
+impl ReportMetadata {
+    /// The memory its text takes, as the parser charges it.
+    pub(crate) fn approx_bytes(&self) -> u64 {
+        let texts = [&self.email, &self.extra_contact_info, &self.generator];
+        (self.org_name.len() + self.report_id.len()) as u64
+            + texts.into_iter().map(text_len).sum::<u64>()
+            + self.errors.iter().map(|e| e.len() as u64).sum::<u64>()
     }
 }
 
@@ -78,11 +93,45 @@ pub struct PolicyPublished {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     pub source_ip: SourceIp,
-    /// Number of messages, saturating.
+    /// Number of messages, at most [`MAX_COUNT`](crate::limits::MAX_COUNT); 0 when the count
+    /// sent was not a real one (see `invalid_count`).
     pub count: u64,
+    /// A count above 2^53 − 1, as sent: kept to show, left out of every total.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invalid_count: Option<String>,
     pub policy_evaluated: PolicyEvaluated,
     pub identifiers: Identifiers,
     pub auth_results: AuthResults,
+}
+
+impl Record {
+    /// The memory the record takes (its structure and its text), as the parser charges it
+    /// against [`Limits::max_parsed_bytes`](crate::Limits::max_parsed_bytes).
+    pub fn approx_bytes(&self) -> u64 {
+        use std::mem::size_of;
+        let ids = &self.identifiers;
+        let mut n = size_of::<Record>() as u64
+            + text_len(&ids.header_from)
+            + text_len(&ids.envelope_from)
+            + text_len(&ids.envelope_to)
+            + text_len(&self.invalid_count);
+        if let SourceIp::Unparsed(s) = &self.source_ip {
+            n += s.len() as u64;
+        }
+        for r in &self.policy_evaluated.reasons {
+            n += size_of::<PolicyOverrideReason>() as u64 + text_len(&r.comment);
+        }
+        for a in &self.auth_results.dkim {
+            n += size_of::<DkimAuth>() as u64
+                + text_len(&a.domain)
+                + text_len(&a.selector)
+                + text_len(&a.human_result);
+        }
+        for a in &self.auth_results.spf {
+            n += size_of::<SpfAuth>() as u64 + text_len(&a.domain) + text_len(&a.human_result);
+        }
+        n
+    }
 }
 
 /// `<source_ip>`: an address, or the text as sent when it is not one (kept so no count is lost).

@@ -6,8 +6,13 @@
 //! after the root is never read), closes elements whose end tag is missing, treats a stray
 //! `<` inside a value as text, and replaces invalid UTF-8. A DOCTYPE is skipped and no entity
 //! other than the five predefined ones and character references is ever expanded.
+//!
+//! What a stranger can make it build is bounded as well as what it reads: records (over the
+//! whole input), DKIM and SPF results and reasons per record, errors per report, the length
+//! of each value, and the memory of everything built together ([`Limits`]). Items past a
+//! per-record bound are dropped and counted in one warning per bound; past the record or
+//! memory bound the report is refused, since dropping records would change its totals.
 
-use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 
 use quick_xml::Reader;
@@ -15,10 +20,10 @@ use quick_xml::events::{BytesStart, Event};
 
 use super::model::*;
 use super::tags::{Field, Slot, Tag, classify};
-use crate::limits::{LimitKind, Limits};
+use crate::limits::{LimitKind, Limits, MAX_COUNT};
 use crate::time::{EpochForm, parse_epoch};
 use crate::unpack::{LimitExceeded, MarkupRunGuard};
-use crate::warning::{Warning, WarningKind};
+use crate::warning::{Cut, WarningKind, WarningList};
 
 /// Why a document gave no report at all.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +43,15 @@ pub fn parse_slice(bytes: &[u8], limits: &Limits) -> Result<AggregateReport, Par
 
 /// Parses an aggregate report from a stream, reading no further than the root's end.
 pub fn parse<R: BufRead>(input: R, limits: &Limits) -> Result<AggregateReport, ParseError> {
+    parse_counted(input, limits).map(|(report, _)| report)
+}
+
+/// [`parse`], also returning the memory the report takes as the parser estimated it, which
+/// intake charges to the input's budget.
+pub(crate) fn parse_counted<R: BufRead>(
+    input: R,
+    limits: &Limits,
+) -> Result<(AggregateReport, u64), ParseError> {
     let guarded = BufReader::with_capacity(
         64 * 1024,
         MarkupRunGuard::new(input, limits.max_xml_token_bytes),
@@ -96,6 +110,9 @@ pub fn parse<R: BufRead>(input: R, limits: &Limits) -> Result<AggregateReport, P
             }
         }
         buf.clear();
+        if let Some(limit) = parser.fatal.take() {
+            return Err(limit.into());
+        }
         if parser.root == RootState::Closed {
             check_trailing(&mut reader, &mut buf, &mut parser);
             break;
@@ -154,81 +171,49 @@ struct RecordDraft {
     policy_evaluated: PolicyEvaluated,
     identifiers: Identifiers,
     auth_results: AuthResults,
-}
-
-/// Unique warnings, capped so a report with 100k bad records stays readable.
-struct Warnings {
-    list: Vec<Warning>,
-    seen: HashSet<(WarningKind, String)>,
-    suppressed: usize,
-}
-
-const MAX_WARNINGS: usize = 50;
-
-impl Warnings {
-    fn push(&mut self, kind: WarningKind, message: String) {
-        let key = (kind, message);
-        if self.seen.contains(&key) {
-            return;
-        }
-        if self.list.len() >= MAX_WARNINGS {
-            self.suppressed += 1;
-            return;
-        }
-        self.list.push(Warning::new(kind, key.1.clone()));
-        self.seen.insert(key);
-    }
-
-    fn into_vec(mut self) -> Vec<Warning> {
-        if self.suppressed > 0 {
-            let n = self.suppressed;
-            self.list.push(Warning::new(
-                WarningKind::IgnoredContent,
-                format!("{n} more warnings not listed"),
-            ));
-        }
-        self.list
-    }
+    /// DKIM results, SPF results and reasons past the per-record bounds.
+    dropped: [u64; 3],
 }
 
 struct Parser {
-    max_depth: usize,
-    max_value: usize,
-    max_records: usize,
+    limits: Limits,
     stack: Vec<Frame>,
     names: Vec<u8>,
     text: String,
+    /// The value being collected was cut at its bound (counted once).
+    text_cut: bool,
     root: RootState,
     report: AggregateReport,
     record: Option<RecordDraft>,
     records_seen: usize,
     policy_domain_seen: bool,
-    warnings: Warnings,
+    warnings: WarningList,
     xml_errors: usize,
     first_xml_error: Option<String>,
+    /// Estimated memory of what has been built, against `limits.max_parsed_bytes`.
+    used: u64,
+    /// A bound that ends the report, raised where an error cannot be returned directly.
+    fatal: Option<LimitExceeded>,
 }
 
 impl Parser {
     fn new(limits: &Limits) -> Self {
         Parser {
-            max_depth: limits.max_xml_depth,
-            max_value: limits.max_value_bytes,
-            max_records: limits.max_records,
+            limits: *limits,
             stack: Vec::with_capacity(16),
             names: Vec::with_capacity(256),
             text: String::with_capacity(64),
+            text_cut: false,
             root: RootState::Searching,
             report: AggregateReport::default(),
             record: None,
             records_seen: 0,
             policy_domain_seen: false,
-            warnings: Warnings {
-                list: Vec::new(),
-                seen: HashSet::new(),
-                suppressed: 0,
-            },
+            warnings: WarningList::default(),
             xml_errors: 0,
             first_xml_error: None,
+            used: std::mem::size_of::<AggregateReport>() as u64,
+            fatal: None,
         }
     }
 
@@ -259,16 +244,16 @@ impl Parser {
             self.markup_in_value(e, empty);
             return Ok(());
         }
-        if self.stack.len() >= self.max_depth {
+        if self.stack.len() >= self.limits.max_xml_depth {
             return Err(LimitExceeded {
                 kind: LimitKind::XmlDepth,
-                max: self.max_depth as u64,
+                max: self.limits.max_xml_depth as u64,
             }
             .into());
         }
         let local = e.local_name();
         let tag = Tag::from_local_name(local.as_ref());
-        let slot = match self.root {
+        let mut slot = match self.root {
             RootState::Searching if tag == Tag::Feedback => Slot::Root,
             RootState::Searching | RootState::Closed => Slot::Ignored,
             RootState::Open => {
@@ -295,30 +280,44 @@ impl Parser {
                 }
             }
             Slot::Record => {
-                if self.report.records.len() >= self.max_records {
+                if self.report.records.len() >= self.limits.max_records {
                     return Err(LimitExceeded {
                         kind: LimitKind::Records,
-                        max: self.max_records as u64,
+                        max: self.limits.max_records as u64,
                     }
                     .into());
                 }
                 self.record = Some(RecordDraft::default())
             }
             // Exact capacities: a Vec's first push reserves four slots, which for 100k records
-            // of one DKIM and one SPF result would triple the report's memory.
-            Slot::DkimAuth => {
-                self.with_record(|r| push_exact(&mut r.auth_results.dkim, DkimAuth::default()))
+            // of one DKIM and one SPF result would triple the report's memory. Past a bound
+            // the element is ignored with all it holds, and counted.
+            Slot::DkimAuth | Slot::SpfAuth | Slot::Reason => {
+                let (max_auth, max_reasons) =
+                    (self.limits.max_auth_results, self.limits.max_reasons);
+                if let Some(r) = self.record.as_mut() {
+                    let kept = match slot {
+                        Slot::DkimAuth => {
+                            push_within(&mut r.auth_results.dkim, max_auth, &mut r.dropped[0])
+                        }
+                        Slot::SpfAuth => {
+                            push_within(&mut r.auth_results.spf, max_auth, &mut r.dropped[1])
+                        }
+                        _ => push_within(
+                            &mut r.policy_evaluated.reasons,
+                            max_reasons,
+                            &mut r.dropped[2],
+                        ),
+                    };
+                    if !kept {
+                        slot = Slot::Ignored;
+                    }
+                }
             }
-            Slot::SpfAuth => {
-                self.with_record(|r| push_exact(&mut r.auth_results.spf, SpfAuth::default()))
+            Slot::Leaf(_) => {
+                self.text.clear();
+                self.text_cut = false;
             }
-            Slot::Reason => self.with_record(|r| {
-                push_exact(
-                    &mut r.policy_evaluated.reasons,
-                    PolicyOverrideReason::default(),
-                )
-            }),
-            Slot::Leaf(_) => self.text.clear(),
             Slot::Container | Slot::Ignored => {}
         }
         let name_start = self.names.len();
@@ -349,7 +348,7 @@ impl Parser {
             "unescaped '<' inside a value kept as text".into(),
         );
         let raw: &[u8] = e;
-        self.text.push('<');
+        self.push_char('<');
         if let Some(pos) = find(raw, b"</")
             && raw[pos + 2..].trim_ascii() == self.top_name()
         {
@@ -358,7 +357,7 @@ impl Parser {
             return;
         }
         self.push_text(raw);
-        self.text.push_str(if empty { "/>" } else { ">" });
+        self.push_text(if empty { b"/>" } else { b">" });
     }
 
     fn close(&mut self, local: &[u8]) {
@@ -415,15 +414,30 @@ impl Parser {
         }
     }
 
+    /// The bound of the value being collected: long for free text, short for names.
+    fn value_bound(&self) -> (usize, Cut) {
+        match self.stack.last().map(|f| f.slot) {
+            Some(Slot::Leaf(field)) if field.is_free_text() => {
+                (self.limits.max_value_bytes, Cut::Values)
+            }
+            _ => (self.limits.max_name_bytes, Cut::Names),
+        }
+    }
+
+    fn push_char(&mut self, c: char) {
+        let mut utf8 = [0u8; 4];
+        self.push_text(c.encode_utf8(&mut utf8).as_bytes());
+    }
+
     fn push_text(&mut self, bytes: &[u8]) {
-        if self.text.len() + bytes.len() > self.max_value {
-            let room = self.max_value.saturating_sub(self.text.len());
-            let name = String::from_utf8_lossy(self.top_name()).into_owned();
-            let max = self.max_value;
-            self.warn(
-                WarningKind::InvalidValue,
-                format!("<{name}> longer than {max} bytes; cut"),
-            );
+        let (max, cut_kind) = self.value_bound();
+        if self.text.len() + bytes.len() > max {
+            let room = max.saturating_sub(self.text.len());
+            if !self.text_cut {
+                self.text_cut = true;
+                let name = String::from_utf8_lossy(self.top_name()).into_owned();
+                self.warnings.cut(cut_kind, 1, || format!("<{name}>"));
+            }
             // Cut on a character boundary so the cut itself is not reported as bad UTF-8.
             let cut = &bytes[..room];
             let cut = match std::str::from_utf8(cut) {
@@ -453,11 +467,11 @@ impl Parser {
             return;
         }
         match resolved {
-            Some(c) => self.text.push(c),
+            Some(c) => self.push_char(c),
             None => {
-                self.text.push('&');
+                self.push_char('&');
                 self.push_text(name);
-                self.text.push(';');
+                self.push_char(';');
                 let name = String::from_utf8_lossy(name).into_owned();
                 self.warn(
                     WarningKind::EntityNotExpanded,
@@ -477,13 +491,21 @@ impl Parser {
             Field::Email => self.report.metadata.email = value(),
             Field::ExtraContactInfo => self.report.metadata.extra_contact_info = value(),
             Field::ReportId => self.report.metadata.report_id = t.to_owned(),
-            Field::Error => self.report.metadata.errors.extend(value()),
+            Field::Error if t.is_empty() => {}
+            Field::Error if self.report.metadata.errors.len() >= self.limits.max_errors => {
+                self.warnings.cut(Cut::Errors, 1, String::new)
+            }
+            Field::Error => {
+                self.used += t.len() as u64;
+                self.report.metadata.errors.extend(value())
+            }
             Field::Generator => self.report.metadata.generator = value(),
             Field::Begin => self.report.metadata.begin = self.epoch("begin", t),
             Field::End => self.report.metadata.end = self.epoch("end", t),
             // A repeated <policy_published> keeps the first (field guide §2.4 item 39).
+            // Without a trailing dot, so the report's identity and where it is filed agree.
             Field::PolicyDomain if !self.policy_domain_seen => {
-                self.report.policy.domain = domain().unwrap_or_default();
+                self.report.policy.domain = t.trim_end_matches('.').to_ascii_lowercase();
                 self.policy_domain_seen = true;
             }
             Field::PolicyDomain => {}
@@ -620,9 +642,25 @@ impl Parser {
         };
         self.records_seen += 1;
         let n = self.records_seen;
-        let count = match draft.count.as_deref().map(parse_count) {
-            Some(Ok(c)) => c,
-            Some(Err(raw)) => {
+        for (what, dropped) in [Cut::DkimResults, Cut::SpfResults, Cut::Reasons]
+            .into_iter()
+            .zip(draft.dropped)
+        {
+            self.warnings.cut(what, dropped, || format!("record {n}"));
+        }
+        let (count, invalid_count) = match draft.count.as_deref().map(parse_count) {
+            Some(Count::Real(c)) => (c, None),
+            Some(Count::Unreal(raw)) => {
+                self.warn(
+                    WarningKind::InvalidValue,
+                    format!(
+                        "record {n}: count {raw} is above 2^53 - 1 and cannot be real; kept as \
+                         invalid_count and left out of totals"
+                    ),
+                );
+                (0, Some(raw))
+            }
+            Some(Count::NotANumber(raw)) => {
                 self.warn(
                     WarningKind::RecordDropped,
                     format!("record {n} dropped: count {raw:?} is not a number"),
@@ -637,12 +675,6 @@ impl Parser {
                 return;
             }
         };
-        if count == u64::MAX {
-            self.warn(
-                WarningKind::InvalidValue,
-                format!("record {n}: count too large, saturated"),
-            );
-        }
         let source_ip = match draft.source_ip {
             Some(raw) => {
                 let ip = SourceIp::from_text(&raw);
@@ -662,16 +694,25 @@ impl Parser {
                 SourceIp::Unparsed(String::new())
             }
         };
-        self.report.records.push(Record {
+        let record = Record {
             source_ip,
             count,
+            invalid_count,
             policy_evaluated: draft.policy_evaluated,
             identifiers: draft.identifiers,
             auth_results: draft.auth_results,
-        });
+        };
+        self.used = self.used.saturating_add(record.approx_bytes());
+        if self.used > self.limits.max_parsed_bytes {
+            self.fatal = Some(LimitExceeded {
+                kind: LimitKind::ParsedBytes,
+                max: self.limits.max_parsed_bytes,
+            });
+        }
+        self.report.records.push(record);
     }
 
-    fn finish(mut self) -> Result<AggregateReport, ParseError> {
+    fn finish(mut self) -> Result<(AggregateReport, u64), ParseError> {
         if self.root == RootState::Searching {
             let detail = match self.first_xml_error.take() {
                 Some(e) => format!("no <feedback> element found (XML error: {e})"),
@@ -696,9 +737,17 @@ impl Parser {
             );
         }
         self.recover_metadata();
+        let limits = self.limits;
         let mut report = self.report;
-        report.warnings = self.warnings.into_vec();
-        Ok(report)
+        report.warnings = self.warnings.finish(|cut| match cut {
+            Cut::DkimResults | Cut::SpfResults => limits.max_auth_results,
+            Cut::Reasons => limits.max_reasons,
+            Cut::Errors => limits.max_errors,
+            Cut::Values => limits.max_value_bytes,
+            _ => limits.max_name_bytes,
+        });
+        let used = self.used.saturating_add(report.metadata.approx_bytes());
+        Ok((report, used))
     }
 
     fn recover_metadata(&mut self) {
@@ -718,7 +767,7 @@ impl Parser {
                 }
                 _ => self.warnings.push(
                     WarningKind::MissingValue,
-                    "empty org_name and no contact e-mail".into(),
+                    "empty org_name and no contact e-mail",
                 ),
             }
         }
@@ -751,15 +800,14 @@ impl Parser {
                     );
                     self.report.policy.domain = d;
                 }
-                None => self.warnings.push(
-                    WarningKind::MissingValue,
-                    "no policy_published/domain".into(),
-                ),
+                None => self
+                    .warnings
+                    .push(WarningKind::MissingValue, "no policy_published/domain"),
             }
         }
         if self.report.records.is_empty() {
             self.warnings
-                .push(WarningKind::MissingValue, "report has no records".into());
+                .push(WarningKind::MissingValue, "report has no records");
         }
     }
 }
@@ -783,9 +831,15 @@ known_value!(
     DiscoveryMethod
 );
 
-fn push_exact<T>(items: &mut Vec<T>, item: T) {
+/// Adds a default item unless `items` holds `max` already; then counts it in `dropped`.
+fn push_within<T: Default>(items: &mut Vec<T>, max: usize, dropped: &mut u64) -> bool {
+    if items.len() >= max {
+        *dropped = dropped.saturating_add(1);
+        return false;
+    }
     items.reserve_exact(1);
-    items.push(item);
+    items.push(T::default());
+    true
 }
 
 fn set_last<T>(items: &mut [T], f: impl FnOnce(&mut T)) {
@@ -794,16 +848,33 @@ fn set_last<T>(items: &mut [T], f: impl FnOnce(&mut T)) {
     }
 }
 
-/// Reads a `<count>`: digits (saturating), or an integral decimal such as `3.0`.
-fn parse_count(raw: &str) -> Result<u64, String> {
+/// A `<count>` as read.
+#[derive(Debug, PartialEq)]
+enum Count {
+    /// At most [`MAX_COUNT`].
+    Real(u64),
+    /// A whole number above [`MAX_COUNT`], as sent: no reporter saw that many messages.
+    Unreal(String),
+    NotANumber(String),
+}
+
+/// Reads a `<count>`: digits, or an integral decimal such as `3.0`.
+fn parse_count(raw: &str) -> Count {
     let t = raw.trim();
     let digits = t.strip_prefix('+').unwrap_or(t);
     if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Ok(digits.parse::<u64>().unwrap_or(u64::MAX));
+        return match digits.parse::<u64>() {
+            Ok(n) if n <= MAX_COUNT => Count::Real(n),
+            _ => Count::Unreal(digits.to_owned()),
+        };
     }
     match t.parse::<f64>() {
-        Ok(f) if f.is_finite() && f >= 0.0 && f.fract() == 0.0 => Ok(f.min(u64::MAX as f64) as u64),
-        _ => Err(t.to_owned()),
+        // Every integral f64 up to 2^53 converts exactly.
+        Ok(f) if f.is_finite() && f >= 0.0 && f.fract() == 0.0 && f <= MAX_COUNT as f64 => {
+            Count::Real(f as u64)
+        }
+        Ok(f) if f.is_finite() && f >= 0.0 && f.fract() == 0.0 => Count::Unreal(t.to_owned()),
+        _ => Count::NotANumber(t.to_owned()),
     }
 }
 

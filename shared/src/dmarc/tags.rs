@@ -164,6 +164,23 @@ pub(super) enum Field {
     SpfHumanResult,
 }
 
+impl Field {
+    /// Free text (ids, comments, human-readable results) may be long; every other value is a
+    /// name, a number or a keyword and is cut at the shorter name bound.
+    pub(super) fn is_free_text(self) -> bool {
+        matches!(
+            self,
+            Field::ReportId
+                | Field::ExtraContactInfo
+                | Field::Error
+                | Field::Generator
+                | Field::ReasonComment
+                | Field::DkimHumanResult
+                | Field::SpfHumanResult
+        )
+    }
+}
+
 /// Decides what `tag` means under `parent` (the parent's own tag and slot), in any element
 /// order, tolerating the misplacements seen in real reports.
 pub(super) fn classify(tag: Tag, parent: Tag, parent_slot: Slot, in_record: bool) -> Slot {
