@@ -120,7 +120,10 @@ schemas = {
         "report": STR, "reporter": STR, "report_id": STR,
         "begin": nullable("string", format="date-time"),
         "end": nullable("string", format="date-time"), "day": STR, "source_ip": STR,
-        "count": INT, "disposition": nullable("string"), "dmarc": {"enum": ["pass", "fail"]},
+        "count": INT,
+        "invalid_count": nullable("string", description="a count above 2^53 - 1 as sent; "
+                                  "`count` is then 0 and no total includes it"),
+        "disposition": nullable("string"), "dmarc": {"enum": ["pass", "fail"]},
         "dkim_aligned": nullable("string"), "spf_aligned": nullable("string"),
         "header_from": nullable("string"), "envelope_from": nullable("string"),
         "envelope_to": nullable("string"),

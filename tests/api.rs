@@ -493,8 +493,8 @@ async fn records_search_and_export<B: Backend + 'static>(store: Arc<B>) {
     assert_eq!(lines.len(), 4, "{text}");
     assert_eq!(
         lines[0],
-        "report,reporter,report_id,begin,end,day,source_ip,count,disposition,dmarc,\
-         dkim_aligned,spf_aligned,header_from,envelope_from,envelope_to,dkim,spf,reasons"
+        "report,reporter,report_id,begin,end,day,source_ip,count,invalid_count,disposition,\
+         dmarc,dkim_aligned,spf_aligned,header_from,envelope_from,envelope_to,dkim,spf,reasons"
     );
     let a_row = lines.iter().find(|l| l.contains("192.0.2.20")).unwrap();
     let cells: Vec<&str> = a_row.split(',').collect();
@@ -508,6 +508,7 @@ async fn records_search_and_export<B: Backend + 'static>(store: Arc<B>) {
             "2024-05-01",
             "192.0.2.20",
             "4",
+            "",
             "quarantine",
             "fail",
             "fail",

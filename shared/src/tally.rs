@@ -12,13 +12,23 @@
 //! A period without a usable end, ending before it begins, or covering more than
 //! [`MAX_SPREAD_DAYS`] days is counted on the day it begins. A report counts as one report,
 //! and its records and warnings count, on its first day only.
+//!
+//! **Bounds.** Counter names built from report text are normalised and cut: a disposition
+//! outside the known values counts as `other`, a reporter's name is cut at
+//! [`MAX_REPORTER_NAME`] bytes. One day item holds at most [`MAX_REPORTERS_PER_DAY`]
+//! reporters; a report from a further reporter has its reporter-named counters
+//! [folded](Tally::fold_day) into one overflow reporter ([`OTHER_REPORTERS`]), so the item
+//! stays far below DynamoDB's 400 KB and every total stays exact. Every counter stops at
+//! [`MAX_COUNT`] instead of wrapping.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Days, NaiveDate};
 
-use crate::dmarc::{DmarcResult, Record};
+use crate::dmarc::{Disposition, DmarcResult, Record};
 use crate::intake::Report;
+use crate::limits::MAX_COUNT;
 
 /// Longest period that is spread over its days; longer ones are counted on their first day.
 pub const MAX_SPREAD_DAYS: usize = 31;
@@ -39,7 +49,8 @@ pub mod counter {
     pub const TLS_REPORTS: &str = "tls_reports";
     pub const TLS_SUCCESSFUL: &str = "tls_successful";
     pub const TLS_FAILED: &str = "tls_failed";
-    /// `disposition:<value>`: messages by the disposition applied (`unknown` when absent).
+    /// `disposition:<value>`: messages by the disposition applied: `none`, `quarantine`,
+    /// `reject`, `pass`, `unknown` when absent, `other` for anything else.
     pub const DISPOSITION: &str = "disposition:";
     /// `reporter:<org>`: 1 for each report of that reporter covering the day.
     pub const REPORTER: &str = "reporter:";
@@ -62,6 +73,7 @@ pub struct Cell<'a> {
 }
 
 impl<'a> Cell<'a> {
+    /// Reads a counter name back; the overflow reporter reads as [`OTHER_REPORTERS`].
     pub fn parse(name: &'a str) -> Option<Cell<'a>> {
         let rest = name.strip_prefix(counter::CELL)?;
         let (dmarc, rest) = rest.split_once(CELL_SEPARATOR)?;
@@ -69,7 +81,7 @@ impl<'a> Cell<'a> {
         Some(Cell {
             dmarc,
             disposition: (!disposition.is_empty()).then_some(disposition),
-            reporter,
+            reporter: shown_reporter(reporter),
         })
     }
 
@@ -85,13 +97,51 @@ impl<'a> Cell<'a> {
     }
 }
 
-/// The reporter's name as counters and grouping keys carry it: trimmed, at most 200 bytes.
-pub fn reporter_name(org: &str) -> &str {
-    cut(org.trim())
+/// The reporter's name as counters and grouping keys carry it: trimmed, control characters
+/// as spaces, at most [`MAX_REPORTER_NAME`] bytes.
+pub fn reporter_name(org: &str) -> Cow<'_, str> {
+    let name = cut(org.trim(), MAX_REPORTER_NAME);
+    if name.contains(char::is_control) {
+        Cow::Owned(name.replace(char::is_control, " "))
+    } else {
+        Cow::Borrowed(name)
+    }
 }
 
 /// Longest reporter name kept in a counter name; longer names are cut (on a char boundary).
-const MAX_NAME: usize = 200;
+pub const MAX_REPORTER_NAME: usize = 64;
+
+/// Most reporters with counters of their own in one domain's day; see the module docs.
+pub const MAX_REPORTERS_PER_DAY: usize = 200;
+
+/// The reporter name the counters of reporters past [`MAX_REPORTERS_PER_DAY`] are folded
+/// into, as queries show it.
+pub const OTHER_REPORTERS: &str = "(other reporters)";
+
+/// The overflow reporter as counter names carry it: a control character, which no reporter
+/// name keeps ([`reporter_name`]), so no real reporter is ever folded in by its name.
+const OTHER_REPORTERS_KEY: &str = "\u{1f}";
+
+/// A reporter as counter names carry it, read back for showing.
+pub fn shown_reporter(key: &str) -> &str {
+    if key == OTHER_REPORTERS_KEY {
+        OTHER_REPORTERS
+    } else {
+        key
+    }
+}
+
+/// A disposition as counters carry it: one of a fixed few, whatever the report said.
+pub fn disposition_key(d: Option<&Disposition>) -> &'static str {
+    match d {
+        None => "unknown",
+        Some(Disposition::None) => "none",
+        Some(Disposition::Quarantine) => "quarantine",
+        Some(Disposition::Reject) => "reject",
+        Some(Disposition::Pass) => "pass",
+        Some(Disposition::Other(_)) => "other",
+    }
+}
 
 /// Named counters of one day.
 pub type Counters = BTreeMap<String, i64>;
@@ -195,38 +245,56 @@ pub struct Tally {
     pub days: BTreeMap<String, Counters>,
 }
 
+/// The reporter of a report as counters carry it.
+pub fn reporter_of(report: &Report) -> Cow<'_, str> {
+    let org = match report {
+        Report::Aggregate(r) => r.metadata.org_name.as_str(),
+        Report::Tls(r) => r.organization_name.as_deref().unwrap_or(""),
+    };
+    reporter_name(org)
+}
+
+/// A count as a counter value: at most [`MAX_COUNT`], which every `u64` count already is.
+fn counter_value(n: u64) -> i64 {
+    n.min(MAX_COUNT) as i64
+}
+
 impl Tally {
     pub fn of(report: &Report) -> Tally {
         let span = Span::of_report(report);
         let mut tally = Tally::default();
         let first = span.first_day().to_owned();
-        let org = match report {
-            Report::Aggregate(r) => r.metadata.org_name.as_str(),
-            Report::Tls(r) => r.organization_name.as_deref().unwrap_or(""),
-        };
-        let reporter = format!("{}{}", counter::REPORTER, reporter_name(org));
+        let org = reporter_of(report);
+        let reporter = format!("{}{org}", counter::REPORTER);
         for day in span.days() {
             tally.add(day, &reporter, 1);
         }
-        let org = reporter_name(org);
-        tally.add(&first, counter::WARNINGS, report.warnings().len() as i64);
+        tally.add(
+            &first,
+            counter::WARNINGS,
+            counter_value(report.warnings().len() as u64),
+        );
         match report {
             Report::Aggregate(r) => {
                 tally.add(&first, counter::REPORTS, 1);
-                tally.add(&first, counter::RECORDS, r.records.len() as i64);
+                tally.add(
+                    &first,
+                    counter::RECORDS,
+                    counter_value(r.records.len() as u64),
+                );
                 for record in &r.records {
                     for (day, share) in span.spread(record.count) {
-                        tally.add_record(day, record, org, share as i64);
+                        tally.add_record(day, record, &org, counter_value(share));
                     }
                 }
             }
             Report::Tls(r) => {
                 tally.add(&first, counter::TLS_REPORTS, 1);
                 for (day, share) in span.spread(r.successful_sessions()) {
-                    tally.add(day, counter::TLS_SUCCESSFUL, share as i64);
+                    tally.add(day, counter::TLS_SUCCESSFUL, counter_value(share));
                 }
                 for (day, share) in span.spread(r.failed_sessions()) {
-                    tally.add(day, counter::TLS_FAILED, share as i64);
+                    tally.add(day, counter::TLS_FAILED, counter_value(share));
                 }
             }
         }
@@ -242,13 +310,10 @@ impl Tally {
             (counter::DMARC_FAIL, "fail")
         };
         self.add(day, verdict, n);
-        let disposition = eval
-            .disposition
-            .as_ref()
-            .map(|d| d.as_str().to_ascii_lowercase());
+        let disposition = disposition_key(eval.disposition.as_ref());
         let cell = Cell {
             dmarc,
-            disposition: disposition.as_deref(),
+            disposition: (disposition != "unknown").then_some(disposition),
             reporter,
         };
         self.add(day, &cell.name(), n);
@@ -258,22 +323,19 @@ impl Tally {
         if eval.dkim == Some(DmarcResult::Pass) {
             self.add(day, counter::DKIM_ALIGNED_PASS, n);
         }
-        let disposition = eval.disposition.as_ref().map_or("unknown", |d| d.as_str());
-        self.add(
-            day,
-            &format!("{}{}", counter::DISPOSITION, cut(disposition)),
-            n,
-        );
+        self.add(day, &format!("{}{disposition}", counter::DISPOSITION), n);
     }
 
-    /// Adds `n` to a counter; zero changes nothing.
+    /// Adds `n` to a counter; zero changes nothing. A counter stays within ±[`MAX_COUNT`]
+    /// (differences may be negative), so no sum of counters can overflow.
     pub fn add(&mut self, day: &str, name: &str, n: i64) {
         if n == 0 {
             return;
         }
+        let max = MAX_COUNT as i64;
         let counters = self.days.entry(day.to_owned()).or_default();
         let value = counters.entry(name.to_owned()).or_insert(0);
-        *value += n;
+        *value = (*value + n.clamp(-max, max)).clamp(-max, max);
         if *value == 0 {
             counters.remove(name);
             if counters.is_empty() {
@@ -287,10 +349,42 @@ impl Tally {
         let mut delta = self.clone();
         for (day, counters) in &old.days {
             for (name, n) in counters {
-                delta.add(day, name, -n);
+                delta.add(day, name, n.saturating_neg());
             }
         }
         delta
+    }
+
+    /// Moves the counters of one day that name a reporter (`reporter:` and `cell:`) to the
+    /// overflow reporter, for a day that already has [`MAX_REPORTERS_PER_DAY`] others.
+    pub fn fold_day(&mut self, day: &str) {
+        let Some(counters) = self.days.remove(day) else {
+            return;
+        };
+        for (name, n) in counters {
+            let folded = if name.starts_with(counter::REPORTER) {
+                format!("{}{OTHER_REPORTERS_KEY}", counter::REPORTER)
+            } else if let Some(cell) = Cell::parse(&name) {
+                Cell {
+                    reporter: OTHER_REPORTERS_KEY,
+                    ..cell
+                }
+                .name()
+            } else {
+                name
+            };
+            self.add(day, &folded, n);
+        }
+    }
+
+    /// The reporter a day's counters name (`reporter:<name>`), unless they are folded.
+    pub fn reporter_on(&self, day: &str) -> Option<&str> {
+        self.days
+            .get(day)?
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .find_map(|(name, _)| name.strip_prefix(counter::REPORTER))
+            .filter(|r| *r != OTHER_REPORTERS_KEY)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -309,11 +403,11 @@ impl Tally {
     }
 }
 
-fn cut(name: &str) -> &str {
-    if name.len() <= MAX_NAME {
+fn cut(name: &str, max: usize) -> &str {
+    if name.len() <= max {
         return name;
     }
-    let mut end = MAX_NAME;
+    let mut end = max;
     while !name.is_char_boundary(end) {
         end -= 1;
     }
@@ -380,6 +474,66 @@ mod tests {
         assert_eq!(Span::of(None, Some(JAN1)).first_day(), UNKNOWN_DAY);
         let longest = Span::of(Some(JAN1), Some(JAN1 + MAX_SPREAD_DAYS as i64 * DAY));
         assert_eq!(longest.len(), MAX_SPREAD_DAYS);
+    }
+
+    #[test]
+    fn a_folded_day_names_only_the_overflow_reporter_and_keeps_its_totals() {
+        let xml = br#"<feedback><report_metadata><org_name>Big Mail</org_name><report_id>1</report_id>
+          <date_range><begin>1704067200</begin><end>1704239999</end></date_range></report_metadata>
+          <policy_published><domain>example.com</domain></policy_published>
+          <record><row><source_ip>192.0.2.1</source_ip><count>10</count><policy_evaluated>
+          <disposition>Quarantine-ish</disposition><dkim>pass</dkim></policy_evaluated></row></record>
+          </feedback>"#;
+        let report = crate::intake::parse_input(xml, &crate::Limits::default())
+            .reports
+            .remove(0)
+            .report;
+        let mut tally = Tally::of(&report);
+        assert_eq!(tally.reporter_on("2024-01-01"), Some("Big Mail"));
+        let before = tally.clone();
+        tally.fold_day("2024-01-01");
+        assert_eq!(tally.reporter_on("2024-01-01"), None);
+        assert_eq!(tally.reporter_on("2024-01-02"), Some("Big Mail"));
+        let day1: Vec<(&str, i64)> = tally.days["2024-01-01"]
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect();
+        assert_eq!(
+            day1,
+            [
+                ("cell:pass\u{1f}other\u{1f}\u{1f}", 5),
+                ("disposition:other", 5),
+                ("dkim_aligned_pass", 5),
+                ("dmarc_pass", 5),
+                ("messages", 5),
+                ("records", 1),
+                ("reporter:\u{1f}", 1),
+                ("reports", 1),
+                ("warnings", 1),
+            ]
+        );
+        let cell = Cell::parse("cell:pass\u{1f}other\u{1f}\u{1f}").unwrap();
+        assert_eq!(cell.reporter, OTHER_REPORTERS);
+        // The second day is untouched, and the difference moves only names.
+        assert_eq!(tally.days["2024-01-02"], before.days["2024-01-02"]);
+        let moved = tally.minus(&before);
+        assert!(!moved.days["2024-01-01"].contains_key("messages"));
+        assert_eq!(moved.days["2024-01-01"]["reporter:\u{1f}"], 1);
+        assert_eq!(moved.days["2024-01-01"]["reporter:Big Mail"], -1);
+    }
+
+    #[test]
+    fn counters_stop_at_max_count() {
+        let mut t = Tally::default();
+        let max = MAX_COUNT as i64;
+        t.add("d", "messages", max);
+        t.add("d", "messages", max);
+        assert_eq!(t.days["d"]["messages"], max);
+        t.add("d", "messages", i64::MIN);
+        assert!(t.is_empty(), "clamped to zero, never wrapped: {t:?}");
+        let mut old = Tally::default();
+        old.add("d", "x", i64::MAX);
+        assert_eq!(Tally::default().minus(&old).days["d"]["x"], -max);
     }
 
     #[test]

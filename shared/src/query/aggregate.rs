@@ -9,8 +9,9 @@ use serde::Serialize;
 use super::dimension::{Dimension, RecordRef, dmarc_verdict};
 use super::{Filters, Params, QueryError, Window, each_report_in, known_domain, share};
 use crate::intake::Report;
+use crate::limits::add_counts;
 use crate::store::{Store, StoredReport};
-use crate::tally::{Cell, Counters, Span, counter};
+use crate::tally::{Cell, Counters, Span, counter, shown_reporter};
 use crate::time::format_utc;
 
 const WINDOW: [&str; 2] = ["from", "to"];
@@ -69,15 +70,22 @@ pub struct Timeseries {
     pub days: Vec<DayPoint>,
 }
 
-/// Adds up counters over days.
+/// Adds up counters over days, each sum stopping at [`MAX_COUNT`](crate::limits::MAX_COUNT).
 fn total(days: &[(String, Counters)]) -> Counters {
     let mut sum = Counters::new();
     for (_, counters) in days {
         for (name, n) in counters {
-            *sum.entry(name.clone()).or_insert(0) += n;
+            let total = sum.entry(name.clone()).or_insert(0);
+            *total = add_counter(*total, *n);
         }
     }
     sum
+}
+
+/// Two stored counter values added: both are within 0..=MAX_COUNT, so is the sum.
+fn add_counter(a: i64, b: i64) -> i64 {
+    let max = crate::limits::MAX_COUNT as i64;
+    a.clamp(0, max).saturating_add(b.clamp(0, max)).min(max)
 }
 
 fn prefixed(counters: &Counters, prefix: &str) -> BTreeMap<String, i64> {
@@ -104,7 +112,7 @@ pub async fn summary<S: Store>(
     let reporter_names: Vec<String> = prefixed(&sum, counter::REPORTER)
         .into_iter()
         .filter(|(_, n)| *n > 0)
-        .map(|(name, _)| name)
+        .map(|(name, _)| shown_reporter(&name).to_owned())
         .collect();
     Ok(Summary {
         domain: entry.name,
@@ -241,8 +249,9 @@ type Grouped = HashMap<Vec<Option<String>>, [u64; 3]>;
 
 fn add_to(groups: &mut Grouped, key: Vec<Option<String>>, n: u64, pass: bool) {
     let g = groups.entry(key).or_insert([0; 3]);
-    g[0] += n;
-    g[if pass { 1 } else { 2 }] += n;
+    let verdict = if pass { 1 } else { 2 };
+    g[0] = add_counts(g[0], n);
+    g[verdict] = add_counts(g[verdict], n);
 }
 
 /// Groups from the per-day counters: for group-bys and filters on reporter, disposition,
@@ -267,11 +276,12 @@ async fn counted_groups<S: Store>(
                 Dimension::Day => Some(day.clone()),
                 _ => None,
             };
-            if *n <= 0 || !filters.accepts_values(value_of) {
+            let Ok(n) = u64::try_from(*n) else { continue };
+            if n == 0 || !filters.accepts_values(value_of) {
                 continue;
             }
             let key = group_by.iter().map(|d| value_of(*d)).collect();
-            add_to(&mut groups, key, *n as u64, cell.dmarc == "pass");
+            add_to(&mut groups, key, n, cell.dmarc == "pass");
         }
     }
     Ok(groups)
@@ -442,6 +452,8 @@ pub struct RecordRow {
     pub day: String,
     pub source_ip: String,
     pub count: u64,
+    /// A count above 2^53 − 1 as sent (`count` is then 0; no total includes it).
+    pub invalid_count: Option<String>,
     pub disposition: Option<String>,
     pub dmarc: &'static str,
     pub dkim_aligned: Option<String>,
@@ -574,6 +586,7 @@ fn record_row(stored: &StoredReport, r: &RecordRef<'_>, day: &str) -> RecordRow 
         day: day.to_owned(),
         source_ip: rec.source_ip.to_string(),
         count: rec.count,
+        invalid_count: rec.invalid_count.clone(),
         disposition: text(eval.disposition.as_ref().map(|d| d.as_str())),
         dmarc: dmarc_verdict(rec),
         dkim_aligned: text(eval.dkim.as_ref().map(|d| d.as_str())),
@@ -610,7 +623,8 @@ fn record_row(stored: &StoredReport, r: &RecordRef<'_>, day: &str) -> RecordRow 
 }
 
 /// The rows as CSV, one line per record; DKIM and SPF results as `domain:selector:result`
-/// and `domain:scope:result`, separated by spaces.
+/// and `domain:scope:result`, separated by spaces. Every cell is report text a stranger
+/// wrote, so one a spreadsheet would run as a formula is [neutralised](spreadsheet_safe).
 pub fn records_csv(rows: &[RecordRow]) -> Result<Vec<u8>, QueryError> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let failed = |e: &dyn std::fmt::Display| QueryError {
@@ -627,6 +641,7 @@ pub fn records_csv(rows: &[RecordRow]) -> Result<Vec<u8>, QueryError> {
         "day",
         "source_ip",
         "count",
+        "invalid_count",
         "disposition",
         "dmarc",
         "dkim_aligned",
@@ -648,7 +663,7 @@ pub fn records_csv(rows: &[RecordRow]) -> Result<Vec<u8>, QueryError> {
             .join(" ")
     };
     for r in rows {
-        w.write_record([
+        let cells = [
             r.report.clone(),
             r.reporter.clone(),
             r.report_id.clone(),
@@ -657,6 +672,7 @@ pub fn records_csv(rows: &[RecordRow]) -> Result<Vec<u8>, QueryError> {
             r.day.clone(),
             r.source_ip.clone(),
             r.count.to_string(),
+            opt(&r.invalid_count),
             opt(&r.disposition),
             r.dmarc.to_owned(),
             opt(&r.dkim_aligned),
@@ -677,8 +693,41 @@ pub fn records_csv(rows: &[RecordRow]) -> Result<Vec<u8>, QueryError> {
                     .collect(),
             ),
             r.reasons.join(" "),
-        ])
-        .map_err(|e| failed(&e))?;
+        ];
+        w.write_record(cells.iter().map(|c| spreadsheet_safe(c).into_owned()))
+            .map_err(|e| failed(&e))?;
     }
     w.into_inner().map_err(|e| failed(&e))
+}
+
+/// A cell that Excel, LibreOffice or Google Sheets would read as a formula (it starts with
+/// `=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading `'`, which they show as
+/// text (OWASP "CSV injection").
+pub fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.as_bytes().first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{cell}").into(),
+        _ => cell.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_that_start_a_formula_are_shown_as_text() {
+        for (cell, shown) in [
+            ("=1+1", "'=1+1"),
+            ("+1", "'+1"),
+            ("-1", "'-1"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("\rx", "'\rx"),
+            ("192.0.2.1", "192.0.2.1"),
+            ("a=b", "a=b"),
+            ("", ""),
+        ] {
+            assert_eq!(spreadsheet_safe(cell), shown, "{cell:?}");
+        }
+    }
 }

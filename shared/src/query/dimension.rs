@@ -14,7 +14,7 @@ use ipnet::IpNet;
 use super::QueryError;
 use crate::dmarc::{AggregateReport, Record};
 use crate::sources::{Classification, SourceInfo, classify};
-use crate::tally::reporter_name;
+use crate::tally::{disposition_key, reporter_name};
 
 /// A dimension of aggregate records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -101,15 +101,18 @@ impl Dimension {
         let record = r.record;
         let lower = |s: &Option<String>| s.as_deref().map(str::to_ascii_lowercase);
         match self {
-            Dimension::Reporter => out.push(reporter_name(&r.report.metadata.org_name).to_owned()),
+            Dimension::Reporter => {
+                out.push(reporter_name(&r.report.metadata.org_name).into_owned())
+            }
             Dimension::SourceIp => out.push(record.source_ip.to_string()),
             Dimension::HeaderFrom => out.extend(lower(&record.identifiers.header_from)),
+            // As the counters carry it, so both read paths group alike.
             Dimension::Disposition => out.extend(
                 record
                     .policy_evaluated
                     .disposition
                     .as_ref()
-                    .map(|d| d.as_str().to_ascii_lowercase()),
+                    .map(|d| disposition_key(Some(d)).to_owned()),
             ),
             Dimension::Dmarc => out.push(dmarc_verdict(record).to_owned()),
             Dimension::SpfResult => push_distinct(

@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::{ErrorKind, Params, QueryError, Window, each_report_in, known_domain};
 use crate::identity::ReportId;
 use crate::intake::Report;
+use crate::limits::add_counts;
 use crate::store::{MessageRecord, Outcome, RawKey, RawRead, Store, StoredReport};
 use crate::tally::Span;
 use crate::time::format_utc;
@@ -290,8 +291,7 @@ pub struct FailureRow {
 fn in_window(span: &Span, window: &Window, count: u64) -> u64 {
     span.spread(count)
         .filter(|(d, _)| window.contains(d))
-        .map(|(_, n)| n)
-        .sum()
+        .fold(0, |sum, (_, n)| add_counts(sum, n))
 }
 
 pub async fn tls<S: Store>(
@@ -327,16 +327,16 @@ pub async fn tls<S: Store>(
                 &window,
                 p.summary.total_failure_session_count.unwrap_or(0),
             );
-            ok += s;
-            failed += f;
+            ok = add_counts(ok, s);
+            failed = add_counts(failed, f);
             let policy_type = p.policy.policy_type.as_ref().map(|t| t.as_str().to_owned());
             for (groups, value) in sessions
                 .iter_mut()
                 .zip([policy_type.clone(), r.organization_name.clone()])
             {
                 let g = groups.entry(value).or_default();
-                g[0] += s;
-                g[1] += f;
+                g[0] = add_counts(g[0], s);
+                g[1] = add_counts(g[1], f);
             }
             for d in &p.failure_details {
                 let n = in_window(&span, &window, d.failed_session_count.unwrap_or(0));
@@ -347,7 +347,8 @@ pub async fn tls<S: Store>(
                     d.sending_mta_ip.clone(),
                 ];
                 for (groups, key) in failures.iter_mut().zip(keys) {
-                    *groups.entry(key).or_default() += n;
+                    let total = groups.entry(key).or_default();
+                    *total = add_counts(*total, n);
                 }
                 rows.push(FailureRow {
                     report: stored.id.as_str().to_owned(),
@@ -378,8 +379,8 @@ pub async fn tls<S: Store>(
             })
             .collect();
         v.sort_by(|a, b| {
-            (b.successful_sessions + b.failed_sessions)
-                .cmp(&(a.successful_sessions + a.failed_sessions))
+            add_counts(b.successful_sessions, b.failed_sessions)
+                .cmp(&add_counts(a.successful_sessions, a.failed_sessions))
                 .then_with(|| a.value.cmp(&b.value))
         });
         v

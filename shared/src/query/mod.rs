@@ -206,7 +206,8 @@ pub async fn each_report_in<S: Store>(
 }
 
 /// A share (0 to 1, four decimals) of `part` in `whole`; `None` when `whole` is zero.
-pub fn share(part: i64, whole: i64) -> Option<f64> {
+pub fn share<N: Into<i128>>(part: N, whole: N) -> Option<f64> {
+    let (part, whole) = (part.into(), whole.into());
     (whole > 0).then(|| (part as f64 / whole as f64 * 10_000.0).round() / 10_000.0)
 }
 

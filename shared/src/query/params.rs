@@ -7,6 +7,10 @@ use chrono::NaiveDate;
 
 use super::QueryError;
 
+/// The largest offset a cursor may carry: further than any listing pages (a year of a very
+/// large domain's records), small enough that adding a page size cannot overflow.
+pub const MAX_OFFSET: usize = 100_000_000;
+
 /// The parameters of one request, each name at most once.
 #[derive(Debug, Default)]
 pub struct Params {
@@ -123,7 +127,8 @@ impl Params {
             .collect()
     }
 
-    /// The offset a `cursor` parameter points at (0 without one).
+    /// The offset a `cursor` parameter points at (0 without one). A cursor is checked, not
+    /// trusted: anyone can forge one, so its offset must be one a listing can reach.
     pub fn cursor(&self) -> Result<usize, QueryError> {
         let Some(c) = self.get("cursor") else {
             return Ok(0);
@@ -138,7 +143,10 @@ impl Params {
         if print != self.fingerprint() {
             return Err(invalid());
         }
-        offset.parse().map_err(|_| invalid())
+        match offset.parse::<usize>() {
+            Ok(n) if n <= MAX_OFFSET => Ok(n),
+            _ => Err(invalid()),
+        }
     }
 
     /// The cursor of the page after one that ends at `offset`, if more remain.
@@ -206,5 +214,16 @@ mod tests {
         let other = params(&[("q", "b"), ("cursor", &next)]).unwrap();
         assert_eq!(other.cursor().unwrap_err().code, "invalid_cursor");
         assert_eq!(p.next_cursor(120, 120), None);
+        let fingerprint = p.fingerprint();
+        for huge in [
+            "100000001".to_owned(),
+            usize::MAX.to_string(),
+            "99999999999999999999999999".to_owned(),
+            "-1".to_owned(),
+        ] {
+            let forged = format!("{huge}.{fingerprint}");
+            let p = params(&[("q", "a"), ("cursor", &forged)]).unwrap();
+            assert_eq!(p.cursor().unwrap_err().code, "invalid_cursor", "{huge}");
+        }
     }
 }

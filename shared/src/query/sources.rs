@@ -10,8 +10,9 @@ use super::aggregate::{DEFAULT_PAGE, MAX_PAGE, filtered_params, record_days};
 use super::dimension::RecordRef;
 use super::{Filters, Params, QueryError, Window, each_report_in, known_domain, share};
 use crate::dmarc::{DkimResult, DmarcResult, SpfResult};
+use crate::limits::add_counts;
 use crate::sources::{Classification, ReverseDns, Service, SourceInfo};
-use crate::tally::reporter_name;
+use crate::tally::{disposition_key, reporter_name};
 use crate::time::format_utc;
 
 /// Most SPF or DKIM failure lines listed per source.
@@ -88,15 +89,19 @@ impl Accumulated {
     fn add(&mut self, r: &RecordRef<'_>, n: u64) {
         let record = r.record;
         let pe = &record.policy_evaluated;
-        self.messages += n;
+        self.messages = add_counts(self.messages, n);
         if pe.dmarc_pass() {
-            self.dmarc_pass += n;
+            self.dmarc_pass = add_counts(self.dmarc_pass, n);
         }
         let spf_aligned = pe.spf == Some(DmarcResult::Pass);
         let dkim_aligned = pe.dkim == Some(DmarcResult::Pass);
-        self.spf_aligned += if spf_aligned { n } else { 0 };
-        self.dkim_aligned += if dkim_aligned { n } else { 0 };
-        *self.classes.entry(r.classification().as_str()).or_insert(0) += n;
+        if spf_aligned {
+            self.spf_aligned = add_counts(self.spf_aligned, n);
+        }
+        if dkim_aligned {
+            self.dkim_aligned = add_counts(self.dkim_aligned, n);
+        }
+        self.classes.add(r.classification().as_str(), n);
         if let Some(ip) = record.source_ip.ip() {
             self.addresses.insert(ip);
         }
@@ -104,25 +109,20 @@ impl Accumulated {
         for a in &record.auth_results.spf {
             if !(a.result == Some(SpfResult::Pass) && spf_aligned) {
                 let result = a.result.as_ref().map(|v| v.as_str().to_ascii_lowercase());
-                *self
-                    .spf
-                    .entry((lower(&a.domain), None, result))
-                    .or_insert(0) += n;
+                self.spf.add((lower(&a.domain), None, result), n);
             }
         }
         for a in &record.auth_results.dkim {
             if !(a.result == Some(DkimResult::Pass) && dkim_aligned) {
                 let result = a.result.as_ref().map(|v| v.as_str().to_ascii_lowercase());
-                *self
-                    .dkim
-                    .entry((lower(&a.domain), lower(&a.selector), result))
-                    .or_insert(0) += n;
+                self.dkim
+                    .add((lower(&a.domain), lower(&a.selector), result), n);
             }
         }
     }
 
     fn into_row(self, key: Option<String>) -> SourceRow {
-        let whole = self.messages as i64;
+        let whole = self.messages;
         let mut spf: Vec<AuthFailure> = self
             .spf
             .into_iter()
@@ -158,15 +158,34 @@ impl Accumulated {
             addresses: self.addresses.len(),
             messages: self.messages,
             dmarc_pass: self.dmarc_pass,
-            dmarc_pass_share: share(self.dmarc_pass as i64, whole),
+            dmarc_pass_share: share(self.dmarc_pass, whole),
             spf_aligned_pass: self.spf_aligned,
-            spf_aligned_share: share(self.spf_aligned as i64, whole),
+            spf_aligned_share: share(self.spf_aligned, whole),
             dkim_aligned_pass: self.dkim_aligned,
-            dkim_aligned_share: share(self.dkim_aligned as i64, whole),
+            dkim_aligned_share: share(self.dkim_aligned, whole),
             classifications: self.classes,
             spf_failures: spf,
             dkim_failures: dkim,
         }
+    }
+}
+
+/// Maps of counts: `add` stops at [`MAX_COUNT`](crate::limits::MAX_COUNT).
+trait CountMap<K> {
+    fn add(&mut self, key: K, n: u64);
+}
+
+impl<K: Ord> CountMap<K> for BTreeMap<K, u64> {
+    fn add(&mut self, key: K, n: u64) {
+        let count = self.entry(key).or_insert(0);
+        *count = add_counts(*count, n);
+    }
+}
+
+impl<K: std::hash::Hash + Eq> CountMap<K> for HashMap<K, u64> {
+    fn add(&mut self, key: K, n: u64) {
+        let count = self.entry(key).or_insert(0);
+        *count = add_counts(*count, n);
     }
 }
 
@@ -299,7 +318,7 @@ pub async fn spoofing<S: crate::store::Store>(
             if s.messages == 0 {
                 s.source = r.source().cloned();
             }
-            s.messages += n;
+            s.messages = add_counts(s.messages, n);
             let meta = &r.report.metadata;
             if let Some(b) = meta.begin {
                 s.first = Some(s.first.map_or(b, |f| f.min(b)));
@@ -308,22 +327,18 @@ pub async fn spoofing<S: crate::store::Store>(
                 s.last = Some(s.last.map_or(e, |l| l.max(e)));
             }
             s.reports.insert(id.clone());
-            s.reporters.insert(reporter_name(&meta.org_name).to_owned());
+            s.reporters
+                .insert(reporter_name(&meta.org_name).into_owned());
             if let Some(h) = &r.record.identifiers.header_from {
                 s.header_from.insert(h.to_ascii_lowercase());
             }
-            let disposition = r
-                .record
-                .policy_evaluated
-                .disposition
-                .as_ref()
-                .map_or_else(|| "unknown".to_owned(), |d| d.as_str().to_ascii_lowercase());
-            *s.dispositions.entry(disposition).or_insert(0) += n;
+            let disposition = disposition_key(r.record.policy_evaluated.disposition.as_ref());
+            s.dispositions.add(disposition.to_owned(), n);
         });
     })
     .await?;
     let total = seen.len();
-    let messages = seen.values().map(|s| s.messages).sum();
+    let messages = seen.values().fold(0, |sum, s| add_counts(sum, s.messages));
     let rows = seen
         .into_iter()
         .map(|(ip, s)| {

@@ -44,9 +44,10 @@ use super::{
     RawKey, RawRead, Store, StoreError, StoredReport, WriteMode, normalise_domain,
 };
 use crate::identity::ReportId;
+use crate::limits::MAX_COUNT;
 use crate::mta_sts::PolicyVersion;
 use crate::sources::ReverseDns;
-use crate::tally::{Counters, Span, Tally};
+use crate::tally::{Counters, MAX_REPORTERS_PER_DAY, Span, Tally};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -370,84 +371,124 @@ impl AwsStore {
     }
 
     /// The transaction that completes (or replaces) a report and moves its domain's counters
-    /// and its per-day counters, all or nothing.
+    /// and its per-day counters, all or nothing. `header` makes the header's operation for the
+    /// tally as written; `old` is what the version being replaced wrote.
+    ///
+    /// A day item takes a new reporter only while it has fewer than
+    /// [`MAX_REPORTERS_PER_DAY`] (a condition on its `reporters` set, so concurrent writers
+    /// cannot overshoot); a day that refuses is folded ([`Tally::fold_day`]) and the
+    /// transaction sent again. `None` when another writer completed the report first.
     async fn complete(
         &self,
-        header: TransactWriteItem,
+        header: impl Fn(&Tally) -> Result<TransactWriteItem, StoreError>,
         domain: &str,
-        counts: CountDelta,
-    ) -> Result<bool, StoreError> {
-        let mut items = vec![header];
-        let mut totals = Tally::default();
-        totals.add("", "reports", counts.reports);
-        totals.add("", "messages", counts.messages);
-        totals.add("", "records", counts.records);
-        for (span, n) in counts.spans {
-            totals.add("", &format!("{SPAN_PREFIX}{span}"), n);
-        }
-        if let Some(counters) = totals.days.get("") {
-            items.push(self.add_counters(s("DOMAIN"), format!("D#{domain}"), counters)?);
-        }
-        for (day, counters) in &counts.days.days {
-            items.push(self.add_counters(
-                s(format!("D#{domain}")),
-                format!("A#{day}"),
-                counters,
-            )?);
-        }
-        let sent = self
-            .ddb
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        match sent {
-            Ok(out) => {
-                for c in out.consumed_capacity() {
-                    self.count(Some(c));
-                }
-                Ok(true)
+        tally: &Tally,
+        old: Option<&Tally>,
+        totals: DomainDelta,
+    ) -> Result<Option<Tally>, StoreError> {
+        let mut folded: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+        loop {
+            let mut written = tally.clone();
+            for day in &folded {
+                written.fold_day(day);
             }
-            Err(e) => {
-                let lost_race = e
-                    .as_service_error()
-                    .and_then(|s| match s {
-                        TransactWriteItemsError::TransactionCanceledException(t) => Some(t),
-                        _ => None,
-                    })
-                    .is_some_and(|t| {
-                        t.cancellation_reasons()
-                            .first()
-                            .and_then(|r| r.code())
-                            .is_some_and(|c| c == "ConditionalCheckFailed")
-                    });
-                if lost_race {
-                    Ok(false)
-                } else {
-                    Err(classify("complete report", e))
-                }
+            let delta = old.map_or_else(|| written.clone(), |old| written.minus(old));
+            // What each transaction item is, to read its cancellation reason back.
+            let mut items = vec![header(&written)?];
+            let mut item_days = vec![None];
+            if let Some(counters) = totals.counters().days.get("") {
+                items.push(self.add_counters(
+                    s("DOMAIN"),
+                    format!("D#{domain}"),
+                    counters,
+                    None,
+                )?);
+                item_days.push(None);
             }
+            for (day, counters) in &delta.days {
+                items.push(self.add_counters(
+                    s(format!("D#{domain}")),
+                    format!("A#{day}"),
+                    counters,
+                    written.reporter_on(day),
+                )?);
+                item_days.push(Some(day.clone()));
+            }
+            let sent = self
+                .ddb
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send()
+                .await;
+            let e = match sent {
+                Ok(out) => {
+                    for c in out.consumed_capacity() {
+                        self.count(Some(c));
+                    }
+                    return Ok(Some(written));
+                }
+                Err(e) => e,
+            };
+            let failed: Vec<bool> = match e.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(t)) => t
+                    .cancellation_reasons()
+                    .iter()
+                    .map(|r| r.code() == Some("ConditionalCheckFailed"))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            if failed.first() == Some(&true) {
+                return Ok(None);
+            }
+            let full: Vec<String> = failed
+                .iter()
+                .zip(item_days)
+                .filter_map(|(failed, day)| day.filter(|_| *failed))
+                .filter(|day| !folded.contains(day))
+                .collect();
+            if full.is_empty() {
+                return Err(classify("complete report", e));
+            }
+            folded.extend(full);
         }
     }
 
-    /// An `ADD` of named counters to one item, creating it when absent.
+    /// An `ADD` of named counters to one item, creating it when absent. With `reporter`, the
+    /// item is a day's and the reporter joins its `reporters` set, on condition that it is a
+    /// member already or the set has room.
     fn add_counters(
         &self,
         pk: AttributeValue,
         sk: String,
         counters: &Counters,
+        reporter: Option<&str>,
     ) -> Result<TransactWriteItem, StoreError> {
         let mut update = Update::builder()
             .table_name(&self.at.table)
             .key("pk", pk)
             .key("sk", s(sk));
-        let mut adds = Vec::with_capacity(counters.len());
+        let mut adds = Vec::with_capacity(counters.len() + 1);
         for (i, (name, value)) in counters.iter().enumerate() {
             adds.push(format!("#c{i} :c{i}"));
             update = update
                 .expression_attribute_names(format!("#c{i}"), name)
                 .expression_attribute_values(format!(":c{i}"), n(*value));
+        }
+        if let Some(reporter) = reporter {
+            adds.push("#reporters :reporters".to_owned());
+            update = update
+                .expression_attribute_names("#reporters", REPORTERS)
+                .expression_attribute_values(
+                    ":reporters",
+                    AttributeValue::Ss(vec![reporter.into()]),
+                )
+                .expression_attribute_values(":reporter", s(reporter))
+                .expression_attribute_values(":room", n(MAX_REPORTERS_PER_DAY as i64))
+                .condition_expression(
+                    "attribute_not_exists(#reporters) OR contains(#reporters, :reporter) \
+                     OR size(#reporters) < :room",
+                );
         }
         let update = update
             .update_expression(format!("ADD {}", adds.join(", ")))
@@ -621,14 +662,30 @@ impl AwsStore {
 /// with a positive count is the domain's [`DomainEntry::span_days`].
 const SPAN_PREFIX: &str = "span_";
 
-/// What completing a report adds to the counters.
-struct CountDelta {
+/// The day item attribute listing the reporters that have counters of their own there.
+const REPORTERS: &str = "reporters";
+
+/// What completing a report adds to its domain item.
+struct DomainDelta {
     reports: i64,
     messages: i64,
     records: i64,
     /// `(days, +1/-1)` for reports spread over more than one day.
     spans: Vec<(usize, i64)>,
-    days: Tally,
+}
+
+impl DomainDelta {
+    /// The changes as counters, under the day `""`.
+    fn counters(&self) -> Tally {
+        let mut totals = Tally::default();
+        totals.add("", "reports", self.reports);
+        totals.add("", "messages", self.messages);
+        totals.add("", "records", self.records);
+        for (span, n) in &self.spans {
+            totals.add("", &format!("{SPAN_PREFIX}{span}"), *n);
+        }
+        totals
+    }
 }
 
 fn spans_delta(new: usize, old: Option<usize>) -> Vec<(usize, i64)> {
@@ -666,19 +723,19 @@ fn header_item(
         ("kind".into(), s(r.report.kind())),
         ("org".into(), s(&sum.org)),
         ("report_id".into(), s(&sum.report_id)),
-        ("messages".into(), n(sum.messages as i64)),
-        ("records".into(), n(sum.records as i64)),
+        ("messages".into(), n(count_i64(sum.messages))),
+        ("records".into(), n(count_i64(sum.records))),
         ("message".into(), s(r.message.as_str())),
         ("received_at".into(), n(r.received_at)),
         ("body".into(), s(hash)),
         ("tally".into(), s(tally.to_json())),
-        ("span".into(), n(span as i64)),
+        ("span".into(), n(len_i64(span))),
         (
             "origin".into(),
             s(serde_json::to_string(&r.origin).map_err(|e| StoreError::corrupt("origin", e))?),
         ),
     ]);
-    let body_size = body.map(|b| (b.pieces.len() as i64, b.compressed_len() as i64));
+    let body_size = body.map(|b| (len_i64(b.pieces.len()), len_i64(b.compressed_len())));
     let optional = [
         ("begin", sum.begin),
         ("end", sum.end),
@@ -888,36 +945,38 @@ impl Store for AwsStore {
             self.write_pieces(&pk, &pieces_prefix(&body.hash), &body)
                 .await?;
             self.faults.check(FaultPoint::AfterBody)?;
-            // Step 3: complete and count, once.
-            let flip = Update::builder()
-                .table_name(&self.at.table)
-                .key("pk", s(&pk))
-                .key("sk", s(&sk))
-                .update_expression("SET #state = :complete, pieces = :pieces, body_bytes = :bytes")
-                .condition_expression("#state = :pending AND body = :body")
-                .expression_attribute_names("#state", "state")
-                .expression_attribute_values(":complete", s(COMPLETE))
-                .expression_attribute_values(":pending", s(PENDING))
-                .expression_attribute_values(":body", s(&body.hash))
-                .expression_attribute_values(":pieces", n(body.pieces.len() as i64))
-                .expression_attribute_values(":bytes", n(body.compressed_len() as i64))
-                .build()
-                .map_err(build_error)?;
-            let deltas = CountDelta {
+            // Step 3: complete and count, once; the header keeps the tally as written.
+            let flip = |written: &Tally| {
+                Update::builder()
+                    .table_name(&self.at.table)
+                    .key("pk", s(&pk))
+                    .key("sk", s(&sk))
+                    .update_expression(
+                        "SET #state = :complete, pieces = :pieces, body_bytes = :bytes, \
+                         tally = :tally",
+                    )
+                    .condition_expression("#state = :pending AND body = :body")
+                    .expression_attribute_names("#state", "state")
+                    .expression_attribute_values(":complete", s(COMPLETE))
+                    .expression_attribute_values(":pending", s(PENDING))
+                    .expression_attribute_values(":body", s(&body.hash))
+                    .expression_attribute_values(":pieces", n(len_i64(body.pieces.len())))
+                    .expression_attribute_values(":bytes", n(len_i64(body.compressed_len())))
+                    .expression_attribute_values(":tally", s(written.to_json()))
+                    .build()
+                    .map(|u| TransactWriteItem::builder().update(u).build())
+                    .map_err(build_error)
+            };
+            let totals = DomainDelta {
                 reports: 1,
-                messages: sum.messages as i64,
-                records: sum.records as i64,
+                messages: count_i64(sum.messages),
+                records: count_i64(sum.records),
                 spans: spans_delta(span, None),
-                days: tally,
             };
             let won = self
-                .complete(
-                    TransactWriteItem::builder().update(flip).build(),
-                    &report.domain(),
-                    deltas,
-                )
+                .complete(flip, &report.domain(), &tally, None, totals)
                 .await?;
-            return Ok(if won {
+            return Ok(if won.is_some() {
                 PutReport::Stored
             } else {
                 PutReport::Duplicate
@@ -934,35 +993,33 @@ impl Store for AwsStore {
         self.write_pieces(&pk, &pieces_prefix(&body.hash), &body)
             .await?;
         self.faults.check(FaultPoint::AfterBody)?;
-        let (_, _, new_header) =
-            header_item(report, (&tally, span), &body.hash, Some(&body), COMPLETE)?;
-        let swap = aws_sdk_dynamodb::types::Put::builder()
-            .table_name(&self.at.table)
-            .set_item(Some(new_header))
-            .condition_expression("#state = :complete AND body = :old")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":complete", s(COMPLETE))
-            .expression_attribute_values(":old", s(&old_hash))
-            .build()
-            .map_err(build_error)?;
+        let swap = |written: &Tally| {
+            let (_, _, new_header) =
+                header_item(report, (written, span), &body.hash, Some(&body), COMPLETE)?;
+            aws_sdk_dynamodb::types::Put::builder()
+                .table_name(&self.at.table)
+                .set_item(Some(new_header))
+                .condition_expression("#state = :complete AND body = :old")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":complete", s(COMPLETE))
+                .expression_attribute_values(":old", s(&old_hash))
+                .build()
+                .map(|p| TransactWriteItem::builder().put(p).build())
+                .map_err(build_error)
+        };
         let old_tally = Tally::from_json(text(&old, "tally").unwrap_or("{}"))
             .map_err(|e| StoreError::corrupt("tally", e))?;
-        let old_span = number(&old, "span").unwrap_or(1).max(1) as usize;
-        let deltas = CountDelta {
+        let old_span = number(&old, "span").unwrap_or(1).clamp(1, 366) as usize;
+        let totals = DomainDelta {
             reports: 0,
-            messages: sum.messages as i64 - number(&old, "messages").unwrap_or(0),
-            records: sum.records as i64 - number(&old, "records").unwrap_or(0),
+            messages: count_i64(sum.messages).saturating_sub(counter(&old, "messages")),
+            records: count_i64(sum.records).saturating_sub(counter(&old, "records")),
             spans: spans_delta(span, Some(old_span)),
-            days: tally.minus(&old_tally),
         };
         let won = self
-            .complete(
-                TransactWriteItem::builder().put(swap).build(),
-                &report.domain(),
-                deltas,
-            )
+            .complete(swap, &report.domain(), &tally, Some(&old_tally), totals)
             .await?;
-        if !won {
+        if won.is_none() {
             return Ok(PutReport::Duplicate);
         }
         let old_pieces = number(&old, "pieces").unwrap_or(0);
@@ -1143,7 +1200,10 @@ impl Store for AwsStore {
                 let counters: Counters = item
                     .iter()
                     .filter(|(name, _)| !matches!(name.as_str(), "pk" | "sk"))
-                    .filter_map(|(name, _)| Some((name.clone(), number(item, name)?)))
+                    .filter_map(|(name, v)| match v {
+                        AttributeValue::N(v) => Some((name.clone(), counter_value(v)?)),
+                        _ => None,
+                    })
                     .filter(|(_, v)| *v != 0)
                     .collect();
                 Some((day, counters))
@@ -1328,12 +1388,12 @@ pub fn item_size(item: &Item) -> usize {
 }
 
 fn decode_domain(i: &Item) -> Option<DomainEntry> {
-    let count = |name| number(i, name).unwrap_or(0).max(0) as u64;
+    let count = |name| counter(i, name) as u64;
     let span_days = i
         .keys()
         .filter_map(|name| {
             let days: u32 = name.strip_prefix(SPAN_PREFIX)?.parse().ok()?;
-            (number(i, name)? > 0).then_some(days)
+            (counter(i, name) > 0).then_some(days)
         })
         .max()
         .unwrap_or(1);
@@ -1490,6 +1550,36 @@ fn number(item: &Item, name: &str) -> Option<i64> {
         Some(AttributeValue::N(v)) => v.parse().ok(),
         _ => None,
     }
+}
+
+/// A counter's value, within 0..=MAX_COUNT whatever the item holds: DynamoDB adds without
+/// bound (38 digits), so a counter read back may be past what an `i64` holds.
+fn counter_value(v: &str) -> Option<i64> {
+    let max = MAX_COUNT as i64;
+    match v.parse::<i128>() {
+        Ok(x) => Some(x.clamp(0, i128::from(max)) as i64),
+        Err(_) => v
+            .parse::<f64>()
+            .ok()
+            .map(|f| f.clamp(0.0, max as f64) as i64),
+    }
+}
+
+fn counter(item: &Item, name: &str) -> i64 {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => counter_value(v).unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// A count (at most MAX_COUNT) as a DynamoDB number.
+fn count_i64(n: u64) -> i64 {
+    n.min(MAX_COUNT) as i64
+}
+
+/// A length as a DynamoDB number.
+fn len_i64(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

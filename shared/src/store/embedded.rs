@@ -22,10 +22,11 @@ use super::{
 };
 use crate::identity::ReportId;
 use crate::intake::Origin;
+use crate::limits::MAX_COUNT;
 use crate::mail::MessageFacts;
 use crate::mta_sts::PolicyVersion;
 use crate::sources::ReverseDns;
-use crate::tally::{Counters, Span, Tally};
+use crate::tally::{Counters, MAX_REPORTERS_PER_DAY, Span, Tally, counter};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS reports (
@@ -209,11 +210,14 @@ impl Inner {
     }
 
     /// Writes a row and moves its domain's counters in one transaction.
-    fn write(&self, row: Row, mode: WriteMode) -> Result<PutReport, StoreError> {
+    fn write(&self, mut row: Row, mode: WriteMode) -> Result<PutReport, StoreError> {
         let mut conn = self.conn();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| sql("put report", e))?;
+        // The tally kept with the row is the one written, folded where a day was full, so a
+        // replacement subtracts exactly what this write adds.
+        fold_to_fit(&tx, &row.domain, &mut row.tally).map_err(|e| sql("put report", e))?;
         let existing: Option<(String, i64, i64, String)> = tx
             .query_row(
                 "SELECT body_hash, messages, records, tally FROM reports WHERE id = ?1",
@@ -240,8 +244,8 @@ impl Inner {
                 (
                     PutReport::Replaced,
                     0,
-                    row.messages - m,
-                    row.records - n,
+                    row.messages.saturating_sub(*m),
+                    row.records.saturating_sub(*n),
                     delta,
                 )
             }
@@ -284,9 +288,13 @@ impl Inner {
         self.faults.check(FaultPoint::AfterHeader)?;
         self.faults.check(FaultPoint::AfterBody)?;
         tx.execute(
-            "INSERT INTO domains (name, reports, messages, records) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (name) DO UPDATE SET reports = reports + excluded.reports,
-                 messages = messages + excluded.messages, records = records + excluded.records",
+            &format!(
+                "INSERT INTO domains (name, reports, messages, records) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (name) DO UPDATE SET reports = {}, messages = {}, records = {}",
+                bounded_sum("reports"),
+                bounded_sum("messages"),
+                bounded_sum("records")
+            ),
             params![row.domain, d_reports, d_messages, d_records],
         )
         .map_err(|e| sql("put report", e))?;
@@ -400,11 +408,40 @@ fn retally(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// `column + excluded.column` kept within 0..=MAX_COUNT. Both are within ±MAX_COUNT (2^53),
+/// so the sum cannot overflow SQLite's 64-bit integers (which would turn it into a float).
+fn bounded_sum(column: &str) -> String {
+    format!("MAX(0, MIN({}, {column} + excluded.{column}))", MAX_COUNT)
+}
+
+/// Folds the days of `tally` whose reporter would be one too many for the day's counters
+/// (see [`crate::tally`]): the reporter is new there and the day has its fill already.
+fn fold_to_fit(conn: &Connection, domain: &str, tally: &mut Tally) -> rusqlite::Result<()> {
+    let days: Vec<String> = tally.days.keys().cloned().collect();
+    for day in days {
+        let Some(reporter) = tally.reporter_on(&day) else {
+            continue;
+        };
+        let name = format!("{}{reporter}", counter::REPORTER);
+        let (known, reporters): (bool, i64) = conn.query_row(
+            "SELECT COALESCE(MAX(name = ?3), 0), COUNT(*) FROM day_counts
+             WHERE domain = ?1 AND day = ?2 AND name >= 'reporter:' AND name < 'reporter;'",
+            params![domain, day, name],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        if !known && reporters >= MAX_REPORTERS_PER_DAY as i64 {
+            tally.fold_day(&day);
+        }
+    }
+    Ok(())
+}
+
 fn add_counts(conn: &Connection, domain: &str, delta: &Tally) -> rusqlite::Result<()> {
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = conn.prepare_cached(&format!(
         "INSERT INTO day_counts (domain, day, name, value) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (domain, day, name) DO UPDATE SET value = value + excluded.value",
-    )?;
+         ON CONFLICT (domain, day, name) DO UPDATE SET value = {}",
+        bounded_sum("value")
+    ))?;
     for (day, counters) in &delta.days {
         for (name, n) in counters {
             stmt.execute(params![domain, day, name, n])?;
@@ -455,8 +492,8 @@ impl Row {
             report_id: sum.report_id,
             begin: sum.begin,
             end: sum.end,
-            messages: sum.messages as i64,
-            records: sum.records as i64,
+            messages: i64::try_from(sum.messages).unwrap_or(i64::MAX),
+            records: i64::try_from(sum.records).unwrap_or(i64::MAX),
             message: r.message.as_str().to_owned(),
             received_at: r.received_at,
             mail: r

@@ -1,0 +1,366 @@
+//! What a stranger can send, stored and read back on both backends: counters that cannot
+//! outgrow a DynamoDB item, counts that cannot wrap a total, cursors that cannot be forged
+//! into an overflow. Each test failed on the main before these bounds existed.
+
+mod common;
+
+use std::sync::Arc;
+
+use axum::http::Method;
+use chrono::NaiveDate;
+use common::api::{app, call};
+use common::backends::Backend;
+use common::on_both_backends;
+use rampart::Limits;
+use rampart::ingest::ingest_message;
+use rampart::intake::parse_input;
+use rampart::limits::MAX_COUNT;
+use rampart::query::{Params, aggregate};
+use rampart::sources::Enricher;
+use rampart::store::{Outcome, PutReport, RawKey, StoredReport, WriteMode};
+use rampart::tally::{MAX_REPORTERS_PER_DAY, OTHER_REPORTERS};
+use serde_json::json;
+
+on_both_backends!(
+    thousands_of_reporters_and_long_dispositions_fit_one_day,
+    counts_that_cannot_be_real_are_left_out_of_every_total,
+    totals_stop_at_max_count_instead_of_wrapping,
+    forged_cursors_are_refused,
+    csv_cells_never_run_as_formulas,
+);
+
+/// 2024-03-01T00:00:00Z.
+const MARCH_1: i64 = 1_709_251_200;
+const DAY: i64 = 86_400;
+const TODAY: &str = "2024-03-31";
+
+fn today() -> NaiveDate {
+    NaiveDate::parse_from_str(TODAY, "%Y-%m-%d").unwrap()
+}
+
+/// A one-day report on `domain` from `org` with the given records.
+fn report_xml(org: &str, id: &str, records: &str) -> String {
+    format!(
+        "<feedback><report_metadata><org_name>{org}</org_name><report_id>{id}</report_id>\
+         <date_range><begin>{MARCH_1}</begin><end>{}</end></date_range></report_metadata>\
+         <policy_published><domain>victim.example</domain><p>reject</p></policy_published>\
+         {records}</feedback>",
+        MARCH_1 + DAY - 1
+    )
+}
+
+fn record(count: &str, disposition: &str, dkim: &str) -> String {
+    format!(
+        "<record><row><source_ip>192.0.2.1</source_ip><count>{count}</count><policy_evaluated>\
+         <disposition>{disposition}</disposition><dkim>{dkim}</dkim><spf>fail</spf>\
+         </policy_evaluated></row><identifiers><header_from>victim.example</header_from>\
+         </identifiers></record>"
+    )
+}
+
+fn stored(xml: &str) -> StoredReport {
+    let mut parsed = parse_input(xml.as_bytes(), &Limits::default());
+    assert_eq!(parsed.reports.len(), 1, "{:?}", parsed.problems);
+    let p = parsed.reports.remove(0);
+    StoredReport {
+        id: p.id,
+        message: RawKey::new("hostile/generated").unwrap(),
+        received_at: MARCH_1,
+        mail: None,
+        origin: p.origin,
+        report: p.report,
+    }
+}
+
+async fn ingest<B: Backend>(store: &B, xml: &str) -> rampart::ingest::Ingested {
+    let key = RawKey::for_content(xml.as_bytes());
+    store.put_raw(&key, xml.as_bytes()).await.unwrap();
+    ingest_message(
+        store,
+        &Enricher::disabled(),
+        &key,
+        xml.as_bytes(),
+        &Limits::default(),
+        MARCH_1 + 2 * DAY,
+        WriteMode::Insert,
+    )
+    .await
+}
+
+async fn summary<B: Backend>(store: &B) -> aggregate::Summary {
+    let pairs = vec![
+        ("from".to_owned(), "2024-03-01".to_owned()),
+        ("to".to_owned(), "2024-03-01".to_owned()),
+    ];
+    aggregate::summary(store, "victim.example", pairs, today())
+        .await
+        .unwrap()
+}
+
+const REPORTERS: usize = 2_000;
+const LONG_DISPOSITIONS: usize = 36;
+
+/// Thousands of reporters, each adding its own counters to one day, and dozens of distinct
+/// 60 KB dispositions: every report stores, the day item stays far below DynamoDB's 400 KB,
+/// and the totals are the exact sums.
+async fn thousands_of_reporters_and_long_dispositions_fit_one_day<B: Backend>(store: Arc<B>) {
+    let mut messages = 0u64;
+    for i in 0..REPORTERS {
+        // Names as long as counters keep them, so the item is as large as it can get.
+        let org = format!("reporter {i:05} {}", "x".repeat(60));
+        let records = [
+            record("3", "none", "pass"),
+            record("2", "quarantine", "fail"),
+            record("1", "reject", "fail"),
+        ]
+        .concat();
+        let put = store
+            .put_report(&stored(&report_xml(&org, "r", &records)), WriteMode::Insert)
+            .await
+            .unwrap_or_else(|e| panic!("reporter {i}: {e}"));
+        assert_eq!(put, PutReport::Stored, "reporter {i}");
+        messages += 6;
+    }
+    for i in 0..LONG_DISPOSITIONS {
+        let disposition = format!("{i:02}{}", "d".repeat(60_000));
+        let xml = report_xml(
+            "Long Dispositions",
+            &format!("long-{i}"),
+            &record("7", &disposition, "fail"),
+        );
+        let put = store
+            .put_report(&stored(&xml), WriteMode::Insert)
+            .await
+            .unwrap_or_else(|e| panic!("disposition {i}: {e}"));
+        assert_eq!(put, PutReport::Stored);
+        messages += 7;
+    }
+
+    let s = summary(&*store).await;
+    assert_eq!(s.messages, messages as i64);
+    assert_eq!(s.reports, (REPORTERS + LONG_DISPOSITIONS) as i64);
+    assert_eq!(s.dmarc_pass + s.dmarc_fail, s.messages);
+    assert_eq!(s.dmarc_pass, 3 * REPORTERS as i64);
+    let dispositions: Vec<(&str, i64)> = s
+        .dispositions
+        .iter()
+        .map(|(k, v)| (k.as_str(), *v))
+        .collect();
+    assert_eq!(
+        dispositions,
+        [
+            ("none", 3 * REPORTERS as i64),
+            ("other", 7 * LONG_DISPOSITIONS as i64),
+            ("quarantine", 2 * REPORTERS as i64),
+            ("reject", REPORTERS as i64),
+        ]
+    );
+    // The first reporters keep counters of their own; the rest are one overflow reporter.
+    assert_eq!(s.reporters, MAX_REPORTERS_PER_DAY + 1);
+    assert!(s.reporter_names.iter().any(|n| n == OTHER_REPORTERS));
+
+    // Grouped by reporter from the counters: every message is in a group.
+    let pairs = vec![
+        ("from".to_owned(), "2024-03-01".to_owned()),
+        ("to".to_owned(), "2024-03-01".to_owned()),
+        ("group_by".to_owned(), "reporter".to_owned()),
+        ("limit".to_owned(), "1000".to_owned()),
+    ];
+    let stats = aggregate::stats(&*store, "victim.example", pairs, today())
+        .await
+        .unwrap();
+    assert_eq!(stats.total_groups, MAX_REPORTERS_PER_DAY + 1);
+    let grouped: u64 = stats.groups.iter().map(|g| g.messages).sum();
+    assert_eq!(grouped, messages);
+    let other = stats
+        .groups
+        .iter()
+        .find(|g| g.key["reporter"].as_deref() == Some(OTHER_REPORTERS))
+        .unwrap();
+    let own = MAX_REPORTERS_PER_DAY as u64 * 6;
+    assert_eq!(other.messages, messages - own);
+
+    if let Some(largest) = store.largest_item().await {
+        assert!(largest < 300_000, "largest item is {largest} bytes");
+    }
+}
+
+/// A record claiming u64::MAX messages beside one of 5: the report is stored, the record
+/// keeps its count as sent, and every total says 5.
+async fn counts_that_cannot_be_real_are_left_out_of_every_total<B: Backend + 'static>(
+    store: Arc<B>,
+) {
+    let records = [
+        record("18446744073709551615", "none", "pass"),
+        record("5", "none", "pass"),
+    ]
+    .concat();
+    let done = ingest(&*store, &report_xml("Forger", "f1", &records)).await;
+    assert_eq!(done.outcome, Outcome::Stored, "{:?}", done.reason);
+
+    let s = summary(&*store).await;
+    assert_eq!((s.messages, s.dmarc_pass, s.reports), (5, 5, 1));
+    let api = app(Arc::clone(&store), None);
+    let day = "from=2024-03-01&to=2024-03-01";
+    let r = call(
+        &api,
+        Method::GET,
+        &format!("/v1/domains/victim.example/summary?{day}"),
+        None,
+    )
+    .await;
+    assert_eq!(r.json()["messages"], 5);
+    let r = call(
+        &api,
+        Method::GET,
+        &format!("/v1/domains/victim.example/records?{day}"),
+        None,
+    )
+    .await;
+    let rows = r.json()["records"].clone();
+    assert_eq!(rows[0]["count"], 0);
+    assert_eq!(rows[0]["invalid_count"], "18446744073709551615");
+    assert_eq!(rows[1]["count"], 5);
+    assert_eq!(rows[1]["invalid_count"], json!(null));
+    let r = call(
+        &api,
+        Method::GET,
+        &format!("/v1/domains/victim.example/stats?{day}&group_by=source_ip"),
+        None,
+    )
+    .await;
+    assert_eq!(r.json()["groups"][0]["messages"], 5);
+    let r = call(&api, Method::GET, "/v1/domains/victim.example", None).await;
+    assert_eq!(r.json()["messages"], 5);
+}
+
+/// Counts that are real each but whose sum is not: one report of 1,025 records of
+/// 2^53 − 1 messages, then another of 5. Totals stop at 2^53 − 1, never wrap or go negative.
+async fn totals_stop_at_max_count_instead_of_wrapping<B: Backend + 'static>(store: Arc<B>) {
+    let max = MAX_COUNT.to_string();
+    let records = record(&max, "none", "pass").repeat(1_025);
+    let done = ingest(&*store, &report_xml("Big", "b1", &records)).await;
+    assert_eq!(done.outcome, Outcome::Stored, "{:?}", done.reason);
+    let done = ingest(
+        &*store,
+        &report_xml("Big", "b2", &record("5", "none", "fail")),
+    )
+    .await;
+    assert_eq!(done.outcome, Outcome::Stored, "{:?}", done.reason);
+
+    let s = summary(&*store).await;
+    let max = MAX_COUNT as i64;
+    assert_eq!((s.messages, s.dmarc_pass, s.dmarc_fail), (max, max, 5));
+    assert_eq!(s.dmarc_pass_share, Some(1.0));
+    let api = app(Arc::clone(&store), None);
+    let day = "from=2024-03-01&to=2024-03-01";
+    for (path, field) in [
+        ("summary", "/messages"),
+        ("timeseries", "/days/0/messages"),
+        ("stats?group_by=reporter", "/groups/0/messages"),
+        ("stats?group_by=source_ip", "/groups/0/messages"),
+        ("sources", "/sources/0/messages"),
+    ] {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let uri = format!("/v1/domains/victim.example/{path}{sep}{day}");
+        let r = call(&api, Method::GET, &uri, None).await;
+        assert_eq!(r.json().pointer(field), Some(&json!(MAX_COUNT)), "{uri}");
+    }
+    let uri = format!("/v1/domains/victim.example/reports?{day}");
+    let listed = call(&api, Method::GET, &uri, None).await.json();
+    let mut counts: Vec<u64> = listed["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["messages"].as_u64().unwrap())
+        .collect();
+    counts.sort();
+    assert_eq!(counts, [5, MAX_COUNT]);
+    let r = call(&api, Method::GET, "/v1/domains/victim.example", None).await;
+    assert_eq!(r.json()["messages"], json!(MAX_COUNT));
+}
+
+/// Anyone can compute a cursor's fingerprint, so the offset in it is checked too.
+async fn forged_cursors_are_refused<B: Backend + 'static>(store: Arc<B>) {
+    let done = ingest(
+        &*store,
+        &report_xml("Any", "c1", &record("1", "none", "pass")),
+    )
+    .await;
+    assert_eq!(done.outcome, Outcome::Stored);
+    let api = app(Arc::clone(&store), None);
+    let query = [("from", "2024-03-01"), ("to", "2024-03-01")];
+    let pairs = query
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let print = Params::new(pairs, &["from", "to"]).unwrap().fingerprint();
+    for offset in [
+        "18446744073709551615",
+        "100000001",
+        "99999999999999999999999",
+    ] {
+        for path in [
+            "records",
+            "stats?group_by=source_ip",
+            "reports",
+            "sources",
+            "spoofing",
+            "tls",
+        ] {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            let uri = format!(
+                "/v1/domains/victim.example/{path}{sep}from=2024-03-01&to=2024-03-01&cursor={offset}.{print}"
+            );
+            let r = call(&api, Method::GET, &uri, None).await;
+            assert_eq!(r.error(400), "invalid_cursor", "{uri}");
+        }
+    }
+}
+
+/// Report text is a stranger's: exported to CSV, no cell starts a spreadsheet formula.
+async fn csv_cells_never_run_as_formulas<B: Backend + 'static>(store: Arc<B>) {
+    let records = "<record><row><source_ip>192.0.2.1</source_ip><count>1</count>\
+        <policy_evaluated><disposition>none</disposition><dkim>fail</dkim><spf>fail</spf>\
+        </policy_evaluated></row><identifiers><header_from>victim.example</header_from>\
+        <envelope_from>+1-555-0100</envelope_from><envelope_to>-2+3</envelope_to>\
+        </identifiers><auth_results><dkim><domain>@evil</domain><selector>\ts</selector>\
+        <result>fail</result></dkim></auth_results></record>";
+    let xml = report_xml("=HYPERLINK(\"http://evil.example\")", "@SUM(1+1)", records);
+    let done = ingest(&*store, &xml).await;
+    assert_eq!(done.outcome, Outcome::Stored, "{:?}", done.reason);
+    let api = app(Arc::clone(&store), None);
+    let r = call(
+        &api,
+        Method::GET,
+        "/v1/domains/victim.example/records?from=2024-03-01&to=2024-03-01&format=csv",
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let text = String::from_utf8(r.bytes.clone()).unwrap();
+    let row = text.lines().nth(1).unwrap();
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(row.as_bytes());
+    let cells: Vec<String> = reader
+        .records()
+        .next()
+        .unwrap()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(cells[1], "'=HYPERLINK(\"http://evil.example\")");
+    assert_eq!(cells[2], "'@SUM(1+1)");
+    assert_eq!(cells[14], "'+1-555-0100");
+    assert_eq!(cells[15], "'-2+3");
+    // Values are trimmed when read, so a tab or CR never leads one (see the unit test).
+    assert_eq!(cells[16], "'@evil:s:fail");
+    for cell in &cells {
+        assert!(
+            !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+            "{cell:?}"
+        );
+    }
+}
