@@ -42,7 +42,8 @@ schemas = {
         "domain": STR, "registered": {"type": "boolean"},
         "registered_at": nullable("string", format="date-time"),
         "reports": INT, "messages": INT, "records": INT}),
-    "DomainList": obj({"domains": {"type": "array", "items": ref("DomainView")}}),
+    "DomainList": obj({"domains": {"type": "array", "items": ref("DomainView")},
+                       "next": nullable("string")}),
     "DnsRecord": obj({"name": STR, "type": {"enum": ["TXT", "CNAME"]}, "value": STR,
                       "zone": STR, "purpose": STR}),
     "DomainSetup": obj({
@@ -150,12 +151,12 @@ schemas = {
                    "properties": {"kind": {"enum": ["aggregate", "tlsrpt"]}},
                    "description": "the parsed report; see docs/report-schema.md"}}),
     "MessageRecord": obj({
-        "key": STR, "outcome": {"enum": ["stored", "duplicate", "rejected", "failed"]},
+        "key": STR, "outcome": {"enum": ["stored", "duplicate", "rejected", "held", "failed"]},
         "reports": {"type": "array", "items": STR}, "stored": INT, "duplicates": INT,
         "reason": nullable("string"), "processed_at": SINT, "size": INT,
         "from": nullable("string"), "subject": nullable("string")}),
     "MessageList": obj({"messages": {"type": "array", "items": ref("MessageRecord")},
-                        "next": nullable("string"), "total": INT}),
+                        "next": nullable("string")}),
     "SessionGroup": obj({"value": nullable("string"), "successful_sessions": INT,
                          "failed_sessions": INT}),
     "FailureGroup": obj({"value": nullable("string"), "failed_sessions": INT}),
@@ -253,8 +254,8 @@ def operation(op_id, summary, params, responses, **extra):
 
 paths = {
     "/v1/domains": {
-        "get": operation("listDomains", "Registered domains, and domains reports arrived for",
-                         [], {"200": ok("DomainList")}),
+        "get": operation("listDomains", "Registered domains, and domains reports arrived for, by name",
+                         PAGE, {"200": ok("DomainList")}),
         "post": operation(
             "registerDomain", "Register a domain; answers with the DNS records to publish", [],
             {"200": ok("DomainSetup", "already registered"), "201": ok("DomainSetup", "registered")},
@@ -337,9 +338,9 @@ paths = {
                                   "content": {"message/rfc822": {"schema": {"type": "string"}}}},
                           "413": error("too large to send here")})},
     "/v1/messages": {
-        "get": operation("messages", "How ingested messages ended (default: rejected and failed)", [
+        "get": operation("messages", "How ingested messages ended, newest first (default: rejected, held and failed)", [
             param("outcome", {"type": "string", "examples": ["stored,rejected"]},
-                  "comma-separated: stored, duplicate, rejected, failed"), *PAGE],
+                  "comma-separated: stored, duplicate, rejected, held, failed"), *PAGE],
             {"200": {**ok("MessageList"), "links": {
                 "raw": {"operationId": "messageRaw",
                         "parameters": {"key": "$response.body#/messages/0/key"}}}}})},
@@ -357,9 +358,10 @@ paths = {
                      "application/tlsrpt+gzip": {"schema": {"type": "string", "format": "binary"}},
                      "application/tlsrpt+json": {"schema": {"type": "object"}}}},
                  "responses": {"201": ok("Upload", "stored"), "200": ok("Upload", "already stored"),
-                               "400": error("not a readable TLS report (the bytes are kept)"),
-                               "413": error("larger than the upload bound (the first bytes are kept)"),
-                               "415": error("not application/tlsrpt+gzip or +json (the bytes are kept)"),
+                               "400": error("not a readable TLS report, or a period that has not begun (not kept)"),
+                               "403": error("for a domain that is not registered, where only registered domains are counted (not kept)"),
+                               "413": error("larger than the upload bound (not kept)"),
+                               "415": error("not application/tlsrpt+gzip or +json (not kept)"),
                                "503": error("storage unavailable; send again")}}},
     "/openapi.json": {
         "get": {"operationId": "openapi", "summary": "This document", "parameters": [],

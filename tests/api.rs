@@ -16,10 +16,9 @@ use common::backends::Backend;
 use common::expected::{corpus_report_files, fact};
 use common::on_both_backends;
 use common::read_fixture;
-use rampart::Limits;
-use rampart::ingest::ingest_message;
+use rampart::ingest::Ingest;
 use rampart::sources::Enricher;
-use rampart::store::{Outcome, RawKey, WriteMode};
+use rampart::store::{Outcome, RawKey};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -36,6 +35,8 @@ on_both_backends!(
 );
 
 const NOW: i64 = 1_717_000_000;
+/// 2026-09-21, when the corpus is ingested in `every_corpus_day_matches_expected_json`.
+const CORPUS_RECEIVED: i64 = 1_790_000_000;
 const RANGE: &str = "from=2024-05-01&to=2024-05-03";
 
 fn record(ip: &str, count: u64, disposition: &str, dkim: &str, spf: &str, auth: &str) -> String {
@@ -173,16 +174,9 @@ async fn load<B: Backend>(store: &B) -> BTreeMap<&'static str, (RawKey, Outcome)
     for (name, bytes) in fixtures() {
         let key = RawKey::for_content(&bytes);
         store.put_raw(&key, &bytes).await.unwrap();
-        let done = ingest_message(
-            store,
-            &Enricher::disabled(),
-            &key,
-            &bytes,
-            &Limits::default(),
-            NOW,
-            WriteMode::Insert,
-        )
-        .await;
+        let done = Ingest::new(store, &Enricher::disabled())
+            .message(&key, &bytes, NOW)
+            .await;
         keys.insert(name, (key, done.outcome));
     }
     assert_eq!(keys["g"].1, Outcome::Rejected);
@@ -607,7 +601,8 @@ async fn reports_detail_and_raw_messages<B: Backend + 'static>(store: Arc<B>) {
 
     // The rejected mail is listed with its reason, and its bytes are still there.
     let outcomes = get(&app, "/v1/messages").await.json();
-    assert_eq!(outcomes["total"], 1);
+    assert_eq!(outcomes["messages"].as_array().unwrap().len(), 1);
+    assert_eq!(outcomes["next"], json!(null));
     let rejected = &outcomes["messages"][0];
     assert_eq!(
         (&rejected["outcome"], &rejected["key"]),
@@ -620,7 +615,41 @@ async fn reports_detail_and_raw_messages<B: Backend + 'static>(store: Arc<B>) {
     let raw = get(&app, &format!("/v1/messages/{}", keys["g"].0)).await;
     assert_eq!(raw.bytes, fixtures()[4].1);
     let stored = get(&app, "/v1/messages?outcome=stored").await.json();
-    assert_eq!(stored["total"], 4);
+    assert_eq!(stored["messages"].as_array().unwrap().len(), 4);
+    // Pages are read at the store, newest first, the cursor carrying the last one's place.
+    let first = get(&app, "/v1/messages?outcome=stored,rejected&limit=3")
+        .await
+        .json();
+    let next = first["next"].as_str().unwrap();
+    let rest = get(
+        &app,
+        &format!("/v1/messages?outcome=stored,rejected&limit=3&cursor={next}"),
+    )
+    .await
+    .json();
+    assert_eq!(rest["next"], json!(null));
+    let keys_of = |page: &Value| -> Vec<String> {
+        page["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["key"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let paged = [keys_of(&first), keys_of(&rest)].concat();
+    let all = keys_of(
+        &get(&app, "/v1/messages?outcome=stored,rejected&limit=100")
+            .await
+            .json(),
+    );
+    assert_eq!((paged.len(), &paged), (5, &all));
+    assert_eq!(
+        get(&app, &format!("/v1/messages?outcome=stored&cursor={next}"))
+            .await
+            .error(400),
+        "invalid_cursor",
+        "a cursor fits only the query that issued it"
+    );
     assert_eq!(
         get(&app, "/v1/messages/aa/missing").await.error(404),
         "unknown_message"
@@ -632,16 +661,9 @@ async fn a_mailed_report_shows_its_ses_verdicts<B: Backend + 'static>(store: Arc
     let bytes = common::as_received_by_ses("FAIL", "pass", "fail", "fail");
     let key = RawKey::for_content(&bytes);
     store.put_raw(&key, &bytes).await.unwrap();
-    let done = ingest_message(
-        &*store,
-        &Enricher::disabled(),
-        &key,
-        &bytes,
-        &Limits::default(),
-        NOW,
-        WriteMode::Insert,
-    )
-    .await;
+    let done = Ingest::new(&*store, &Enricher::disabled())
+        .message(&key, &bytes, NOW)
+        .await;
     let app = app(sole(store), None);
     let detail = get(&app, &format!("/v1/reports/{}", done.reports[0]))
         .await
@@ -715,7 +737,7 @@ async fn domains_register_show_and_remove<B: Backend + 'static>(store: Arc<B>) {
     assert_eq!(
         list,
         json!({"domains": [{"domain": "api.example", "registered": false, "registered_at": null,
-                            "reports": 4, "messages": 138, "records": 7}]})
+                            "reports": 4, "messages": 138, "records": 7}], "next": null})
     );
     let created = call(
         &app,
@@ -825,7 +847,10 @@ async fn domains_register_show_and_remove<B: Backend + 'static>(store: Arc<B>) {
     );
     // The raw mails stay available after a purge.
     assert_eq!(
-        get(&app, "/v1/messages?outcome=stored").await.json()["total"],
+        get(&app, "/v1/messages?outcome=stored").await.json()["messages"]
+            .as_array()
+            .unwrap()
+            .len(),
         4
     );
 
@@ -948,16 +973,9 @@ async fn api_gateway_events_reach_the_same_routes() {
     rampart::store::Store::put_raw(&store, &key, &bytes)
         .await
         .unwrap();
-    ingest_message(
-        &store,
-        &Enricher::disabled(),
-        &key,
-        &bytes,
-        &Limits::default(),
-        NOW,
-        WriteMode::Insert,
-    )
-    .await;
+    Ingest::new(&store, &Enricher::disabled())
+        .message(&key, &bytes, CORPUS_RECEIVED)
+        .await;
     let service = query::lambda_service(app(store, None));
     let events = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events");
     let mut answers = BTreeMap::new();
@@ -1016,16 +1034,10 @@ async fn every_corpus_day_matches_expected_json<B: Backend + 'static>(store: Arc
         let bytes = read_fixture(&file);
         let key = RawKey::for_content(&bytes);
         store.put_raw(&key, &bytes).await.unwrap();
-        ingest_message(
-            &*store,
-            &Enricher::disabled(),
-            &key,
-            &bytes,
-            &Limits::default(),
-            NOW,
-            WriteMode::Insert,
-        )
-        .await;
+        // Received after the newest corpus report begins, so none is in the future.
+        Ingest::new(&*store, &Enricher::disabled())
+            .message(&key, &bytes, CORPUS_RECEIVED)
+            .await;
         for r in reports.iter().filter(|r| r["kind"] == "aggregate") {
             let domain = fact(r, "policy_domain")
                 .as_str()

@@ -12,7 +12,7 @@ use common::api::{app, call};
 use common::backends::Backend;
 use common::on_both_backends;
 use rampart::Limits;
-use rampart::ingest::ingest_message;
+use rampart::ingest::Ingest;
 use rampart::intake::parse_input;
 use rampart::limits::MAX_COUNT;
 use rampart::query::{Params, aggregate};
@@ -75,16 +75,9 @@ fn stored(xml: &str) -> StoredReport {
 async fn ingest<B: Backend>(store: &B, xml: &str) -> rampart::ingest::Ingested {
     let key = RawKey::for_content(xml.as_bytes());
     store.put_raw(&key, xml.as_bytes()).await.unwrap();
-    ingest_message(
-        store,
-        &Enricher::disabled(),
-        &key,
-        xml.as_bytes(),
-        &Limits::default(),
-        MARCH_1 + 2 * DAY,
-        WriteMode::Insert,
-    )
-    .await
+    Ingest::new(store, &Enricher::disabled())
+        .message(&key, xml.as_bytes(), MARCH_1 + 2 * DAY)
+        .await
 }
 
 async fn summary<B: Backend>(store: &B) -> aggregate::Summary {

@@ -25,10 +25,14 @@ on_both_backends!(
     a_policy_is_hosted_versioned_and_retired,
     bad_policies_are_refused_with_reasons,
     tls_reports_posted_over_https_read_back_exactly,
-    uploads_that_are_refused_keep_their_bytes,
+    refused_uploads_are_answered_counted_and_not_kept,
+    uploads_for_unregistered_domains_are_refused,
 );
 
 const T0: i64 = 1_717_000_000;
+/// 2026-09-21: after the newest corpus TLS report began (uploads of a future period are
+/// refused).
+const RECEIVED: i64 = 1_790_000_000;
 const T1: i64 = T0 + 1_000;
 const T2: i64 = T1 + 500;
 /// T2 + the longest max_age served (two weeks) + the cache time (60 s).
@@ -187,7 +191,10 @@ async fn a_policy_is_hosted_versioned_and_retired<B: Backend + 'static>(store: A
             .changed
     );
     assert_eq!(
-        settle_all(&*store, &zone, T1 + 60, timing).await.unwrap(),
+        settle_all(&*store, &zone, T1 + 60, timing)
+            .await
+            .unwrap()
+            .changed,
         1
     );
     assert_eq!(zone.txt(RECORD).await.unwrap(), Some(txt(V2)));
@@ -224,7 +231,13 @@ async fn a_policy_is_hosted_versioned_and_retired<B: Backend + 'static>(store: A
         (&gone["state"], &gone["body"]),
         (&json!("retired"), &json!(null))
     );
-    assert_eq!(settle_all(&*store, &zone, END, timing).await.unwrap(), 1);
+    assert_eq!(
+        settle_all(&*store, &zone, END, timing)
+            .await
+            .unwrap()
+            .changed,
+        1
+    );
     assert_eq!(zone.txt(RECORD).await.unwrap(), None);
     let removed = call(&at_end, Method::DELETE, remove, None).await;
     assert_eq!(removed.status, 200);
@@ -292,7 +305,7 @@ async fn bad_policies_are_refused_with_reasons<B: Backend + 'static>(store: Arc<
 /// report is stored once, and the sessions read back per domain and day are the sums of
 /// EXPECTED.json.
 async fn tls_reports_posted_over_https_read_back_exactly<B: Backend + 'static>(store: Arc<B>) {
-    let app = app_at(Arc::clone(&store), None, || T0);
+    let app = app_at(Arc::clone(&store), None, || RECEIVED);
     // Keyed by domain and the days of the period: multi-day reports are spread over them.
     let mut want: std::collections::BTreeMap<(String, String, String), (u64, u64, u64)> =
         Default::default();
@@ -370,15 +383,20 @@ async fn tls_reports_posted_over_https_read_back_exactly<B: Backend + 'static>(s
     }
 }
 
-async fn uploads_that_are_refused_keep_their_bytes<B: Backend + 'static>(store: Arc<B>) {
-    let app = app_at(Arc::clone(&store), None, || T0);
+async fn refused_uploads_are_answered_counted_and_not_kept<B: Backend + 'static>(store: Arc<B>) {
+    let app = app_at(Arc::clone(&store), None, || RECEIVED);
     let report = read_fixture("corpus/tlsrpt/cry-inc/google.json");
     let post = |ct: Option<&'static str>, bytes: Vec<u8>| {
         call_bytes(&app, Method::POST, "/v1/tlsrpt", ct, bytes)
     };
-    // (media type, body, status, code, reason; "" when the parser's own words vary)
+    // A report whose period begins in 2100.
+    let future = String::from_utf8(report.clone())
+        .unwrap()
+        .replace("2025-05-22T00:00:00Z", "2100-01-01T00:00:00Z")
+        .into_bytes();
+    // (media type, body, status, code, message; "" when the parser's own words vary)
     type Case<'a> = (Option<&'a str>, Vec<u8>, u16, &'a str, &'a str);
-    let cases: [Case; 5] = [
+    let cases: [Case; 6] = [
         (
             Some("text/plain"),
             report.clone(),
@@ -413,31 +431,41 @@ async fn uploads_that_are_refused_keep_their_bytes<B: Backend + 'static>(store: 
             vec![b' '; (64 << 10) + 1],
             413,
             "too_large",
-            "the upload is larger than 65536 bytes; its first 65536 bytes are kept",
+            "the upload is larger than 65536 bytes",
+        ),
+        (
+            Some("application/tlsrpt+json"),
+            future,
+            400,
+            "implausible_period",
+            "the report period begins 2100-01-01 00:00 UTC, more than 2 days from now, so it is not counted; `rampart reprocess` takes it once that is plausible",
         ),
     ];
-    for (ct, bytes, status, code, reason) in cases {
-        let reply = post(ct, bytes.clone()).await;
-        assert_eq!(reply.error(status), code);
-        let message = reply.json()["message"].as_str().unwrap().to_owned();
-        let (said, key) = message.rsplit_once(" (kept as ").unwrap();
-        let key = key.trim_end_matches(')');
-        if !reason.is_empty() {
-            assert_eq!(said, reason);
+    let refused_before = common::api::REFUSED.lock().unwrap().len();
+    for (ct, bytes, status, code, message) in &cases {
+        let reply = post(*ct, bytes.clone()).await;
+        assert_eq!(reply.error(*status), *code);
+        if !message.is_empty() {
+            assert_eq!(reply.json()["message"], *message);
         }
-        let kept = get(&app, &format!("/v1/messages/{key}")).await;
-        assert_eq!(kept.status, 200);
-        let keep = bytes.len().min(64 << 10);
-        assert_eq!(kept.bytes, bytes[..keep], "{code}");
-        let record = store
-            .message(&rampart::store::RawKey::new(key).unwrap())
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(record.outcome, Outcome::Rejected);
     }
+    // Nothing was kept: no raw message, no message record, no domain.
+    assert_eq!(store.raw_keys().await.unwrap(), []);
+    for outcome in Outcome::ALL {
+        assert_eq!(store.messages(outcome, None, 10).await.unwrap(), []);
+    }
+    assert_eq!(store.domains(None, 10).await.unwrap(), []);
+    // The operator counts each one (other tests refuse uploads too, in parallel).
+    let refused = common::api::REFUSED.lock().unwrap().clone();
+    for (_, _, _, code, _) in &cases {
+        assert!(
+            refused[refused_before..].contains(code),
+            "{code}: {refused:?}"
+        );
+    }
+
     // Senders send no token: the upload is public even when the API needs one.
-    let guarded = common::api::app(Arc::clone(&store), Some("secret"));
+    let guarded = common::api::app_at(Arc::clone(&store), Some("secret"), || RECEIVED);
     let reply = call_bytes(
         &guarded,
         Method::POST,
@@ -455,6 +483,49 @@ async fn uploads_that_are_refused_keep_their_bytes<B: Backend + 'static>(store: 
         get(&app, "/v1/tlsrpt").await.error(405),
         "method_not_allowed"
     );
+}
+
+/// Where only registered domains are counted, an upload for any other is refused and not
+/// kept; once the domain is registered the same upload is stored.
+async fn uploads_for_unregistered_domains_are_refused<B: Backend + 'static>(store: Arc<B>) {
+    let app = common::api::app_accepting(
+        Arc::clone(&store),
+        None,
+        || RECEIVED,
+        rampart::ingest::Accept::Registered,
+    );
+    let report = read_fixture("corpus/tlsrpt/parsedmarc/mail.ru.json");
+    let reply = call_bytes(
+        &app,
+        Method::POST,
+        "/v1/tlsrpt",
+        Some("application/tlsrpt+json"),
+        report.clone(),
+    )
+    .await;
+    assert_eq!(reply.error(403), "unregistered_domain");
+    assert_eq!(
+        reply.json()["message"],
+        "example.com is not registered here; TLS reports are taken for registered domains only"
+    );
+    assert_eq!(store.raw_keys().await.unwrap(), []);
+    assert_eq!(store.domains(None, 10).await.unwrap(), []);
+    register(&app, "example.com").await;
+    let reply = call_bytes(
+        &app,
+        Method::POST,
+        "/v1/tlsrpt",
+        Some("application/tlsrpt+json"),
+        report,
+    )
+    .await;
+    assert_eq!(
+        reply.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&reply.bytes)
+    );
+    assert_eq!(store.raw_keys().await.unwrap().len(), 1);
 }
 
 /// The policy host as Lambda runs it: a Function URL event behind CloudFront, with the
@@ -512,7 +583,7 @@ async fn the_lambda_policy_host_reads_the_viewer_host_header() {
 #[tokio::test]
 async fn a_base64_api_gateway_upload_is_stored() {
     let store = common::backends::embedded();
-    let app = app_at(store.clone(), None, || T0);
+    let app = app_at(store.clone(), None, || RECEIVED);
     let event = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/apigw-v2-tlsrpt.json"),
     )
@@ -588,16 +659,25 @@ async fn route53_holds_the_published_ids() {
     assert_eq!(call(&app, Method::PUT, URI, Some(v1)).await.status, 201);
     let timing = Timing::default();
     assert_eq!(
-        settle_all(&*store, &zone, T0 + 59, timing).await.unwrap(),
+        settle_all(&*store, &zone, T0 + 59, timing)
+            .await
+            .unwrap()
+            .changed,
         0
     );
     assert_eq!(
-        settle_all(&*store, &zone, T0 + 60, timing).await.unwrap(),
+        settle_all(&*store, &zone, T0 + 60, timing)
+            .await
+            .unwrap()
+            .changed,
         1
     );
     assert_eq!(zone.txt(&name).await.unwrap(), Some(txt(V1)));
     assert_eq!(
-        settle_all(&*store, &zone, T0 + 61, timing).await.unwrap(),
+        settle_all(&*store, &zone, T0 + 61, timing)
+            .await
+            .unwrap()
+            .changed,
         0
     );
 }

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rampart::Report;
-use rampart::ingest::ingest_message;
+use rampart::ingest::Ingest;
 use rampart::sources::ipdb::IpDatabase;
 use rampart::sources::ptr::PtrResolver;
 use rampart::sources::{EnrichSettings, Enricher, ReverseDns, SourceInfo};
-use rampart::store::{CachedName, DayRange, Outcome, RawKey, Store, WriteMode};
+use rampart::store::{CachedName, DayRange, Outcome, RawKey, Store};
 use serde_json::{Value, json};
 
 use common::api::{app_at, get};
@@ -269,16 +269,9 @@ async fn ingest_report<S: Store>(store: &S, enricher: &Enricher) -> rampart::ing
     let xml = report_xml();
     let key = RawKey::for_content(xml.as_bytes());
     store.put_raw(&key, xml.as_bytes()).await.unwrap();
-    ingest_message(
-        store,
-        enricher,
-        &key,
-        xml.as_bytes(),
-        &rampart::Limits::default(),
-        NOW,
-        WriteMode::Insert,
-    )
-    .await
+    Ingest::new(store, enricher)
+        .message(&key, xml.as_bytes(), NOW)
+        .await
 }
 
 async fn stored_sources<S: Store>(store: &S) -> Vec<(String, Value)> {
@@ -316,7 +309,7 @@ async fn ingest_enriches_every_source_and_a_second_run_reads_the_cache() {
     // The server is gone: the same addresses now come from the store's cache, answered or not.
     drop(server);
     let ips: Vec<IpAddr> = want.iter().map(|(k, _)| k.parse().unwrap()).collect();
-    let (sources, done) = enricher.sources(&store, &ips, NOW + 60).await;
+    let (sources, done) = enricher.sources(&store, &ips, NOW + 60, None).await;
     assert_eq!(
         (done.addresses, done.cached, done.looked_up, done.unresolved),
         (7, 7, 0, 0)

@@ -67,7 +67,7 @@ struct EnrichLine<'a> {
 /// Re-enriches every stored aggregate report, day by day, and stores those whose sources
 /// changed. Returns whether no write failed.
 pub async fn reprocess_sources<S: Store>(store: &S, enricher: &Enricher) -> anyhow::Result<bool> {
-    let domains = store.domains().await?;
+    let domains = rampart::store::every_domain(store).await?;
     let bar = progress(domains.len(), true);
     let mut out = std::io::stdout().lock();
     let (mut reports, mut changed, mut failed, mut unresolved) = (0usize, 0usize, 0usize, 0usize);
@@ -90,7 +90,7 @@ pub async fn reprocess_sources<S: Store>(store: &S, enricher: &Enricher) -> anyh
                 };
                 reports += 1;
                 let before = std::mem::take(&mut report.sources);
-                let done = enricher.enrich(store, report, now()).await;
+                let done = enricher.enrich(store, report, now(), None).await;
                 enricher.carry_over(&mut report.sources, &before);
                 let still = report
                     .sources

@@ -3,8 +3,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use rampart::Limits;
-use rampart::ingest::{ingest_stored, keep_and_ingest};
+use rampart::ingest::{Accept, Ingest};
 use rampart::store::{Outcome, RawKey, Store, WriteMode};
 use rampart::time::now;
 use serde::Serialize;
@@ -23,6 +22,21 @@ pub struct IngestArgs {
     store: StoreArgs,
     #[command(flatten)]
     enrich: EnrichArgs,
+    #[command(flatten)]
+    accept: AcceptArgs,
+}
+
+/// Whose reports are counted.
+#[derive(clap::Args)]
+pub struct AcceptArgs {
+    /// `any`: every domain's reports; `registered`: only registered domains', the others'
+    /// mail is held until the domain is registered.
+    #[arg(long = "accept", env = "RAMPART_ACCEPT", value_name = "any|registered", default_value = "any", value_parser = parse_accept)]
+    pub accept: Accept,
+}
+
+fn parse_accept(text: &str) -> Result<Accept, String> {
+    Accept::parse(text).ok_or_else(|| format!("{text:?} is not any or registered"))
 }
 
 #[derive(clap::Args)]
@@ -36,6 +50,8 @@ pub struct ReprocessArgs {
     store: StoreArgs,
     #[command(flatten)]
     sources: EnrichArgs,
+    #[command(flatten)]
+    accept: AcceptArgs,
 }
 
 #[derive(clap::Args)]
@@ -86,14 +102,12 @@ struct ReprocessLine<'a> {
 /// Reads one file, keeps its bytes under `raw_prefix` and ingests it. Errors only when the
 /// file name or key cannot be used; every other failure is an outcome.
 pub async fn ingest_file<S: Store>(
-    store: &S,
-    enricher: &Enricher,
+    ingest: &Ingest<'_, S>,
     file: &Path,
     raw_prefix: &str,
-    limits: &Limits,
 ) -> anyhow::Result<InputOutcome> {
     let name = file.display().to_string();
-    let bytes = match read_input(file, limits) {
+    let bytes = match read_input(file, &ingest.limits) {
         Ok(b) => b,
         Err(e) => {
             // Too large is a rejection, like any input the store would refuse; the file
@@ -112,16 +126,7 @@ pub async fn ingest_file<S: Store>(
         }
     };
     let key = RawKey::new(format!("{raw_prefix}{}", RawKey::for_content(&bytes)))?;
-    let done = keep_and_ingest(
-        store,
-        enricher,
-        &key,
-        &bytes,
-        limits,
-        now(),
-        WriteMode::Insert,
-    )
-    .await;
+    let done = ingest.keep(&key, &bytes, now()).await;
     Ok(InputOutcome {
         file: name,
         outcome: done.outcome,
@@ -146,7 +151,7 @@ async fn ingest_files<S: Store>(
     enricher: &Enricher,
     args: &IngestArgs,
 ) -> anyhow::Result<bool> {
-    let limits = Limits::default();
+    let ingest = Ingest::new(store, enricher).accept(args.accept.accept);
     let (files, unreadable) = collect_files(&args.paths);
     let mut all_ok = unreadable.is_empty();
     let bar = progress(files.len(), args.paths.iter().any(|p| p.is_dir()));
@@ -160,7 +165,7 @@ async fn ingest_files<S: Store>(
         if let Some(bar) = &bar {
             bar.inc(1);
         }
-        let done = ingest_file(store, enricher, file, args.store.raw_prefix(), &limits).await?;
+        let done = ingest_file(&ingest, file, args.store.raw_prefix()).await?;
         all_ok &= done.outcome != Outcome::Failed;
         if let (Outcome::Rejected | Outcome::Failed, Some(reason)) = (done.outcome, &done.reason) {
             report_error(bar.as_ref(), &format!("{}: {reason}", done.file));
@@ -181,13 +186,21 @@ pub async fn reprocess(args: &ReprocessArgs) -> anyhow::Result<bool> {
     match (args.store.open().await?, args.enrich) {
         (Backend::Local(store), true) => reprocess_sources(&store, &enricher).await,
         (Backend::Aws(store), true) => reprocess_sources(&store, &enricher).await,
-        (Backend::Local(store), false) => reprocess_all(&store, &enricher).await,
-        (Backend::Aws(store), false) => reprocess_all(&store, &enricher).await,
+        (Backend::Local(store), false) => reprocess_all(&store, &enricher, args).await,
+        (Backend::Aws(store), false) => reprocess_all(&store, &enricher, args).await,
     }
 }
 
-async fn reprocess_all<S: Store>(store: &S, enricher: &Enricher) -> anyhow::Result<bool> {
-    let limits = Limits::default();
+/// Reads every raw message again: the mail SES stored and the TLS reports uploaded over
+/// HTTPS, held and rejected messages included.
+async fn reprocess_all<S: Store>(
+    store: &S,
+    enricher: &Enricher,
+    args: &ReprocessArgs,
+) -> anyhow::Result<bool> {
+    let ingest = Ingest::new(store, enricher)
+        .accept(args.accept.accept)
+        .mode(WriteMode::Replace);
     let keys = store.raw_keys().await?;
     let bar = progress(keys.len(), true);
     let mut out = std::io::stdout().lock();
@@ -196,7 +209,7 @@ async fn reprocess_all<S: Store>(store: &S, enricher: &Enricher) -> anyhow::Resu
         if let Some(bar) = &bar {
             bar.inc(1);
         }
-        let done = ingest_stored(store, enricher, key, &limits, now(), WriteMode::Replace).await;
+        let done = ingest.stored(key, now()).await;
         *tally.entry(done.outcome.as_str()).or_insert(0) += 1;
         if done.outcome == Outcome::Failed {
             report_error(

@@ -16,17 +16,15 @@ use anyhow::Context;
 use axum::http::HeaderName;
 use mta_sts::PolicyHost;
 use query::{Api, MAX_UPLOAD_BYTES, router, system_now};
-use rampart::Limits;
-use rampart::ingest::keep_and_ingest;
+use rampart::ingest::{Ingest, UploadRefusal};
 use rampart::mta_sts::{Timing, ZoneFile, settle_all};
 use rampart::query::domains::Endpoints;
-use rampart::sources::Enricher;
-use rampart::store::{Outcome, RawKey, Store, WriteMode};
+use rampart::store::{Outcome, RawKey, Store};
 
 use crate::backend::{Backend, StoreArgs};
 use crate::enrich::EnrichArgs;
 use crate::files::collect_files;
-use crate::ingest::{InputOutcome, ingest_file};
+use crate::ingest::{AcceptArgs, InputOutcome, ingest_file};
 use crate::listen::{self, tls_acceptor};
 
 /// Real reports from the fixture corpus, bundled at build time (see `build.rs`).
@@ -97,6 +95,8 @@ pub struct ServeArgs {
     store: StoreArgs,
     #[command(flatten)]
     enrich: EnrichArgs,
+    #[command(flatten)]
+    accept: AcceptArgs,
 }
 
 pub async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
@@ -108,27 +108,29 @@ pub async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         );
     }
     match args.store.open().await? {
-        Backend::Local(store) => run(store, args).await,
+        Backend::Local(store) => {
+            if args.inbox.is_none() && is_empty(&store).await? {
+                let enricher = args.enrich.enricher()?;
+                let ingest = Ingest::new(&store, &enricher).accept(args.accept.accept);
+                let counts = ingest_samples(&ingest).await;
+                eprintln!("rampart: the store was empty; ingested the bundled samples: {counts}");
+            }
+            run(store, args).await
+        }
+        // A real table is never filled with samples.
         Backend::Aws(store) => run(store, args).await,
     }
 }
 
 async fn run<S: Store + 'static>(store: S, args: &ServeArgs) -> anyhow::Result<()> {
-    let limits = Limits::default();
     let enricher = Arc::new(args.enrich.enricher()?);
-    match &args.inbox {
-        Some(inbox) => {
-            anyhow::ensure!(
-                inbox.is_dir(),
-                "the inbox {} is not a folder",
-                inbox.display()
-            );
-        }
-        None if is_empty(&store).await? => {
-            let counts = ingest_samples(&store, &enricher, &limits).await;
-            eprintln!("rampart: the store was empty; ingested the bundled samples: {counts}");
-        }
-        None => {}
+    let accept = args.accept.accept;
+    if let Some(inbox) = &args.inbox {
+        anyhow::ensure!(
+            inbox.is_dir(),
+            "the inbox {} is not a folder",
+            inbox.display()
+        );
     }
     let endpoints = Endpoints::new(
         args.inbound_address.clone(),
@@ -153,6 +155,8 @@ async fn run<S: Store + 'static>(store: S, args: &ServeArgs) -> anyhow::Result<(
         max_upload_bytes: MAX_UPLOAD_BYTES,
         timing,
         token: args.token.clone(),
+        accept,
+        on_refused_upload: log_refusal,
         now: system_now,
     });
     let tls = match (&args.tls_cert, &args.tls_key) {
@@ -179,13 +183,17 @@ async fn run<S: Store + 'static>(store: S, args: &ServeArgs) -> anyhow::Result<(
             args.store.raw_prefix().to_owned(),
         );
         let enricher = Arc::clone(&enricher);
-        tokio::spawn(
-            async move { watch_inbox(&api.store, &enricher, &inbox, &prefix, &limits).await },
-        );
+        tokio::spawn(async move {
+            let ingest = Ingest::new(&api.store, &enricher).accept(accept);
+            watch_inbox(&ingest, &inbox, &prefix).await
+        });
     }
     {
-        let api = Arc::clone(&api);
-        tokio::spawn(async move { publish_policy_ids(&api.store, &zone, timing).await });
+        let (api, enricher) = (Arc::clone(&api), Arc::clone(&enricher));
+        tokio::spawn(async move {
+            let ingest = Ingest::new(&api.store, &enricher).accept(accept);
+            background(&ingest, &zone, timing).await
+        });
     }
     let mut out = std::io::stdout().lock();
     writeln!(
@@ -220,34 +228,50 @@ async fn run<S: Store + 'static>(store: S, args: &ServeArgs) -> anyhow::Result<(
     }
 }
 
-/// Publishes due policy ids in the zone file, every poll interval.
-async fn publish_policy_ids<S: Store>(store: &S, zone: &ZoneFile, timing: Timing) {
+/// What the scheduled Lambda does on AWS, every poll interval: ingests the mail held for
+/// domains registered since, then publishes due policy ids in the zone file.
+async fn background<S: Store>(ingest: &Ingest<'_, S>, zone: &ZoneFile, timing: Timing) {
     loop {
-        if let Err(e) = settle_all(store, zone, system_now(), timing).await {
-            eprintln!("rampart: publishing MTA-STS policy ids: {e}");
+        match ingest.release_held(system_now(), None).await {
+            Ok(released) if !released.outcomes.is_empty() => {
+                eprintln!(
+                    "rampart: ingested mail held for {}: {:?}",
+                    released.domains.join(", "),
+                    released.outcomes
+                );
+            }
+            Ok(_) => {}
+            Err(e) => eprintln!("rampart: ingesting held mail: {e}"),
+        }
+        match settle_all(ingest.store, zone, system_now(), timing).await {
+            Ok(settled) => {
+                for (domain, why) in settled.failed {
+                    eprintln!("rampart: publishing the MTA-STS policy id of {domain}: {why}");
+                }
+            }
+            Err(e) => eprintln!("rampart: publishing MTA-STS policy ids: {e}"),
         }
         tokio::time::sleep(INBOX_POLL).await;
     }
 }
 
-async fn is_empty<S: Store>(store: &S) -> anyhow::Result<bool> {
-    Ok(store.domains().await?.is_empty() && store.raw_keys().await?.is_empty())
+/// A refused upload is not kept: it is logged.
+fn log_refusal(refusal: &UploadRefusal) {
+    eprintln!(
+        "rampart: refused a TLS report upload ({}): {refusal}",
+        refusal.code()
+    );
 }
 
-async fn ingest_samples<S: Store>(store: &S, enricher: &Enricher, limits: &Limits) -> String {
+async fn is_empty<S: Store>(store: &S) -> anyhow::Result<bool> {
+    Ok(store.domains(None, 1).await?.is_empty() && store.raw_keys().await?.is_empty())
+}
+
+async fn ingest_samples<S: Store>(ingest: &Ingest<'_, S>) -> String {
     let mut counts: HashMap<Outcome, usize> = HashMap::new();
     for (name, bytes) in SAMPLES {
         let key = RawKey::for_content(bytes);
-        let done = keep_and_ingest(
-            store,
-            enricher,
-            &key,
-            bytes,
-            limits,
-            system_now(),
-            WriteMode::Insert,
-        )
-        .await;
+        let done = ingest.keep(&key, bytes, system_now()).await;
         if let (Outcome::Failed, Some(reason)) = (done.outcome, &done.reason) {
             eprintln!("rampart: sample {name}: {reason}");
         }
@@ -264,13 +288,7 @@ async fn ingest_samples<S: Store>(store: &S, enricher: &Enricher, limits: &Limit
 
 /// Ingests every file in the inbox, then each new or changed file once it has stopped
 /// changing, forever. Outcomes go to stderr, one line per file.
-async fn watch_inbox<S: Store>(
-    store: &S,
-    enricher: &Enricher,
-    inbox: &Path,
-    prefix: &str,
-    limits: &Limits,
-) {
+async fn watch_inbox<S: Store>(ingest: &Ingest<'_, S>, inbox: &Path, prefix: &str) {
     type Seen = HashMap<PathBuf, (u64, Option<SystemTime>)>;
     let mut done: Seen = HashMap::new();
     let mut settling: Seen = HashMap::new();
@@ -294,7 +312,7 @@ async fn watch_inbox<S: Store>(
                 continue;
             }
             settling.remove(&file);
-            match ingest_file(store, enricher, &file, prefix, limits).await {
+            match ingest_file(ingest, &file, prefix).await {
                 Ok(outcome) => log_outcome(&outcome),
                 Err(e) => eprintln!("rampart: inbox: {}: {e:#}", file.display()),
             }

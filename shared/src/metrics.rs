@@ -19,8 +19,10 @@ pub struct IngestCounts {
     pub records: u64,
     /// Reports that were already stored.
     pub duplicates: u64,
-    /// Messages rejected as unreadable.
+    /// Messages rejected as unreadable or not countable.
     pub rejected: u64,
+    /// Messages held for domains that are not registered.
+    pub held: u64,
     /// Messages that failed and will be retried.
     pub failed: u64,
 }
@@ -33,6 +35,7 @@ impl IngestCounts {
         self.duplicates += u64::from(done.duplicates);
         match done.outcome {
             Outcome::Rejected => self.rejected += 1,
+            Outcome::Held => self.held += 1,
             Outcome::Failed => self.failed += 1,
             Outcome::Stored | Outcome::Duplicate => {}
         }
@@ -62,16 +65,37 @@ impl IngestCounts {
         line.to_string()
     }
 
-    fn values(&self) -> [(&'static str, u64); 6] {
+    fn values(&self) -> [(&'static str, u64); 7] {
         [
             ("Mails", self.mails),
             ("Reports", self.reports),
             ("Records", self.records),
             ("Duplicates", self.duplicates),
             ("Rejected", self.rejected),
+            ("Held", self.held),
             ("Failed", self.failed),
         ]
     }
+}
+
+/// One EMF line counting one refused TLS report upload, by reason (`Reason` dimension: the
+/// refusal's code), and saying why in the same line, which is the operator's log line.
+pub fn refused_upload_line(reason: &str, message: &str, timestamp_ms: i64) -> String {
+    serde_json::json!({
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": "Rampart",
+                "Dimensions": [["Function", "Reason"]],
+                "Metrics": [{"Name": "UploadsRefused", "Unit": "Count"}],
+            }],
+        },
+        "Function": "query",
+        "Reason": reason,
+        "UploadsRefused": 1,
+        "message": message,
+    })
+    .to_string()
 }
 
 #[cfg(test)]
@@ -86,11 +110,12 @@ mod tests {
             records: 7,
             duplicates: 1,
             rejected: 1,
+            held: 2,
             failed: 0,
         };
         assert_eq!(
             counts.emf_line("ingest", 1_700_000_000_000),
-            r#"{"Duplicates":1,"Failed":0,"Function":"ingest","Mails":3,"Records":7,"Rejected":1,"Reports":2,"_aws":{"CloudWatchMetrics":[{"Dimensions":[["Function"]],"Metrics":[{"Name":"Mails","Unit":"Count"},{"Name":"Reports","Unit":"Count"},{"Name":"Records","Unit":"Count"},{"Name":"Duplicates","Unit":"Count"},{"Name":"Rejected","Unit":"Count"},{"Name":"Failed","Unit":"Count"}],"Namespace":"Rampart"}],"Timestamp":1700000000000}}"#
+            r#"{"Duplicates":1,"Failed":0,"Function":"ingest","Held":2,"Mails":3,"Records":7,"Rejected":1,"Reports":2,"_aws":{"CloudWatchMetrics":[{"Dimensions":[["Function"]],"Metrics":[{"Name":"Mails","Unit":"Count"},{"Name":"Reports","Unit":"Count"},{"Name":"Records","Unit":"Count"},{"Name":"Duplicates","Unit":"Count"},{"Name":"Rejected","Unit":"Count"},{"Name":"Held","Unit":"Count"},{"Name":"Failed","Unit":"Count"}],"Namespace":"Rampart"}],"Timestamp":1700000000000}}"#
         );
     }
 }

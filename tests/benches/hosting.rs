@@ -43,6 +43,8 @@ fn api(store: EmbeddedStore) -> axum::Router {
         max_upload_bytes: query::MAX_UPLOAD_BYTES,
         timing: Timing::default(),
         token: None,
+        accept: rampart::ingest::Accept::Any,
+        on_refused_upload: |_| {},
         now: || NOW,
     }))
 }

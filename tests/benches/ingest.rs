@@ -12,11 +12,10 @@ mod common;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use rampart::Limits;
-use rampart::ingest::{ingest_message, ingest_stored};
+use rampart::ingest::Ingest;
 use rampart::sources::Enricher;
 use rampart::store::aws::AwsStore;
-use rampart::store::{Outcome, RawKey, Store, WriteMode};
+use rampart::store::{Outcome, RawKey, Store};
 
 /// Real report mails: the corpus mails (one small report each) plus two generated Microsoft
 /// mails of 20 and 1,000 records.
@@ -39,16 +38,9 @@ async fn ingest_all<S: Store>(store: &S, mails: &[Vec<u8>], want: Outcome) -> Du
     for bytes in mails {
         let key = RawKey::for_content(bytes);
         store.put_raw(&key, bytes).await.unwrap();
-        let done = ingest_message(
-            store,
-            &Enricher::disabled(),
-            &key,
-            bytes,
-            &Limits::default(),
-            0,
-            WriteMode::Insert,
-        )
-        .await;
+        let done = Ingest::new(store, &Enricher::disabled())
+            .message(&key, bytes, rampart::time::now())
+            .await;
         assert_eq!(done.outcome, want, "{:?}", done.reason);
     }
     start.elapsed()
@@ -137,15 +129,9 @@ fn ingest(c: &mut Criterion) {
         let lambda_path = || async {
             // What SES does, then what the ingest function does with the notification.
             store.put_raw(&key, &bytes).await.unwrap();
-            ingest_stored(
-                &store,
-                &Enricher::disabled(),
-                &key,
-                &Limits::default(),
-                0,
-                WriteMode::Insert,
-            )
-            .await;
+            Ingest::new(&store, &Enricher::disabled())
+                .stored(&key, rampart::time::now())
+                .await;
         };
         let new = rt.block_on(count_requests(&log, lambda_path()));
         let (items, units) = rt.block_on(write_units_by_item_size(&store));

@@ -15,12 +15,12 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rampart::Limits;
 use rampart::Report;
-use rampart::ingest::ingest_message;
+use rampart::ingest::Ingest;
 use rampart::intake::parse_input;
 use rampart::sources::ptr::PtrResolver;
 use rampart::sources::{EnrichSettings, Enricher};
 use rampart::store::embedded::EmbeddedStore;
-use rampart::store::{Outcome, RawKey, Store, WriteMode};
+use rampart::store::{Outcome, RawKey, Store};
 
 const MAIL: &str = "generated/outlook-1k-single-line.eml";
 
@@ -83,7 +83,7 @@ fn sources(c: &mut Criterion) {
     // The names every address resolves to, to fill a warm cache.
     let warm_cache = rt.block_on(async {
         let store = fresh_store(0);
-        let (_, done) = enricher.sources(&store, &ips, 0).await;
+        let (_, done) = enricher.sources(&store, &ips, 0, None).await;
         assert_eq!(done.unresolved, 0, "every address resolves");
         store.cached_names(&ips, 0).await.unwrap()
     });
@@ -111,14 +111,10 @@ fn sources(c: &mut Criterion) {
             let key = RawKey::for_content(&bytes);
             rt.block_on(store.put_raw(&key, &bytes)).unwrap();
             let start = Instant::now();
-            let done = rt.block_on(ingest_message(
-                &store,
-                enricher,
+            let done = rt.block_on(Ingest::new(&store, enricher).message(
                 &key,
                 &bytes,
-                &Limits::default(),
-                0,
-                WriteMode::Insert,
+                rampart::time::now(),
             ));
             total += start.elapsed();
             assert_eq!(done.outcome, Outcome::Stored);

@@ -30,6 +30,23 @@ pub fn app<S: Store + 'static>(store: S, token: Option<&str>) -> Router {
 
 /// The API with its clock stopped at `now()`.
 pub fn app_at<S: Store + 'static>(store: S, token: Option<&str>, now: fn() -> i64) -> Router {
+    app_accepting(store, token, now, rampart::ingest::Accept::Any)
+}
+
+/// Refused uploads seen by every API built here, by refusal code.
+pub static REFUSED: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+
+fn count_refusal(refusal: &rampart::ingest::UploadRefusal) {
+    REFUSED.lock().unwrap().push(refusal.code());
+}
+
+/// The API taking uploads for the domains `accept` says.
+pub fn app_accepting<S: Store + 'static>(
+    store: S,
+    token: Option<&str>,
+    now: fn() -> i64,
+    accept: rampart::ingest::Accept,
+) -> Router {
     router(Arc::new(Api {
         store,
         endpoints: endpoints(),
@@ -37,6 +54,8 @@ pub fn app_at<S: Store + 'static>(store: S, token: Option<&str>, now: fn() -> i6
         max_upload_bytes: 64 << 10,
         timing: rampart::mta_sts::Timing::default(),
         token: token.map(str::to_owned),
+        accept,
+        on_refused_upload: count_refusal,
         now,
     }))
 }

@@ -8,18 +8,27 @@
 //! partial batch response, a direct invocation returns an error, and the dead-letter queue
 //! gets what keeps failing.
 //!
-//! On an EventBridge schedule ([`is_schedule`]) it also publishes the MTA-STS policy ids that
-//! are due in the deployment's Route 53 zone: the one AWS job that writes DNS.
+//! An invocation watches its deadline: reverse DNS has one budget for the whole invocation,
+//! and an object is not started once too little time is left; it is reported as a batch
+//! failure (or fails the direct event) and the retry ingests it.
+//!
+//! On an EventBridge schedule ([`is_schedule`]) it ingests the messages held for domains
+//! registered since they arrived, and publishes the MTA-STS policy ids that are due in the
+//! deployment's Route 53 zone: the one AWS job that writes DNS.
+
+use std::time::Duration;
 
 use aws_lambda_events::s3::S3Event;
 use aws_lambda_events::sqs::SqsEvent;
 use rampart::Limits;
-use rampart::ingest::ingest_stored;
+use rampart::ingest::{Accept, Ingest};
 use rampart::metrics::IngestCounts;
+use rampart::mta_sts::{DnsZone, Timing, settle_all};
 use rampart::sources::Enricher;
-use rampart::store::{Outcome, RawKey, Store, WriteMode};
+use rampart::store::{Outcome, RawKey, Store};
 use serde::Serialize;
 use serde_json::Value;
+use tokio::time::Instant;
 use tracing::Instrument;
 
 /// What the handler needs, built once at init.
@@ -28,8 +37,37 @@ pub struct Deps<S> {
     pub limits: Limits,
     /// Country, AS, reverse DNS and service of each source address, stored with the report.
     pub enricher: Enricher,
+    /// Whose reports are counted (`RAMPART_ACCEPT`).
+    pub accept: Accept,
     /// The bucket the store reads raw messages from; notifications for others are failures.
     pub bucket: String,
+    /// Time kept back from the invocation's deadline: no object is started later than this
+    /// before it, and reverse DNS stops this long before it.
+    pub reserve: Duration,
+}
+
+/// The reserve by default: enough to store the largest report and record its outcome.
+pub const RESERVE: Duration = Duration::from_secs(15);
+
+impl<S: Store> Deps<S> {
+    /// The ingest of one invocation: reverse DNS may take the enricher's budget once, for
+    /// all the objects of the invocation, and never past the reserve.
+    fn ingest(&self, deadline: Option<Instant>) -> Ingest<'_, S> {
+        let dns = Instant::now() + self.enricher.settings.budget;
+        let dns = match deadline {
+            Some(d) => dns.min(d.checked_sub(self.reserve).unwrap_or(d)),
+            None => dns,
+        };
+        Ingest::new(&self.store, &self.enricher)
+            .limits(self.limits)
+            .accept(self.accept)
+            .dns_deadline(Some(dns))
+    }
+
+    /// True when an object started now might not finish before `deadline`.
+    fn out_of_time(&self, deadline: Option<Instant>) -> bool {
+        deadline.is_some_and(|d| Instant::now() + self.reserve >= d)
+    }
 }
 
 /// The result of one object.
@@ -100,14 +138,22 @@ impl Handled {
     }
 }
 
-/// Handles one invocation. `now` is the time to record, epoch seconds.
+/// Handles one invocation. `now` is the time to record, epoch seconds; `deadline` is when
+/// the invocation times out.
 pub async fn handle<S: Store>(
     event: Value,
     deps: &Deps<S>,
     now: i64,
+    deadline: Option<Instant>,
 ) -> Result<Handled, HandlerError> {
     let source = event["Records"][0]["eventSource"].as_str().unwrap_or("");
     let mut handled = Handled::default();
+    let run = Run {
+        deps,
+        ingest: deps.ingest(deadline),
+        now,
+        deadline,
+    };
     match source {
         "aws:sqs" => {
             let sqs: SqsEvent = serde_json::from_value(event)
@@ -115,11 +161,16 @@ pub async fn handle<S: Store>(
             let mut failures = Vec::new();
             for message in sqs.records {
                 let id = message.message_id.clone().unwrap_or_default();
+                if deps.out_of_time(deadline) {
+                    tracing::warn!(message_id = %id, "not started: the invocation is about to time out; SQS delivers it again");
+                    failures.push(id);
+                    continue;
+                }
                 let span = tracing::info_span!("sqs_message", message_id = %id);
                 let body = message.body.as_deref().unwrap_or("");
                 let ok = match serde_json::from_str::<Value>(body) {
                     Ok(inner) => {
-                        s3_notification(inner, deps, now, &mut handled)
+                        run.s3_notification(inner, &mut handled)
                             .instrument(span)
                             .await
                     }
@@ -137,7 +188,7 @@ pub async fn handle<S: Store>(
             handled.batch_failures = Some(failures);
         }
         "aws:s3" => {
-            s3_notification(event, deps, now, &mut handled).await;
+            run.s3_notification(event, &mut handled).await;
         }
         _ if is_test_event(&event) => {}
         other => {
@@ -160,97 +211,122 @@ fn is_test_event(event: &Value) -> bool {
     event["Event"] == "s3:TestEvent"
 }
 
-/// Processes one S3 notification; false if it could not be read or an object failed.
-async fn s3_notification<S: Store>(
-    event: Value,
-    deps: &Deps<S>,
+/// One invocation's ingest.
+struct Run<'a, S> {
+    deps: &'a Deps<S>,
+    ingest: Ingest<'a, S>,
     now: i64,
-    handled: &mut Handled,
-) -> bool {
-    if is_test_event(&event) {
-        return true;
-    }
-    let s3: S3Event = match serde_json::from_value(event) {
-        Ok(e) => e,
-        Err(e) => {
-            tracing::error!(error = %e, "not an S3 notification");
-            return false;
-        }
-    };
-    let mut ok = true;
-    for record in s3.records {
-        let created = record
-            .event_name
-            .as_deref()
-            .is_some_and(|n| n.starts_with("ObjectCreated:"));
-        if !created {
-            continue;
-        }
-        let bucket = record.s3.bucket.name.unwrap_or_default();
-        let key = decode_key(record.s3.object.key.as_deref().unwrap_or(""));
-        let span = tracing::info_span!("object", %bucket, %key);
-        // Boxed: the future of one object nests the whole SDK call chain, deep enough to hit
-        // rustc's type-layout depth limit once more futures wrap it.
-        let outcome = Box::pin(ingest_object(bucket, key, deps, now, &mut handled.counts))
-            .instrument(span)
-            .await;
-        ok &= outcome.outcome != Outcome::Failed;
-        handled.objects.push(outcome);
-    }
-    ok
+    deadline: Option<Instant>,
 }
 
-async fn ingest_object<S: Store>(
-    bucket: String,
-    key: String,
-    deps: &Deps<S>,
-    now: i64,
-    counts: &mut IngestCounts,
-) -> ObjectOutcome {
-    match readable_key(&bucket, &key, deps) {
-        Ok(raw_key) => {
-            let done = ingest_stored(
-                &deps.store,
-                &deps.enricher,
-                &raw_key,
-                &deps.limits,
-                now,
-                WriteMode::Insert,
-            )
-            .await;
-            tracing::info!(
-                outcome = %done.outcome,
-                reports = done.reports.len(),
-                stored = done.stored,
-                duplicates = done.duplicates,
-                records = done.records,
-                reason = done.reason.as_deref().unwrap_or(""),
-                "ingested"
-            );
-            counts.add(&done);
-            ObjectOutcome {
-                bucket,
-                key,
-                outcome: done.outcome,
-                reports: done.reports.len(),
-                reason: done.reason,
-            }
+impl<S: Store> Run<'_, S> {
+    /// Processes one S3 notification; false if it could not be read or an object failed.
+    async fn s3_notification(&self, event: Value, handled: &mut Handled) -> bool {
+        if is_test_event(&event) {
+            return true;
         }
-        Err(reason) => {
-            // A wiring mistake, not a bad mail: failing sends the notification to the
-            // dead-letter queue, where an operator sees it.
-            tracing::error!(%reason, "object not readable by this function");
+        let s3: S3Event = match serde_json::from_value(event) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(error = %e, "not an S3 notification");
+                return false;
+            }
+        };
+        let mut ok = true;
+        for record in s3.records {
+            let created = record
+                .event_name
+                .as_deref()
+                .is_some_and(|n| n.starts_with("ObjectCreated:"));
+            if !created {
+                continue;
+            }
+            let bucket = record.s3.bucket.name.unwrap_or_default();
+            let key = decode_key(record.s3.object.key.as_deref().unwrap_or(""));
+            let span = tracing::info_span!("object", %bucket, %key);
+            // Boxed: the future of one object nests the whole SDK call chain, deep enough to
+            // hit rustc's type-layout depth limit once more futures wrap it.
+            let outcome = Box::pin(self.object(bucket, key, &mut handled.counts))
+                .instrument(span)
+                .await;
+            ok &= outcome.outcome != Outcome::Failed;
+            handled.objects.push(outcome);
+        }
+        ok
+    }
+
+    async fn object(
+        &self,
+        bucket: String,
+        key: String,
+        counts: &mut IngestCounts,
+    ) -> ObjectOutcome {
+        let failed = |reason: String| ObjectOutcome {
+            bucket: bucket.clone(),
+            key: key.clone(),
+            outcome: Outcome::Failed,
+            reports: 0,
+            reason: Some(reason),
+        };
+        if self.deps.out_of_time(self.deadline) {
+            // Not started: the retry of the event ingests it.
             counts.mails += 1;
             counts.failed += 1;
-            ObjectOutcome {
-                bucket,
-                key,
-                outcome: Outcome::Failed,
-                reports: 0,
-                reason: Some(reason),
+            return failed("not started: the invocation was about to time out".to_owned());
+        }
+        match readable_key(&bucket, &key, self.deps) {
+            Ok(raw_key) => {
+                let done = self.ingest.stored(&raw_key, self.now).await;
+                tracing::info!(
+                    outcome = %done.outcome,
+                    reports = done.reports.len(),
+                    stored = done.stored,
+                    duplicates = done.duplicates,
+                    records = done.records,
+                    reason = done.reason.as_deref().unwrap_or(""),
+                    "ingested"
+                );
+                counts.add(&done);
+                ObjectOutcome {
+                    bucket,
+                    key,
+                    outcome: done.outcome,
+                    reports: done.reports.len(),
+                    reason: done.reason,
+                }
+            }
+            Err(reason) => {
+                // A wiring mistake, not a bad mail: failing sends the notification to the
+                // dead-letter queue, where an operator sees it.
+                tracing::error!(%reason, "object not readable by this function");
+                counts.mails += 1;
+                counts.failed += 1;
+                failed(reason)
             }
         }
     }
+}
+
+/// The scheduled run: ingests the messages held for domains registered since they arrived,
+/// then, with a zone, publishes the MTA-STS policy ids that are due. Both stop in time.
+pub async fn scheduled<S: Store, Z: DnsZone>(
+    deps: &Deps<S>,
+    zone: Option<&Z>,
+    timing: Timing,
+    now: i64,
+    deadline: Option<Instant>,
+) -> Result<Value, rampart::store::StoreError> {
+    let until = deadline.map(|d| d.checked_sub(deps.reserve).unwrap_or(d));
+    let released = deps.ingest(deadline).release_held(now, until).await?;
+    let settled = match zone {
+        Some(zone) => Some(settle_all(&deps.store, zone, now, timing).await?),
+        None => None,
+    };
+    Ok(serde_json::json!({
+        "released": released,
+        "policy_ids_changed": settled.as_ref().map(|s| s.changed),
+        "policy_ids_failed": settled.map(|s| s.failed),
+    }))
 }
 
 fn readable_key<S>(bucket: &str, key: &str, deps: &Deps<S>) -> Result<RawKey, String> {

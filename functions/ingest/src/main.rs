@@ -1,9 +1,10 @@
 //! Lambda entry point: configuration and clients once at init, then [`ingest::handle`] per event.
 
-use ingest::{Deps, handle, is_schedule};
+use ingest::{Deps, RESERVE, handle, is_schedule, scheduled};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use rampart::Limits;
-use rampart::mta_sts::{Timing, route53::Route53Zone, settle_all};
+use rampart::ingest::Accept;
+use rampart::mta_sts::{Timing, route53::Route53Zone};
 use rampart::sources::Enricher;
 use rampart::store::aws::{AwsLocation, AwsStore, init_lambda_logging, load_config};
 use serde_json::Value;
@@ -12,7 +13,8 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     init_lambda_logging();
 
-    let location = AwsLocation::from_env(|name| std::env::var(name).ok())?;
+    let var = |name: &str| std::env::var(name).ok();
+    let location = AwsLocation::from_env(var)?;
     let sdk = load_config().await;
     let enricher = Enricher::from_env()?;
     if !enricher.has_ip_database() {
@@ -25,24 +27,22 @@ async fn main() -> Result<(), Error> {
         store: AwsStore::new(&sdk, location),
         limits: Limits::default(),
         enricher,
+        // A deployment counts only registered domains unless told otherwise.
+        accept: Accept::from_env(var, Accept::Registered)?,
+        reserve: RESERVE,
     };
     let deps = &deps;
-    let zone = Route53Zone::from_env(&sdk, |name| std::env::var(name).ok());
-    let zone = &zone;
-    let timing = Timing::from_env(|name| std::env::var(name).ok())?;
+    let zone = Route53Zone::from_env(&sdk, var);
+    let zone = zone.as_ref();
+    let timing = Timing::from_env(var)?;
 
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let deadline = deadline_of(&event.context);
+        let now = rampart::time::now();
         if is_schedule(&event.payload) {
-            let Some(zone) = zone else {
-                return Err(
-                    "an MTA-STS schedule needs RAMPART_POLICY_ZONE_ID and RAMPART_POLICY_ZONE"
-                        .into(),
-                );
-            };
-            let changed = settle_all(&deps.store, zone, rampart::time::now(), timing).await?;
-            return Ok(serde_json::json!({ "policy_ids_changed": changed }));
+            return Ok(scheduled(deps, zone, timing, now, deadline).await?);
         }
-        let handled = handle(event.payload, deps, rampart::time::now()).await?;
+        let handled = handle(event.payload, deps, now, deadline).await?;
         // One embedded-metric-format line per invocation; CloudWatch makes metrics of it.
         println!(
             "{}",
@@ -53,4 +53,15 @@ async fn main() -> Result<(), Error> {
         Ok::<Value, Error>(handled.into_response()?)
     }))
     .await
+}
+
+/// The invocation's deadline (epoch milliseconds in the context) as an instant.
+fn deadline_of(context: &lambda_runtime::Context) -> Option<tokio::time::Instant> {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_millis();
+    let left = u128::from(context.deadline).saturating_sub(now_ms);
+    let left = u64::try_from(left).unwrap_or(u64::MAX);
+    tokio::time::Instant::now().checked_add(std::time::Duration::from_millis(left))
 }

@@ -47,6 +47,8 @@ async fn deps(limits: Limits) -> Deps<AwsStore> {
         limits,
         bucket,
         enricher: rampart::sources::Enricher::disabled(),
+        accept: rampart::ingest::Accept::Any,
+        reserve: ingest::RESERVE,
     }
 }
 
@@ -119,7 +121,7 @@ async fn the_sample_s3_put_event_stores_its_mail_once() {
     let mut e = event("events/s3-put.json");
     e["Records"][0]["s3"]["bucket"]["name"] = deps.bucket.clone().into();
 
-    let first = handle(e.clone(), &deps, NOW).await.unwrap();
+    let first = handle(e.clone(), &deps, NOW, None).await.unwrap();
     assert_eq!(
         first.counts,
         IngestCounts {
@@ -140,10 +142,10 @@ async fn the_sample_s3_put_event_stores_its_mail_once() {
     );
 
     // Lambda delivers an event at least once: the second delivery changes nothing.
-    let again = handle(e, &deps, NOW + 60).await.unwrap();
+    let again = handle(e, &deps, NOW + 60, None).await.unwrap();
     assert_eq!(again.objects[0].outcome, Outcome::Duplicate);
     assert_eq!(again.counts.duplicates, 1);
-    let domains = deps.store.domains().await.unwrap();
+    let domains = deps.store.domains(None, 100).await.unwrap();
     assert_eq!(
         (
             domains[0].name.as_str(),
@@ -168,7 +170,7 @@ async fn the_sample_sqs_event_stores_its_mail() {
     inner["Records"][0]["s3"]["bucket"]["name"] = deps.bucket.clone().into();
     e["Records"][0]["body"] = inner.to_string().into();
 
-    let handled = handle(e, &deps, NOW).await.unwrap();
+    let handled = handle(e, &deps, NOW, None).await.unwrap();
     assert_eq!(handled.counts.records, 20);
     assert_eq!(
         handled.into_response().unwrap(),
@@ -195,7 +197,7 @@ async fn one_bad_message_in_a_batch_is_the_only_one_retried() {
         test_event.to_string(),
     ]);
 
-    let handled = handle(batch, &deps, NOW).await.unwrap();
+    let handled = handle(batch, &deps, NOW, None).await.unwrap();
     assert_eq!(
         handled.counts,
         IngestCounts {
@@ -253,7 +255,7 @@ async fn a_storage_failure_retries_only_its_message_and_the_retry_completes_it()
     let b = s3_notification(&deps.bucket, "inbound/b").to_string();
 
     deps.store.faults().arm(FaultPoint::AfterBody);
-    let handled = handle(sqs_batch(&[a.clone(), b]), &deps, NOW)
+    let handled = handle(sqs_batch(&[a.clone(), b]), &deps, NOW, None)
         .await
         .unwrap();
     assert_eq!(
@@ -271,9 +273,11 @@ async fn a_storage_failure_retries_only_its_message_and_the_retry_completes_it()
     );
 
     // SQS redelivers m0.
-    let retried = handle(sqs_batch(&[a]), &deps, NOW + 30).await.unwrap();
+    let retried = handle(sqs_batch(&[a]), &deps, NOW + 30, None)
+        .await
+        .unwrap();
     assert_eq!(retried.objects[0].outcome, Outcome::Stored);
-    let domains = deps.store.domains().await.unwrap();
+    let domains = deps.store.domains(None, 100).await.unwrap();
     let counted: Vec<(&str, u64)> = domains
         .iter()
         .map(|d| (d.name.as_str(), d.reports))
@@ -291,7 +295,7 @@ async fn a_direct_s3_event_that_fails_is_an_error_so_lambda_retries_it() {
     )
     .await;
     deps.store.faults().arm(FaultPoint::AfterHeader);
-    let handled = handle(s3_notification(&deps.bucket, "inbound/a"), &deps, NOW)
+    let handled = handle(s3_notification(&deps.bucket, "inbound/a"), &deps, NOW, None)
         .await
         .unwrap();
     let err = handled.into_response().unwrap_err();
@@ -313,9 +317,14 @@ async fn objects_over_the_input_limit_are_rejected_unread_and_kept() {
     let deps = deps(limits).await;
     let big = read("tests/fixtures/corpus/email/parsedmarc/twilight.eml");
     put(&deps, "inbound/big", &big).await;
-    let handled = handle(s3_notification(&deps.bucket, "inbound/big"), &deps, NOW)
-        .await
-        .unwrap();
+    let handled = handle(
+        s3_notification(&deps.bucket, "inbound/big"),
+        &deps,
+        NOW,
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(handled.objects[0].outcome, Outcome::Rejected);
     assert_eq!(
         handled.objects[0].reason.as_deref(),
@@ -341,6 +350,7 @@ async fn a_notification_for_another_bucket_fails_to_the_dead_letter_queue() {
         s3_notification("someone-elses-bucket", "inbound/x"),
         &deps,
         NOW,
+        None,
     )
     .await
     .unwrap();
@@ -358,9 +368,14 @@ async fn a_notification_for_another_bucket_fails_to_the_dead_letter_queue() {
 #[tokio::test]
 async fn other_events_are_refused() {
     let deps = deps(Limits::default()).await;
-    let err = handle(json!({"Records": [{"eventSource": "aws:sns"}]}), &deps, NOW)
-        .await
-        .unwrap_err();
+    let err = handle(
+        json!({"Records": [{"eventSource": "aws:sns"}]}),
+        &deps,
+        NOW,
+        None,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(
         err.to_string(),
         "not an S3 or SQS event: eventSource \"aws:sns\""
@@ -381,9 +396,14 @@ async fn the_outcome_tag_keeps_the_object_s_other_tags() {
         .await
         .unwrap();
     for outcome in ["stored", "duplicate"] {
-        handle(s3_notification(&deps.bucket, "inbound/tagged"), &deps, NOW)
-            .await
-            .unwrap();
+        handle(
+            s3_notification(&deps.bucket, "inbound/tagged"),
+            &deps,
+            NOW,
+            None,
+        )
+        .await
+        .unwrap();
         let tags = deps
             .store
             .s3()

@@ -17,12 +17,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::NaiveDate;
-use rampart::ingest::{UploadRefusal, ingest_tls_upload, refuse_tls_media_type};
+use rampart::ingest::{Accept, Ingest, UploadRefusal, refuse_tls_media_type};
 use rampart::mta_sts::Timing;
 use rampart::query::domains::Endpoints;
 use rampart::query::{self, ErrorKind, QueryError, aggregate, domains, hosting, listing, sources};
-use rampart::store::{Outcome, RawKey, Store};
-use rampart::{Limits, ingest};
+use rampart::sources::Enricher;
+use rampart::store::{Outcome, RawKey, Store, UPLOAD_PREFIX};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -42,6 +42,11 @@ pub struct Api<S> {
     /// When set, every request but the public TLS report upload must carry
     /// `Authorization: Bearer <token>`.
     pub token: Option<String>,
+    /// Whose TLS reports `POST /v1/tlsrpt` takes.
+    pub accept: Accept,
+    /// Told of every refused upload (which is not kept): the Lambda writes a metric line,
+    /// `rampart serve` a log line.
+    pub on_refused_upload: fn(&UploadRefusal),
     /// The clock, replaceable so tests are independent of the day they run.
     pub now: fn() -> i64,
 }
@@ -184,6 +189,7 @@ impl IntoResponse for ApiError {
         let status = match e.kind {
             ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
             ErrorKind::Conflict => StatusCode::CONFLICT,
             ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -438,8 +444,10 @@ async fn retire_policy<S: Store>(
     Ok(Json(api.hosting().retire(&domain, pairs(q)?).await?))
 }
 
-/// `POST /v1/tlsrpt`: a TLS report over HTTPS (RFC 8460 section 5.4). The bytes are kept
-/// whatever they are; the answer is 201 for a new report and 200 for one already stored.
+/// `POST /v1/tlsrpt`: a TLS report over HTTPS (RFC 8460 section 5.4). A report is kept and
+/// answered 201 (200 when it was stored already); anything refused (media type, size, not a
+/// TLS report, an unregistered domain, a period in the future) is answered with the reason
+/// and not kept.
 async fn upload_tls_report<S: Store>(
     State(api): Shared<S>,
     RawQuery(q): RawQuery,
@@ -459,54 +467,46 @@ async fn upload_tls_report<S: Store>(
             max: api.max_upload_bytes as u64,
         })
     };
-    let key = RawKey::new(format!("https/{}", RawKey::for_content(&bytes)))
+    let key = RawKey::new(format!("{UPLOAD_PREFIX}{}", RawKey::for_content(&bytes)))
         .map_err(|e| ApiError::new(ErrorKind::Internal, "invalid_key", e.to_string()))?;
-    let done = ingest_tls_upload(
-        &api.store,
-        &key,
-        &bytes,
-        refusal.clone(),
-        &Limits::default(),
-        (api.now)(),
-    )
-    .await;
-    let reason = done.reason.clone().unwrap_or_default();
-    let (kind, code) = match (done.outcome, refusal) {
-        (Outcome::Stored, _) => {
-            return Ok((StatusCode::CREATED, Json(upload_answer(&done))).into_response());
+    let plain = Enricher::disabled();
+    let ingest = Ingest::new(&api.store, &plain).accept(api.accept);
+    let done = match ingest.tls_upload(&key, &bytes, refusal, (api.now)()).await {
+        Ok(done) => done,
+        Err(refusal) => {
+            (api.on_refused_upload)(&refusal);
+            let kind = match refusal {
+                UploadRefusal::MediaType(_) => ErrorKind::UnsupportedMediaType,
+                UploadRefusal::TooLarge { .. } => ErrorKind::TooLarge,
+                UploadRefusal::UnregisteredDomain(_) => ErrorKind::Forbidden,
+                UploadRefusal::NotAReport(_) | UploadRefusal::ImplausiblePeriod(_) => {
+                    ErrorKind::BadRequest
+                }
+            };
+            return Err(ApiError::new(kind, refusal.code(), refusal.to_string()));
         }
-        (Outcome::Duplicate, _) => {
-            return Ok((StatusCode::OK, Json(upload_answer(&done))).into_response());
-        }
-        (Outcome::Failed, _) => {
-            let message = format!("{reason}; send the report again");
-            return Err(ApiError::new(
-                ErrorKind::Unavailable,
-                "storage_unavailable",
-                message,
-            ));
-        }
-        (Outcome::Rejected, Some(UploadRefusal::TooLarge { .. })) => {
-            (ErrorKind::TooLarge, "too_large")
-        }
-        (Outcome::Rejected, Some(UploadRefusal::MediaType(_))) => {
-            (ErrorKind::UnsupportedMediaType, "unsupported_media_type")
-        }
-        (Outcome::Rejected, None) => (ErrorKind::BadRequest, "unreadable_report"),
     };
-    Err(ApiError::new(
-        kind,
-        code,
-        format!("{reason} (kept as {key})"),
-    ))
-}
-
-fn upload_answer(done: &ingest::Ingested) -> serde_json::Value {
-    serde_json::json!({
+    let answer = serde_json::json!({
         "key": done.key,
         "outcome": done.outcome,
         "reports": done.reports,
-    })
+    });
+    let reason = done.reason.unwrap_or_default();
+    match done.outcome {
+        Outcome::Stored => Ok((StatusCode::CREATED, Json(answer)).into_response()),
+        Outcome::Duplicate => Ok((StatusCode::OK, Json(answer)).into_response()),
+        Outcome::Failed => Err(ApiError::new(
+            ErrorKind::Unavailable,
+            "storage_unavailable",
+            format!("{reason}; send the report again"),
+        )),
+        // Refused above; here only if the store changed its mind meanwhile.
+        Outcome::Rejected | Outcome::Held => Err(ApiError::new(
+            ErrorKind::BadRequest,
+            "unreadable_report",
+            reason,
+        )),
+    }
 }
 
 /// Reads at most `max` bytes of a body; `false` with them when the body was longer.

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use query::{Api, MAX_UPLOAD_BYTES, lambda_service, router, system_now};
+use rampart::ingest::{Accept, UploadRefusal};
 use rampart::mta_sts::Timing;
 use rampart::query::domains::Endpoints;
 use rampart::store::aws::{AwsLocation, AwsStore, init_lambda_logging, load_config};
@@ -25,7 +26,19 @@ async fn main() -> Result<(), lambda_http::Error> {
         timing: Timing::from_env(var)?,
         // API Gateway authorises requests before they reach the function.
         token: None,
+        // A deployment counts only registered domains unless told otherwise.
+        accept: Accept::from_env(var, Accept::Registered)?,
+        on_refused_upload: count_refusal,
         now: system_now,
     });
     lambda_http::run(lambda_service(router(api))).await
+}
+
+/// A refused upload is not kept: it becomes a CloudWatch metric and this log line.
+fn count_refusal(refusal: &UploadRefusal) {
+    let at = rampart::time::now().saturating_mul(1000);
+    println!(
+        "{}",
+        rampart::metrics::refused_upload_line(refusal.code(), &refusal.to_string(), at)
+    );
 }

@@ -134,23 +134,39 @@ pub async fn settle<S: Store, Z: DnsZone>(
     settle_from(store, zone, domain, current, now, timing).await
 }
 
-/// [`settle`] for every domain with a policy history; returns how many records changed. The
-/// zone is listed once, not once per domain: Route 53 allows five requests a second per
-/// account, and this runs every minute over every hosted domain.
+/// What [`settle_all`] did.
+#[derive(Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Settled {
+    /// Records changed.
+    pub changed: usize,
+    /// Domains whose record could not be brought up to date, with why; they are tried
+    /// again on the next run.
+    pub failed: Vec<(String, String)>,
+}
+
+/// [`settle`] for every domain with a policy history. The zone is listed once, not once per
+/// domain: Route 53 allows five requests a second per account, and this runs every minute
+/// over every hosted domain. One domain that cannot be published (a record refused, a store
+/// error) is counted and logged, and the others are still published.
 pub async fn settle_all<S: Store, Z: DnsZone>(
     store: &S,
     zone: &Z,
     now: i64,
     timing: Timing,
-) -> Result<usize, StoreError> {
+) -> Result<Settled, StoreError> {
     let mut published = zone.txt_records().await?;
-    let mut changed = 0;
+    let mut settled = Settled::default();
     for domain in store.policy_domains().await? {
         let current = published.remove(&id_record_name(&domain, zone.apex()));
-        let done = settle_from(store, zone, &domain, current, now, timing).await?;
-        changed += usize::from(done.changed);
+        match settle_from(store, zone, &domain, current, now, timing).await {
+            Ok(done) => settled.changed += usize::from(done.changed),
+            Err(e) => {
+                tracing::warn!(domain, error = %e, "publishing the MTA-STS policy id failed");
+                settled.failed.push((domain, e.to_string()));
+            }
+        }
     }
-    Ok(changed)
+    Ok(settled)
 }
 
 /// Writes the record of `domain` if `current` (what the zone holds) is not what is due.

@@ -90,7 +90,12 @@ impl From<DomainEntry> for DomainView {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DomainList {
     pub domains: Vec<DomainView>,
+    /// The cursor of the next page, or null on the last one.
+    pub next: Option<String>,
 }
+
+const DEFAULT_PAGE: usize = 100;
+const MAX_PAGE: usize = 1000;
 
 /// A domain with the DNS records that make reports and policies flow to Rampart.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -111,14 +116,23 @@ pub struct DnsRecord {
     pub purpose: &'static str,
 }
 
+/// `GET /v1/domains`: a page of domains by name, read at the store (one more than the page,
+/// to know whether another follows).
 pub async fn list<S: Store>(
     store: &S,
     pairs: Vec<(String, String)>,
 ) -> Result<DomainList, QueryError> {
-    Params::new(pairs, &[])?;
-    let domains = store.domains().await?;
+    let params = Params::new(pairs, &["limit", "cursor"])?;
+    let limit = params.limit(DEFAULT_PAGE, MAX_PAGE)?;
+    let after = params.key_cursor()?;
+    let mut domains = store.domains(after.as_deref(), limit + 1).await?;
+    let next = (domains.len() > limit).then(|| {
+        domains.truncate(limit);
+        params.next_key_cursor(&domains[limit - 1].name)
+    });
     Ok(DomainList {
         domains: domains.into_iter().map(DomainView::from).collect(),
+        next,
     })
 }
 
@@ -131,6 +145,9 @@ pub async fn register<S: Store>(
 ) -> Result<(DomainSetup, bool), QueryError> {
     let name = checked_name(name)?;
     let created = store.register_domain(&name, now).await?;
+    // Mail held while nobody had registered the domain is ingested now (by the scheduled
+    // ingest on AWS, by `rampart serve`'s background loop on one machine).
+    store.request_release(&name).await?;
     let entry = known_domain(store, &name).await?;
     Ok((setup(entry, endpoints), created))
 }

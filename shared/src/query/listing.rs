@@ -10,7 +10,7 @@ use super::{ErrorKind, Params, QueryError, Window, each_report_in, known_domain}
 use crate::identity::ReportId;
 use crate::intake::Report;
 use crate::limits::add_counts;
-use crate::store::{MessageRecord, Outcome, RawKey, RawRead, Store, StoredReport};
+use crate::store::{MessagePosition, MessageRecord, Outcome, RawKey, RawRead, Store, StoredReport};
 use crate::tally::Span;
 use crate::time::format_utc;
 
@@ -195,22 +195,28 @@ async fn raw_bytes<S: Store>(store: &S, key: &RawKey, max: u64) -> Result<Vec<u8
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MessageList {
     pub messages: Vec<MessageRecord>,
+    /// The cursor of the next page, or null on the last one.
     pub next: Option<String>,
-    pub total: usize,
 }
 
+/// Reads one page of each outcome asked for at the store (one record more than the page,
+/// to know whether another follows), newest first, and merges them.
 pub async fn messages<S: Store>(
     store: &S,
     pairs: Vec<(String, String)>,
 ) -> Result<MessageList, QueryError> {
     let params = Params::new(pairs, &["outcome", "limit", "cursor"])?;
-    let names = params.list("outcome").unwrap_or(vec!["rejected", "failed"]);
+    let names = params
+        .list("outcome")
+        .unwrap_or(vec!["rejected", "held", "failed"]);
     let mut outcomes = Vec::new();
     for name in names {
         let outcome = Outcome::parse(name).ok_or_else(|| {
             QueryError::bad_request(
                 "invalid_parameter",
-                format!("outcome must be stored, duplicate, rejected or failed, not {name:?}"),
+                format!(
+                    "outcome must be stored, duplicate, rejected, held or failed, not {name:?}"
+                ),
             )
         })?;
         if !outcomes.contains(&outcome) {
@@ -218,21 +224,38 @@ pub async fn messages<S: Store>(
         }
     }
     let limit = params.limit(DEFAULT_PAGE, MAX_PAGE)?;
-    let offset = params.cursor()?;
-    let mut all = Vec::new();
+    let after = params
+        .key_cursor()?
+        .map(|c| message_position(&c))
+        .transpose()?;
+    let mut page = Vec::new();
     for outcome in outcomes {
-        all.extend(store.messages(outcome).await?);
+        page.extend(store.messages(outcome, after.as_ref(), limit + 1).await?);
     }
-    all.sort_by(|a, b| {
-        b.processed_at
-            .cmp(&a.processed_at)
-            .then_with(|| a.key.cmp(&b.key))
+    page.sort_by(|a, b| (b.processed_at, &b.key).cmp(&(a.processed_at, &a.key)));
+    let next = (page.len() > limit).then(|| {
+        page.truncate(limit);
+        let last = page[limit - 1].position();
+        params.next_key_cursor(&format!("{}/{}", last.processed_at, last.key))
     });
-    let total = all.len();
     Ok(MessageList {
-        messages: all.into_iter().skip(offset).take(limit).collect(),
-        next: params.next_cursor(offset + limit, total),
-        total,
+        messages: page,
+        next,
+    })
+}
+
+/// A message cursor's position: `<processed_at>/<key>`.
+fn message_position(cursor: &str) -> Result<MessagePosition, QueryError> {
+    let invalid = || {
+        QueryError::bad_request(
+            "invalid_cursor",
+            "cursor is not one this query issued; start again without it",
+        )
+    };
+    let (at, key) = cursor.split_once('/').ok_or_else(invalid)?;
+    Ok(MessagePosition {
+        processed_at: at.parse().map_err(|_| invalid())?,
+        key: RawKey::new(key).map_err(|_| invalid())?,
     })
 }
 

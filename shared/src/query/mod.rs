@@ -36,6 +36,8 @@ pub enum ErrorKind {
     BadRequest,
     /// What it names does not exist (404).
     NotFound,
+    /// It is understood and refused (403).
+    Forbidden,
     /// It conflicts with the current state; the message says what to do first (409).
     Conflict,
     /// The request or the answer is too large (413).

@@ -155,6 +155,41 @@ impl Params {
     }
 }
 
+impl Params {
+    /// The key a store-level `cursor` carries (the last key of the page before), if any.
+    /// Such a cursor is `<the key, hex>.<fingerprint>`; like any cursor it is checked.
+    pub fn key_cursor(&self) -> Result<Option<String>, QueryError> {
+        let Some(c) = self.get("cursor") else {
+            return Ok(None);
+        };
+        let invalid = || {
+            QueryError::bad_request(
+                "invalid_cursor",
+                "cursor is not one this query issued; start again without it",
+            )
+        };
+        let (hex, print) = c.split_once('.').ok_or_else(invalid)?;
+        if print != self.fingerprint() || hex.len() > 2 * MAX_KEY_BYTES || hex.len() % 2 != 0 {
+            return Err(invalid());
+        }
+        let bytes = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16))
+            .collect::<Result<Vec<u8>, _>>()
+            .map_err(|_| invalid())?;
+        String::from_utf8(bytes).map(Some).map_err(|_| invalid())
+    }
+
+    /// The store-level cursor of the page after one whose last key is `last`.
+    pub fn next_key_cursor(&self, last: &str) -> String {
+        let hex: String = last.bytes().map(|b| format!("{b:02x}")).collect();
+        format!("{hex}.{}", self.fingerprint())
+    }
+}
+
+/// The longest key a store-level cursor carries (a raw message key is at most 1,024 bytes).
+const MAX_KEY_BYTES: usize = 2048;
+
 pub fn parse_day(name: &str, v: &str) -> Result<NaiveDate, QueryError> {
     let well_formed = v.len() == 10 && v.as_bytes()[4] == b'-' && v.as_bytes()[7] == b'-';
     well_formed

@@ -13,7 +13,8 @@ use crate::store::{CachedName, Store};
 pub struct EnrichSettings {
     /// One DNS query.
     pub lookup_timeout: Duration,
-    /// All lookups of one report together; what is not answered by then stays `unresolved`.
+    /// All lookups of one call together; what is not answered by then stays `unresolved`.
+    /// Ingest also passes one deadline for all the reports of a Lambda invocation or a command.
     pub budget: Duration,
     /// Lookups in flight at once.
     pub concurrency: usize,
@@ -114,18 +115,21 @@ impl Enricher {
         }
     }
 
-    /// Sets `report.sources` to what is known of each of its source addresses.
+    /// Sets `report.sources` to what is known of each of its source addresses. Lookups stop
+    /// at the enricher's budget or at `deadline`, whichever comes first: a caller that
+    /// enriches many reports passes one deadline for all of them.
     pub async fn enrich<S: Store>(
         &self,
         store: &S,
         report: &mut AggregateReport,
         now: i64,
+        deadline: Option<tokio::time::Instant>,
     ) -> Enriched {
         if !self.is_enabled() {
             return Enriched::default();
         }
         let ips = super::addresses(report);
-        let (sources, done) = self.sources(store, &ips, now).await;
+        let (sources, done) = self.sources(store, &ips, now, deadline).await;
         report.sources = sources;
         done
     }
@@ -162,6 +166,7 @@ impl Enricher {
         store: &S,
         ips: &[IpAddr],
         now: i64,
+        deadline: Option<tokio::time::Instant>,
     ) -> (Sources, Enriched) {
         let mut done = Enriched {
             addresses: ips.len(),
@@ -183,7 +188,7 @@ impl Enricher {
                 .filter(|ip| !names.contains_key(ip))
                 .collect();
             done.looked_up = missing.len();
-            let answers = self.look_up(missing).await;
+            let answers = self.look_up(missing, deadline).await;
             let to_cache: Vec<CachedName> = answers
                 .iter()
                 .filter_map(|(ip, rdns)| {
@@ -252,11 +257,19 @@ impl Enricher {
     /// Resolves `ips`, at most `concurrency` at once, until the budget is spent; what is
     /// not answered by then is left out (and so stays `unresolved`).
     #[cfg(feature = "enrich")]
-    async fn look_up(&self, ips: Vec<IpAddr>) -> Vec<(IpAddr, ReverseDns)> {
+    async fn look_up(
+        &self,
+        ips: Vec<IpAddr>,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Vec<(IpAddr, ReverseDns)> {
         let Some(resolver) = &self.resolver else {
             return Vec::new();
         };
-        let deadline = tokio::time::Instant::now() + self.settings.budget;
+        let budget = tokio::time::Instant::now() + self.settings.budget;
+        let deadline = deadline.map_or(budget, |d| d.min(budget));
+        if ips.is_empty() || tokio::time::Instant::now() >= deadline {
+            return Vec::new();
+        }
         // PTR, then up to three forward lookups: bound the whole of one address too.
         let per_address = resolver.timeout() * 5;
         let mut pending = ips.into_iter();
@@ -287,7 +300,11 @@ impl Enricher {
     }
 
     #[cfg(not(feature = "enrich"))]
-    async fn look_up(&self, _ips: Vec<IpAddr>) -> Vec<(IpAddr, ReverseDns)> {
+    async fn look_up(
+        &self,
+        _ips: Vec<IpAddr>,
+        _deadline: Option<tokio::time::Instant>,
+    ) -> Vec<(IpAddr, ReverseDns)> {
         Vec::new()
     }
 }

@@ -40,8 +40,9 @@ use aws_sdk_s3::types::{Tag, Tagging};
 
 use super::body::{self, Body};
 use super::{
-    CachedName, DayRange, DomainEntry, FaultPoint, Faults, MessageRecord, Outcome, PutReport,
-    RawKey, RawRead, Store, StoreError, StoredReport, WriteMode, normalise_domain,
+    CachedName, DayRange, DomainEntry, FaultPoint, Faults, MessagePosition, MessageRecord, Outcome,
+    PutReport, RawKey, RawRead, Store, StoreError, StoredReport, UPLOAD_PREFIX, WriteMode,
+    normalise_domain,
 };
 use crate::identity::ReportId;
 use crate::limits::MAX_COUNT;
@@ -524,6 +525,87 @@ impl AwsStore {
         Ok(items)
     }
 
+    /// At most `limit` items of a query, reading no more pages than that takes.
+    async fn query_page(
+        &self,
+        index: Option<&str>,
+        condition: &str,
+        values: &[(&str, AttributeValue)],
+        forward: bool,
+        limit: usize,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        while out.len() < limit {
+            let mut q = self
+                .ddb
+                .query()
+                .table_name(&self.at.table)
+                .set_index_name(index.map(str::to_owned))
+                .key_condition_expression(condition)
+                .scan_index_forward(forward)
+                .set_exclusive_start_key(start.take())
+                .limit(i32::try_from(limit - out.len()).unwrap_or(i32::MAX));
+            for (name, value) in values {
+                q = q.expression_attribute_values(*name, value.clone());
+            }
+            let page = q.send().await.map_err(|e| classify("query", e))?;
+            for item in page.items() {
+                self.count_read(item);
+            }
+            out.extend(page.items().iter().cloned());
+            match page.last_evaluated_key() {
+                Some(key) => start = Some(key.clone()),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Lists a domain under a marker partition (`HOSTED`, `RELEASE`).
+    async fn put_marker(
+        &self,
+        partition: &str,
+        domain: &str,
+        op: &'static str,
+    ) -> Result<(), StoreError> {
+        let item = Item::from([
+            ("pk".into(), s(partition)),
+            ("sk".into(), s(format!("D#{}", normalise_domain(domain)))),
+        ]);
+        self.ddb
+            .put_item()
+            .table_name(&self.at.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| classify(op, e))
+    }
+
+    /// The domains listed under a marker partition.
+    async fn markers(&self, partition: &str) -> Result<Vec<String>, StoreError> {
+        let items = self
+            .query(None, "pk = :pk", &[(":pk", s(partition))], true)
+            .await?;
+        Ok(items
+            .iter()
+            .filter_map(|i| Some(text(i, "sk")?.strip_prefix("D#")?.to_owned()))
+            .collect())
+    }
+
+    async fn delete(&self, pk: String, sk: String, op: &'static str) -> Result<(), StoreError> {
+        self.ddb
+            .delete_item()
+            .table_name(&self.at.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| classify(op, e))
+    }
+
     /// The items of a domain's partition whose sort keys lie from `from` to `to`.
     async fn domain_range(
         &self,
@@ -661,6 +743,21 @@ impl AwsStore {
 /// Domain attributes `span_<n>` count the reports spread over `n` > 1 days; the largest `n`
 /// with a positive count is the domain's [`DomainEntry::span_days`].
 const SPAN_PREFIX: &str = "span_";
+
+/// The partition listing the domains with a hosted policy (`D#<domain>` items).
+const HOSTED: &str = "HOSTED";
+/// The partition listing the domains whose held messages wait to be ingested.
+const RELEASES: &str = "RELEASE";
+
+/// The partition of the messages held for a domain (one `<key>` item each).
+fn held_pk(domain: &str) -> String {
+    format!("H#{}", normalise_domain(domain))
+}
+
+/// A message record's sort key in the outcome index: newest last, so read backwards.
+fn message_sort_key(p: &MessagePosition) -> String {
+    format!("{:012}#{}", p.processed_at.max(0), p.key)
+}
 
 /// The day item attribute listing the reporters that have counters of their own there.
 const REPORTERS: &str = "reporters";
@@ -820,24 +917,31 @@ impl Store for AwsStore {
         Ok(RawRead::Bytes(bytes))
     }
 
+    /// The mail SES wrote under the raw prefix, and the TLS reports uploaded over HTTPS.
     async fn raw_keys(&self) -> Result<Vec<RawKey>, StoreError> {
-        let mut pages = self
-            .s3
-            .list_objects_v2()
-            .bucket(&self.at.bucket)
-            .prefix(&self.at.raw_prefix)
-            .into_paginator()
-            .send();
+        let mut prefixes = vec![self.at.raw_prefix.as_str()];
+        if !UPLOAD_PREFIX.starts_with(&self.at.raw_prefix) {
+            prefixes.push(UPLOAD_PREFIX);
+        }
         let mut keys = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| classify("list raw messages", e))?;
-            keys.extend(
-                page.contents()
-                    .iter()
-                    .filter_map(|o| o.key())
-                    .filter(|k| !k.ends_with('/'))
-                    .filter_map(|k| RawKey::new(k).ok()),
-            );
+        for prefix in prefixes {
+            let mut pages = self
+                .s3
+                .list_objects_v2()
+                .bucket(&self.at.bucket)
+                .prefix(prefix)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| classify("list raw messages", e))?;
+                keys.extend(
+                    page.contents()
+                        .iter()
+                        .filter_map(|o| o.key())
+                        .filter(|k| !k.ends_with('/'))
+                        .filter_map(|k| RawKey::new(k).ok()),
+                );
+            }
         }
         Ok(keys)
     }
@@ -1073,6 +1177,15 @@ impl Store for AwsStore {
         Ok(self.assemble(&items)?.into_iter().next())
     }
 
+    async fn is_stored(&self, report: &StoredReport) -> Result<bool, StoreError> {
+        let (pk, sk) = (
+            format!("D#{}", report.domain()),
+            format!("R#{}#{}", report.day(), report.id),
+        );
+        let header = self.header(&pk, &sk).await?;
+        Ok(header.is_some_and(|h| text(&h, "state") == Some(COMPLETE)))
+    }
+
     async fn put_message(&self, record: &MessageRecord) -> Result<(), StoreError> {
         let json =
             serde_json::to_string(record).map_err(|e| StoreError::corrupt("message record", e))?;
@@ -1080,10 +1193,7 @@ impl Store for AwsStore {
             ("pk".into(), s(format!("M#{}", record.key))),
             ("sk".into(), s("M")),
             ("gsi1pk".into(), s(format!("OUT#{}", record.outcome))),
-            (
-                "gsi1sk".into(),
-                s(format!("{:012}#{}", record.processed_at.max(0), record.key)),
-            ),
+            ("gsi1sk".into(), s(message_sort_key(&record.position()))),
             ("outcome".into(), s(record.outcome.as_str())),
             ("record".into(), s(json)),
         ]);
@@ -1112,17 +1222,30 @@ impl Store for AwsStore {
         out.item.as_ref().map(decode_message).transpose()
     }
 
-    async fn messages(&self, outcome: Outcome) -> Result<Vec<MessageRecord>, StoreError> {
-        self.query(
-            Some(GSI1),
-            "gsi1pk = :o",
-            &[(":o", s(format!("OUT#{outcome}")))],
-            false,
-        )
-        .await?
-        .iter()
-        .map(decode_message)
-        .collect()
+    async fn messages(
+        &self,
+        outcome: Outcome,
+        after: Option<&MessagePosition>,
+        limit: usize,
+    ) -> Result<Vec<MessageRecord>, StoreError> {
+        let partition = (":o", s(format!("OUT#{outcome}")));
+        let items = match after {
+            Some(p) => {
+                self.query_page(
+                    Some(GSI1),
+                    "gsi1pk = :o AND gsi1sk < :after",
+                    &[partition, (":after", s(message_sort_key(p)))],
+                    false,
+                    limit,
+                )
+                .await?
+            }
+            None => {
+                self.query_page(Some(GSI1), "gsi1pk = :o", &[partition], false, limit)
+                    .await?
+            }
+        };
+        items.iter().map(decode_message).collect()
     }
 
     async fn register_domain(&self, name: &str, at: i64) -> Result<bool, StoreError> {
@@ -1133,11 +1256,42 @@ impl Store for AwsStore {
         self.set_registration(name, None).await
     }
 
-    async fn domains(&self) -> Result<Vec<DomainEntry>, StoreError> {
-        let items = self
-            .query(None, "pk = :pk", &[(":pk", s("DOMAIN"))], true)
-            .await?;
-        Ok(items.iter().filter_map(decode_domain).collect())
+    async fn domains(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DomainEntry>, StoreError> {
+        // Domain items that count no report and are not registered are left out after
+        // reading; pages are read until `limit` are found. The first page begins at the
+        // first item: the empty domain's (reports naming none) sorts first.
+        let mut out = Vec::new();
+        let mut start: Option<Item> = after.map(|name| {
+            Item::from([
+                ("pk".into(), s("DOMAIN")),
+                ("sk".into(), s(format!("D#{}", normalise_domain(name)))),
+            ])
+        });
+        loop {
+            let page = self
+                .ddb
+                .query()
+                .table_name(&self.at.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s("DOMAIN"))
+                .set_exclusive_start_key(start.take())
+                .limit(i32::try_from(limit - out.len()).unwrap_or(i32::MAX))
+                .send()
+                .await
+                .map_err(|e| classify("read domains", e))?;
+            for item in page.items() {
+                self.count_read(item);
+                out.extend(decode_domain(item));
+            }
+            match page.last_evaluated_key() {
+                Some(key) if out.len() < limit => start = Some(key.clone()),
+                _ => return Ok(out),
+            }
+        }
     }
 
     async fn domain(&self, name: &str) -> Result<Option<DomainEntry>, StoreError> {
@@ -1147,6 +1301,8 @@ impl Store for AwsStore {
             .table_name(&self.at.table)
             .key("pk", s("DOMAIN"))
             .key("sk", s(format!("D#{}", normalise_domain(name))))
+            // Strongly: a domain read right after it is registered must be there.
+            .consistent_read(true)
             .send()
             .await
             .map_err(|e| classify("read domain", e))?;
@@ -1168,6 +1324,18 @@ impl Store for AwsStore {
             })
             .collect();
         let existed = !keys.is_empty() || self.domain(&name).await?.is_some();
+        for item in self
+            .query(None, "pk = :pk", &[(":pk", s(held_pk(&name)))], true)
+            .await?
+        {
+            keys.push((
+                held_pk(&name),
+                text(&item, "sk").unwrap_or_default().to_owned(),
+            ));
+        }
+        for partition in [HOSTED, RELEASES] {
+            keys.push((partition.to_owned(), format!("D#{name}")));
+        }
         // The domain item goes last: until it is gone the domain still lists, and a retry
         // finds whatever is left.
         keys.push(("DOMAIN".to_owned(), format!("D#{name}")));
@@ -1217,16 +1385,8 @@ impl Store for AwsStore {
             serde_json::to_string(version).map_err(|e| StoreError::corrupt("policy version", e))?;
         // The mark that lists the domain for `policy_domains` goes first: a crash after it
         // leaves a listed domain without the new version, which every reader tolerates.
-        self.ddb
-            .update_item()
-            .table_name(&self.at.table)
-            .key("pk", s("DOMAIN"))
-            .key("sk", s(format!("D#{domain}")))
-            .update_expression("SET has_policy = :t")
-            .expression_attribute_values(":t", AttributeValue::Bool(true))
-            .send()
-            .await
-            .map_err(|e| classify("mark policy domain", e))?;
+        self.put_marker(HOSTED, &domain, "mark policy domain")
+            .await?;
         let item = Item::from([
             ("pk".into(), s(format!("D#{domain}"))),
             ("sk".into(), s(format!("P#{:010}", version.version))),
@@ -1284,14 +1444,64 @@ impl Store for AwsStore {
     }
 
     async fn policy_domains(&self) -> Result<Vec<String>, StoreError> {
+        self.markers(HOSTED).await
+    }
+
+    async fn hold(&self, domain: &str, key: &RawKey, at: i64) -> Result<(), StoreError> {
+        let item = Item::from([
+            ("pk".into(), s(held_pk(domain))),
+            ("sk".into(), s(key.as_str())),
+            ("at".into(), n(at)),
+        ]);
+        self.ddb
+            .put_item()
+            .table_name(&self.at.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| classify("hold message", e))
+    }
+
+    async fn held(&self, domain: &str, limit: usize) -> Result<Vec<RawKey>, StoreError> {
         let items = self
-            .query(None, "pk = :pk", &[(":pk", s("DOMAIN"))], true)
+            .query_page(
+                None,
+                "pk = :pk",
+                &[(":pk", s(held_pk(domain)))],
+                true,
+                limit,
+            )
             .await?;
-        Ok(items
+        items
             .iter()
-            .filter(|i| matches!(i.get("has_policy"), Some(AttributeValue::Bool(true))))
-            .filter_map(|i| Some(text(i, "sk")?.strip_prefix("D#")?.to_owned()))
-            .collect())
+            .map(|i| {
+                let key = text(i, "sk").unwrap_or_default();
+                RawKey::new(key).map_err(|e| StoreError::corrupt("held key", e))
+            })
+            .collect()
+    }
+
+    async fn unhold(&self, domain: &str, key: &RawKey) -> Result<(), StoreError> {
+        self.delete(held_pk(domain), key.as_str().to_owned(), "release message")
+            .await
+    }
+
+    async fn request_release(&self, domain: &str) -> Result<(), StoreError> {
+        self.put_marker(RELEASES, domain, "request release").await
+    }
+
+    async fn releases(&self) -> Result<Vec<String>, StoreError> {
+        self.markers(RELEASES).await
+    }
+
+    async fn release_done(&self, domain: &str) -> Result<(), StoreError> {
+        self.delete(
+            RELEASES.to_owned(),
+            format!("D#{}", normalise_domain(domain)),
+            "end release",
+        )
+        .await
     }
 
     async fn cached_names(

@@ -17,8 +17,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::body::{self, Body};
 use super::{
-    CachedName, DayRange, DomainEntry, FaultPoint, Faults, MessageRecord, Outcome, PutReport,
-    RawKey, RawRead, Store, StoreError, StoredReport, WriteMode, normalise_domain,
+    CachedName, DayRange, DomainEntry, FaultPoint, Faults, MessagePosition, MessageRecord, Outcome,
+    PutReport, RawKey, RawRead, Store, StoreError, StoredReport, WriteMode, normalise_domain,
 };
 use crate::identity::ReportId;
 use crate::intake::Origin;
@@ -100,7 +100,20 @@ CREATE TABLE name_cache (
     json       TEXT NOT NULL
 ) WITHOUT ROWID;
 ";
-const SCHEMA_VERSION: i64 = 4;
+/// Version 5: messages held for domains that are not registered, and the domains whose held
+/// messages wait to be ingested.
+const SCHEMA_5: &str = "
+CREATE TABLE held (
+    domain TEXT NOT NULL,
+    key    TEXT NOT NULL,
+    at     INTEGER NOT NULL,
+    PRIMARY KEY (domain, key)
+) WITHOUT ROWID;
+CREATE TABLE releases (
+    domain TEXT PRIMARY KEY
+) WITHOUT ROWID;
+";
+const SCHEMA_VERSION: i64 = 5;
 
 /// How long a statement waits for another process's write to finish.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -370,6 +383,9 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         if version < 4 {
             conn.execute_batch(SCHEMA_4)?;
         }
+        if version < 5 {
+            conn.execute_batch(SCHEMA_5)?;
+        }
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)
     })();
     match migrated {
@@ -615,6 +631,13 @@ impl Store for EmbeddedStore {
             .await
     }
 
+    async fn is_stored(&self, report: &StoredReport) -> Result<bool, StoreError> {
+        // A row is written with its counters in one transaction: there, it is complete.
+        let id = report.id.as_str().to_owned();
+        self.blocking(move |inner| Ok(inner.stored_hash(&id)?.is_some()))
+            .await
+    }
+
     async fn put_message(&self, record: &MessageRecord) -> Result<(), StoreError> {
         let json =
             serde_json::to_string(record).map_err(|e| StoreError::corrupt("message record", e))?;
@@ -654,17 +677,30 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn messages(&self, outcome: Outcome) -> Result<Vec<MessageRecord>, StoreError> {
+    async fn messages(
+        &self,
+        outcome: Outcome,
+        after: Option<&MessagePosition>,
+        limit: usize,
+    ) -> Result<Vec<MessageRecord>, StoreError> {
+        let (at, key) = match after {
+            Some(p) => (Some(p.processed_at), p.key.as_str().to_owned()),
+            None => (None, String::new()),
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.blocking(move |inner| {
             let conn = inner.conn();
             let mut stmt = conn
-                .prepare(
+                .prepare_cached(
                     "SELECT record FROM messages WHERE outcome = ?1
-                     ORDER BY processed_at DESC, key DESC",
+                     AND (?2 IS NULL OR processed_at < ?2 OR (processed_at = ?2 AND key < ?3))
+                     ORDER BY processed_at DESC, key DESC LIMIT ?4",
                 )
                 .map_err(|e| sql("read messages", e))?;
             let rows = stmt
-                .query_map([outcome.as_str()], |r| r.get::<_, String>(0))
+                .query_map(params![outcome.as_str(), at, key, limit], |r| {
+                    r.get::<_, String>(0)
+                })
                 .map_err(|e| sql("read messages", e))?;
             let mut out = Vec::new();
             for json in rows {
@@ -711,17 +747,25 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn domains(&self) -> Result<Vec<DomainEntry>, StoreError> {
-        self.blocking(|inner| {
+    async fn domains(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DomainEntry>, StoreError> {
+        let after = after.map(normalise_domain);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.blocking(move |inner| {
             let conn = inner.conn();
             let mut stmt = conn
-                .prepare(&format!(
+                .prepare_cached(&format!(
                     "SELECT {DOMAIN_COLUMNS} FROM domains
-                     WHERE registered_at IS NOT NULL OR reports > 0 ORDER BY name"
+                     WHERE (registered_at IS NOT NULL OR reports > 0)
+                     AND (?1 IS NULL OR name > ?1)
+                     ORDER BY name LIMIT ?2"
                 ))
                 .map_err(|e| sql("read domains", e))?;
             let rows = stmt
-                .query_map([], domain_entry)
+                .query_map(params![after, limit], domain_entry)
                 .map_err(|e| sql("read domains", e))?;
             rows.collect::<Result<Vec<_>, _>>()
                 .map_err(|e| sql("read domains", e))
@@ -758,6 +802,8 @@ impl Store for EmbeddedStore {
                 "DELETE FROM reports WHERE domain = ?1",
                 "DELETE FROM day_counts WHERE domain = ?1",
                 "DELETE FROM policies WHERE domain = ?1",
+                "DELETE FROM held WHERE domain = ?1",
+                "DELETE FROM releases WHERE domain = ?1",
                 "DELETE FROM domains WHERE name = ?1",
             ] {
                 changed += tx
@@ -849,6 +895,81 @@ impl Store for EmbeddedStore {
         .await
     }
 
+    async fn hold(&self, domain: &str, key: &RawKey, at: i64) -> Result<(), StoreError> {
+        let (domain, key) = (normalise_domain(domain), key.as_str().to_owned());
+        self.execute(
+            "hold message",
+            "INSERT INTO held (domain, key, at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (domain, key) DO UPDATE SET at = excluded.at",
+            (domain, key, at),
+        )
+        .await
+    }
+
+    async fn held(&self, domain: &str, limit: usize) -> Result<Vec<RawKey>, StoreError> {
+        let domain = normalise_domain(domain);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.blocking(move |inner| {
+            let conn = inner.conn();
+            let mut stmt = conn
+                .prepare_cached("SELECT key FROM held WHERE domain = ?1 ORDER BY key LIMIT ?2")
+                .map_err(|e| sql("read held messages", e))?;
+            let rows = stmt
+                .query_map(params![domain, limit], |r| r.get::<_, String>(0))
+                .map_err(|e| sql("read held messages", e))?;
+            let mut out = Vec::new();
+            for key in rows {
+                let key = key.map_err(|e| sql("read held messages", e))?;
+                out.push(RawKey::new(key).map_err(|e| StoreError::corrupt("held key", e))?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn unhold(&self, domain: &str, key: &RawKey) -> Result<(), StoreError> {
+        let (domain, key) = (normalise_domain(domain), key.as_str().to_owned());
+        self.execute(
+            "release message",
+            "DELETE FROM held WHERE domain = ?1 AND key = ?2",
+            (domain, key),
+        )
+        .await
+    }
+
+    async fn request_release(&self, domain: &str) -> Result<(), StoreError> {
+        self.execute(
+            "request release",
+            "INSERT INTO releases (domain) VALUES (?1) ON CONFLICT DO NOTHING",
+            (normalise_domain(domain),),
+        )
+        .await
+    }
+
+    async fn releases(&self) -> Result<Vec<String>, StoreError> {
+        self.blocking(|inner| {
+            let conn = inner.conn();
+            let mut stmt = conn
+                .prepare_cached("SELECT domain FROM releases ORDER BY domain")
+                .map_err(|e| sql("read releases", e))?;
+            let rows = stmt
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(|e| sql("read releases", e))?;
+            rows.collect::<Result<_, _>>()
+                .map_err(|e| sql("read releases", e))
+        })
+        .await
+    }
+
+    async fn release_done(&self, domain: &str) -> Result<(), StoreError> {
+        self.execute(
+            "end release",
+            "DELETE FROM releases WHERE domain = ?1",
+            (normalise_domain(domain),),
+        )
+        .await
+    }
+
     async fn cached_names(
         &self,
         ips: &[IpAddr],
@@ -916,6 +1037,26 @@ impl Store for EmbeddedStore {
 }
 
 impl EmbeddedStore {
+    /// Runs one statement that writes.
+    async fn execute<P>(
+        &self,
+        op: &'static str,
+        statement: &'static str,
+        args: P,
+    ) -> Result<(), StoreError>
+    where
+        P: rusqlite::Params + Send + 'static,
+    {
+        self.blocking(move |inner| {
+            inner
+                .conn()
+                .execute(statement, args)
+                .map(drop)
+                .map_err(|e| sql(op, e))
+        })
+        .await
+    }
+
     async fn select_policies(
         &self,
         domain: &str,

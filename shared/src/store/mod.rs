@@ -24,8 +24,9 @@ pub mod aws;
 pub mod embedded;
 
 pub use model::{
-    CachedName, DayRange, DomainEntry, InvalidKey, MessageRecord, Outcome, PutReport, RawKey,
-    RawRead, ReportSummary, StoredReport, WriteMode, normalise_domain,
+    CachedName, DayRange, DomainEntry, InvalidKey, MessagePosition, MessageRecord, Outcome,
+    PutReport, RawKey, RawRead, ReportSummary, StoredReport, UPLOAD_PREFIX, WriteMode,
+    normalise_domain,
 };
 
 use crate::identity::ReportId;
@@ -81,6 +82,13 @@ pub trait Store: Send + Sync {
         id: &ReportId,
     ) -> impl Future<Output = Result<Option<StoredReport>, StoreError>> + Send;
 
+    /// Whether this report is stored and complete already: a duplicate is then known before
+    /// enriching it. Reads one item by its key.
+    fn is_stored(
+        &self,
+        report: &StoredReport,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Records how a raw message ended, replacing any earlier record of it.
     fn put_message(
         &self,
@@ -92,10 +100,13 @@ pub trait Store: Send + Sync {
         key: &RawKey,
     ) -> impl Future<Output = Result<Option<MessageRecord>, StoreError>> + Send;
 
-    /// Message records with the given outcome, newest first.
+    /// At most `limit` message records with the given outcome, newest first, beginning after
+    /// `after` (a page's last record) when given.
     fn messages(
         &self,
         outcome: Outcome,
+        after: Option<&MessagePosition>,
+        limit: usize,
     ) -> impl Future<Output = Result<Vec<MessageRecord>, StoreError>> + Send;
 
     /// Registers a domain; `false` if it was registered already.
@@ -111,8 +122,13 @@ pub trait Store: Send + Sync {
         name: &str,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Registered domains and domains that reports arrived for, by name.
-    fn domains(&self) -> impl Future<Output = Result<Vec<DomainEntry>, StoreError>> + Send;
+    /// At most `limit` of the registered domains and the domains reports arrived for, by
+    /// name, beginning after the name `after` when given.
+    fn domains(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<DomainEntry>, StoreError>> + Send;
 
     /// One domain, if it is registered or reports arrived for it.
     fn domain(
@@ -151,8 +167,40 @@ pub trait Store: Send + Sync {
         domain: &str,
     ) -> impl Future<Output = Result<Option<PolicyVersion>, StoreError>> + Send;
 
-    /// The domains that have any policy version, by name.
+    /// The domains that have any policy version, by name. Reads only those.
     fn policy_domains(&self) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    /// Keeps a message aside for a domain that is not registered (see
+    /// [`Accept::Registered`](crate::ingest::Accept)).
+    fn hold(
+        &self,
+        domain: &str,
+        key: &RawKey,
+        at: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// At most `limit` of the messages held for a domain.
+    fn held(
+        &self,
+        domain: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<RawKey>, StoreError>> + Send;
+
+    /// Takes a message off a domain's held list.
+    fn unhold(
+        &self,
+        domain: &str,
+        key: &RawKey,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Asks for a domain's held messages to be ingested (it was just registered).
+    fn request_release(&self, domain: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The domains whose held messages are waiting to be ingested.
+    fn releases(&self) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    /// Marks a domain's release done.
+    fn release_done(&self, domain: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The cached reverse DNS answers of these addresses that have not expired at `now`.
     fn cached_names(
@@ -221,6 +269,13 @@ impl<T: Store> Store for std::sync::Arc<T> {
         T::report(self, id)
     }
 
+    fn is_stored(
+        &self,
+        report: &StoredReport,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        T::is_stored(self, report)
+    }
+
     fn put_message(
         &self,
         record: &MessageRecord,
@@ -238,8 +293,10 @@ impl<T: Store> Store for std::sync::Arc<T> {
     fn messages(
         &self,
         outcome: Outcome,
+        after: Option<&MessagePosition>,
+        limit: usize,
     ) -> impl Future<Output = Result<Vec<MessageRecord>, StoreError>> + Send {
-        T::messages(self, outcome)
+        T::messages(self, outcome, after, limit)
     }
 
     fn register_domain(
@@ -257,8 +314,12 @@ impl<T: Store> Store for std::sync::Arc<T> {
         T::unregister_domain(self, name)
     }
 
-    fn domains(&self) -> impl Future<Output = Result<Vec<DomainEntry>, StoreError>> + Send {
-        T::domains(self)
+    fn domains(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<DomainEntry>, StoreError>> + Send {
+        T::domains(self, after, limit)
     }
 
     fn domain(
@@ -305,6 +366,43 @@ impl<T: Store> Store for std::sync::Arc<T> {
         T::policy_domains(self)
     }
 
+    fn hold(
+        &self,
+        domain: &str,
+        key: &RawKey,
+        at: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        T::hold(self, domain, key, at)
+    }
+
+    fn held(
+        &self,
+        domain: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<RawKey>, StoreError>> + Send {
+        T::held(self, domain, limit)
+    }
+
+    fn unhold(
+        &self,
+        domain: &str,
+        key: &RawKey,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        T::unhold(self, domain, key)
+    }
+
+    fn request_release(&self, domain: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
+        T::request_release(self, domain)
+    }
+
+    fn releases(&self) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send {
+        T::releases(self)
+    }
+
+    fn release_done(&self, domain: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
+        T::release_done(self, domain)
+    }
+
     fn cached_names(
         &self,
         ips: &[IpAddr],
@@ -318,6 +416,21 @@ impl<T: Store> Store for std::sync::Arc<T> {
         names: &[CachedName],
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         T::cache_names(self, names)
+    }
+}
+
+/// Every domain, read a page at a time: for commands that walk them all (`rampart
+/// reprocess --enrich`), never for a request.
+pub async fn every_domain<S: Store>(store: &S) -> Result<Vec<DomainEntry>, StoreError> {
+    let mut all: Vec<DomainEntry> = Vec::new();
+    loop {
+        let after = all.last().map(|d| d.name.clone());
+        let page = store.domains(after.as_deref(), 1000).await?;
+        let done = page.len() < 1000;
+        all.extend(page);
+        if done {
+            return Ok(all);
+        }
     }
 }
 

@@ -52,6 +52,9 @@ impl std::fmt::Display for RawKey {
 #[error("not a usable message key: {0:?}")]
 pub struct InvalidKey(pub String);
 
+/// Where TLS reports uploaded over HTTPS are kept among the raw messages.
+pub const UPLOAD_PREFIX: &str = "https/";
+
 /// One report as stored: the parsed report plus where and when it came from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredReport {
@@ -163,17 +166,22 @@ pub enum Outcome {
     Stored,
     /// Every report in it was already stored.
     Duplicate,
-    /// Nothing in it can ever be read as a report; `reason` says why.
+    /// Nothing in it can ever be read as a report, or nothing in it may be counted (a
+    /// period that has not begun); `reason` says why.
     Rejected,
+    /// Kept aside: its reports are for a domain that is not registered, and only registered
+    /// domains are counted. Registering the domain ingests it.
+    Held,
     /// Storing it failed for a reason that may pass (throttling, a timeout); retry it.
     Failed,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 4] = [
+    pub const ALL: [Outcome; 5] = [
         Outcome::Stored,
         Outcome::Duplicate,
         Outcome::Rejected,
+        Outcome::Held,
         Outcome::Failed,
     ];
 
@@ -182,6 +190,7 @@ impl Outcome {
             Outcome::Stored => "stored",
             Outcome::Duplicate => "duplicate",
             Outcome::Rejected => "rejected",
+            Outcome::Held => "held",
             Outcome::Failed => "failed",
         }
     }
@@ -217,6 +226,23 @@ pub struct MessageRecord {
     /// `From:` of the carrying mail, so a rejected mail can be traced to its sender.
     pub from: Option<String>,
     pub subject: Option<String>,
+}
+
+/// Where a page of message records ended: the last record's time and key. Records are
+/// listed newest first, then by key from last to first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessagePosition {
+    pub processed_at: i64,
+    pub key: RawKey,
+}
+
+impl MessageRecord {
+    pub fn position(&self) -> MessagePosition {
+        MessagePosition {
+            processed_at: self.processed_at,
+            key: self.key.clone(),
+        }
+    }
 }
 
 /// A domain Rampart knows: registered by a user, or seen in reports.
