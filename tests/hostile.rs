@@ -12,7 +12,7 @@ use common::api::{app, call};
 use common::backends::Backend;
 use common::on_both_backends;
 use rampart::Limits;
-use rampart::ingest::Ingest;
+use rampart::ingest::{Accept, Ingest};
 use rampart::intake::parse_input;
 use rampart::limits::MAX_COUNT;
 use rampart::query::{Params, aggregate};
@@ -27,6 +27,10 @@ on_both_backends!(
     totals_stop_at_max_count_instead_of_wrapping,
     forged_cursors_are_refused,
     csv_cells_never_run_as_formulas,
+    mail_for_an_unregistered_domain_is_held_until_it_is_registered,
+    a_period_that_has_not_begun_is_rejected_and_kept,
+    a_trailing_dot_names_the_same_report_and_partition,
+    domains_page_at_the_store,
 );
 
 /// 2024-03-01T00:00:00Z.
@@ -356,4 +360,205 @@ async fn csv_cells_never_run_as_formulas<B: Backend + 'static>(store: Arc<B>) {
             "{cell:?}"
         );
     }
+}
+
+/// Under `registered`, a stranger's mail for a domain nobody registered creates nothing: it
+/// is kept raw and held. Registering the domain ingests it.
+async fn mail_for_an_unregistered_domain_is_held_until_it_is_registered<B: Backend + 'static>(
+    store: Arc<B>,
+) {
+    let plain = Enricher::disabled();
+    let ingest = Ingest::new(&*store, &plain).accept(Accept::Registered);
+    let xml = report_xml("Early", "h1", &record("4", "none", "pass"));
+    let key = RawKey::for_content(xml.as_bytes());
+    store.put_raw(&key, xml.as_bytes()).await.unwrap();
+    let now = MARCH_1 + 2 * DAY;
+    let done = ingest.message(&key, xml.as_bytes(), now).await;
+    assert_eq!(done.outcome, Outcome::Held);
+    assert_eq!(
+        done.reason.as_deref(),
+        Some("held: victim.example not registered; registering ingests this message")
+    );
+    assert_eq!(store.domains(None, 10).await.unwrap(), []);
+    assert_eq!(
+        store.held("victim.example", 10).await.unwrap(),
+        std::slice::from_ref(&key)
+    );
+    assert_eq!(
+        store.get_raw(&key, 1 << 20).await.unwrap(),
+        rampart::store::RawRead::Bytes(xml.as_bytes().to_vec())
+    );
+    // A second copy is held once, not twice.
+    ingest.message(&key, xml.as_bytes(), now).await;
+    assert_eq!(store.held("victim.example", 10).await.unwrap().len(), 1);
+
+    let api = app(Arc::clone(&store), None);
+    let listed = call(&api, Method::GET, "/v1/messages", None).await.json();
+    assert_eq!(listed["messages"][0]["outcome"], "held");
+    assert_eq!(listed["messages"][0]["key"], key.as_str());
+    // Nothing to release before the domain is registered.
+    let released = ingest.release_held(now + 30, None).await.unwrap();
+    assert!(released.outcomes.is_empty());
+
+    let r = call(
+        &api,
+        Method::POST,
+        "/v1/domains",
+        Some(json!({"domain": "Victim.Example"})),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    assert_eq!(store.releases().await.unwrap(), ["victim.example"]);
+    let released = ingest.release_held(now + 60, None).await.unwrap();
+    assert_eq!(
+        (released.outcomes.get("stored"), &released.domains[..]),
+        (Some(&1), &["victim.example".to_owned()][..])
+    );
+    assert_eq!(
+        store.message(&key).await.unwrap().unwrap().outcome,
+        Outcome::Stored
+    );
+    assert_eq!(store.held("victim.example", 10).await.unwrap(), []);
+    assert_eq!(store.releases().await.unwrap(), Vec::<String>::new());
+    assert_eq!(summary(&*store).await.messages, 4);
+    // Released once: another run finds nothing.
+    let again = ingest.release_held(now + 90, None).await.unwrap();
+    assert!(again.outcomes.is_empty() && again.domains.is_empty());
+}
+
+/// A report dated 2100 is not counted: the message is rejected with the reason, its bytes
+/// kept, and `rampart reprocess` (a replacing ingest) takes it once the date is plausible.
+async fn a_period_that_has_not_begun_is_rejected_and_kept<B: Backend + 'static>(store: Arc<B>) {
+    const Y2100: i64 = 4_102_444_800;
+    let xml = format!(
+        "<feedback><report_metadata><org_name>Time Traveller</org_name><report_id>t1</report_id>\
+         <date_range><begin>{Y2100}</begin><end>{}</end></date_range></report_metadata>\
+         <policy_published><domain>victim.example</domain></policy_published>{}</feedback>",
+        Y2100 + DAY - 1,
+        record("9", "none", "pass")
+    );
+    let done = ingest(&*store, &xml).await;
+    assert_eq!(done.outcome, Outcome::Rejected);
+    assert_eq!(
+        done.reason.as_deref(),
+        Some(
+            "input: the report period begins 2100-01-01 00:00 UTC, more than 2 days from now, \
+             so it is not counted; `rampart reprocess` takes it once that is plausible"
+        )
+    );
+    assert_eq!(store.domains(None, 10).await.unwrap(), []);
+    let key = RawKey::for_content(xml.as_bytes());
+    assert!(matches!(
+        store.get_raw(&key, 1 << 20).await.unwrap(),
+        rampart::store::RawRead::Bytes(_)
+    ));
+    let later = Ingest::new(&*store, &Enricher::disabled())
+        .mode(WriteMode::Replace)
+        .stored(&key, Y2100 + DAY)
+        .await;
+    assert_eq!(later.outcome, Outcome::Stored, "{:?}", later.reason);
+}
+
+/// `Example.COM.` and `example.com` are one domain: the same report from both is one report
+/// in one partition, and the second is a duplicate.
+async fn a_trailing_dot_names_the_same_report_and_partition<B: Backend + 'static>(store: Arc<B>) {
+    let xml = report_xml("Dots", "d1", &record("2", "none", "pass"));
+    let dotted = xml.replace(
+        "<domain>victim.example</domain>",
+        "<domain>Victim.Example.</domain>",
+    );
+    let first = ingest(&*store, &dotted).await;
+    let second = ingest(&*store, &xml).await;
+    assert_eq!(first.outcome, Outcome::Stored);
+    assert_eq!(second.outcome, Outcome::Duplicate);
+    assert_eq!(first.reports, second.reports);
+    let domains = store.domains(None, 10).await.unwrap();
+    assert_eq!(
+        domains
+            .iter()
+            .map(|d| (d.name.as_str(), d.reports))
+            .collect::<Vec<_>>(),
+        [("victim.example", 1)]
+    );
+}
+
+/// `GET /v1/domains` pages at the store: a page and a cursor, however many domains there are.
+async fn domains_page_at_the_store<B: Backend + 'static>(store: Arc<B>) {
+    let api = app(Arc::clone(&store), None);
+    for d in ["e.example", "a.example", "d.example", "b.example"] {
+        let r = call(
+            &api,
+            Method::POST,
+            "/v1/domains",
+            Some(json!({"domain": d})),
+        )
+        .await;
+        assert_eq!(r.status, 201);
+    }
+    // A domain seen in a report, not registered, lists among them.
+    ingest(
+        &*store,
+        &report_xml("Seen", "s1", &record("1", "none", "pass")),
+    )
+    .await;
+    let mut names = Vec::new();
+    let mut uri = "/v1/domains?limit=2".to_owned();
+    let mut pages = 0;
+    loop {
+        let page = call(&api, Method::GET, &uri, None).await.json();
+        pages += 1;
+        for d in page["domains"].as_array().unwrap() {
+            names.push(d["domain"].as_str().unwrap().to_owned());
+        }
+        match page["next"].as_str() {
+            Some(next) => uri = format!("/v1/domains?limit=2&cursor={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(
+        names,
+        [
+            "a.example",
+            "b.example",
+            "d.example",
+            "e.example",
+            "victim.example"
+        ]
+    );
+    assert_eq!(pages, 3);
+    let r = call(&api, Method::GET, "/v1/domains?cursor=zz.0000", None).await;
+    assert_eq!(r.error(400), "invalid_cursor");
+}
+
+/// `rampart reprocess --backend aws` reads the mail SES stored under its prefix and the TLS
+/// reports uploaded over HTTPS.
+#[tokio::test]
+async fn aws_raw_keys_include_https_uploads() {
+    use rampart::store::Store;
+    use rampart::store::aws::{AwsLocation, AwsStore, emulator_config};
+    let sdk = emulator_config(&common::backends::endpoint()).await;
+    let n = std::process::id();
+    let store = AwsStore::new(
+        &sdk,
+        AwsLocation {
+            table: format!("prefixes-{n}"),
+            bucket: format!("prefixes-{n}"),
+            raw_prefix: "inbound/".into(),
+        },
+    );
+    store.create_resources().await.unwrap();
+    for key in ["inbound/a", "https/b", "elsewhere/c"] {
+        store
+            .put_raw(&RawKey::new(key).unwrap(), b"x")
+            .await
+            .unwrap();
+    }
+    let keys: Vec<String> = store
+        .raw_keys()
+        .await
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().to_owned())
+        .collect();
+    assert_eq!(keys, ["inbound/a", "https/b"]);
 }

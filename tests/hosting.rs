@@ -26,6 +26,7 @@ on_both_backends!(
     bad_policies_are_refused_with_reasons,
     tls_reports_posted_over_https_read_back_exactly,
     refused_uploads_are_answered_counted_and_not_kept,
+    one_unpublishable_domain_does_not_stop_the_others,
     uploads_for_unregistered_domains_are_refused,
 );
 
@@ -526,6 +527,40 @@ async fn uploads_for_unregistered_domains_are_refused<B: Backend + 'static>(stor
         String::from_utf8_lossy(&reply.bytes)
     );
     assert_eq!(store.raw_keys().await.unwrap().len(), 1);
+}
+
+/// A domain whose policy history cannot be read is reported; the domains after it are still
+/// published.
+async fn one_unpublishable_domain_does_not_stop_the_others<B: Backend + 'static>(store: Arc<B>) {
+    let app = app_at(Arc::clone(&store), None, || T0);
+    let domains = ["a-first.example", "b-broken.example", "c-last.example"];
+    for domain in domains {
+        register(&app, domain).await;
+        let policy = json!({"mode": "testing", "mx": [format!("mx.{domain}")], "max_age": 86400});
+        let uri = format!("/v1/domains/{domain}/mta-sts");
+        assert_eq!(
+            call(&app, Method::PUT, &uri, Some(policy)).await.status,
+            201
+        );
+    }
+    store.corrupt_policy("b-broken.example").await;
+    let zone = zone_file();
+    let settled = settle_all(&*store, &zone, T0 + 60, Timing::default())
+        .await
+        .unwrap();
+    assert_eq!(settled.changed, 2);
+    assert_eq!(
+        settled
+            .failed
+            .iter()
+            .map(|(d, _)| d.as_str())
+            .collect::<Vec<_>>(),
+        ["b-broken.example"]
+    );
+    for domain in ["a-first.example", "c-last.example"] {
+        let name = rampart::mta_sts::id_record_name(domain, zone.apex());
+        assert!(zone.txt(&name).await.unwrap().is_some(), "{domain}");
+    }
 }
 
 /// The policy host as Lambda runs it: a Function URL event behind CloudFront, with the

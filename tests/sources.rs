@@ -58,14 +58,14 @@ fn the_bundled_databases_give_country_and_as() {
 /// The zone of the hand-built report's sources.
 async fn zone() -> dns::DnsServer {
     let google = ip("209.85.220.41");
-    let fake = ip("198.51.100.7");
+    let fake = ip("5.188.62.7");
     let outlook = ip("2a01:111:f400::1");
     dns::serve(&[
         (&reverse_name(google), "PTR", "mail-sor-f41.google.com."),
         ("mail-sor-f41.google.com.", "A", "209.85.220.41"),
         // Claims to be Google, but the name does not point back at it.
         (&reverse_name(fake), "PTR", "mail.google.com."),
-        ("mail.google.com.", "A", "198.51.100.99"),
+        ("mail.google.com.", "A", "5.188.62.99"),
         (
             &reverse_name(outlook),
             "PTR",
@@ -112,8 +112,8 @@ fn expected_sources() -> Vec<(&'static str, Value)> {
             "base_domain": null, "service": null}),
         ),
         (
-            "198.51.100.7",
-            json!({"country": "AU", "asn": null, "as_org": null,
+            "5.188.62.7",
+            json!({"country": "RU", "asn": 216368, "as_org": "Petersburg Internet Network ltd.",
             "reverse_dns": {"status": "unconfirmed", "name": "mail.google.com"},
             "base_domain": null, "service": null}),
         ),
@@ -242,7 +242,7 @@ fn report_xml() -> String {
             &[spf("example.org", "fail")],
         ),
         // suspicious: its PTR name claims Google, but is not confirmed
-        record("198.51.100.7", 2, fail, None, &[spf("example.org", "fail")]),
+        record("5.188.62.7", 2, fail, None, &[spf("example.org", "fail")]),
         // misconfigured: both fail from a recognised service (Microsoft 365, by its PTR)
         record(
             "2a01:111:f400::1",
@@ -481,7 +481,7 @@ async fn every_class_is_recognised_and_counted() {
         .iter()
         .map(|g| g["key"]["country"].clone())
         .collect();
-    assert_eq!(keys, [json!("AU"), json!("DE"), json!("GB"), json!("US")]);
+    assert_eq!(keys, [json!("DE"), json!("GB"), json!("RU"), json!("US")]);
     for bad in ["country=USA", "asn=google", "classification=spoofed"] {
         let reply = get(
             &app,
@@ -572,7 +572,8 @@ async fn the_spoofing_view_ranks_failing_unrecognised_sources() {
                  "messages": 9, "first_seen": "2024-03-01T00:00:00Z",
                  "last_seen": "2024-03-01T23:59:59Z", "reports": 1, "reporters": ["google.com"],
                  "header_from": ["example.org"], "dispositions": {"none": 9}},
-                {"ip": "198.51.100.7", "country": "AU", "asn": null, "as_org": null,
+                {"ip": "5.188.62.7", "country": "RU", "asn": 216368,
+                 "as_org": "Petersburg Internet Network ltd.",
                  "reverse_dns": {"status": "unconfirmed", "name": "mail.google.com"},
                  "messages": 2, "first_seen": "2024-03-01T00:00:00Z",
                  "last_seen": "2024-03-01T23:59:59Z", "reports": 1, "reporters": ["google.com"],
@@ -582,7 +583,7 @@ async fn the_spoofing_view_ranks_failing_unrecognised_sources() {
     );
     let de = get(
         &app,
-        &format!("/v1/domains/example.org/spoofing?{RANGE}&country=AU"),
+        &format!("/v1/domains/example.org/spoofing?{RANGE}&country=RU"),
     )
     .await
     .json();

@@ -27,7 +27,6 @@ use crate::mail::MessageFacts;
 use crate::sources::Enricher;
 use crate::store::{
     MessageRecord, Outcome, PutReport, RawKey, RawRead, Store, StoreError, StoredReport, WriteMode,
-    normalise_domain,
 };
 
 /// A report period beginning more than this many days after now is not counted.
@@ -294,7 +293,7 @@ impl<'a, S: Store> Ingest<'a, S> {
             if let Some(why) = implausible(&parsed.report, now) {
                 return Err(UploadRefusal::ImplausiblePeriod(why));
             }
-            let domain = report_domain(&parsed.report);
+            let domain = parsed.report.domain();
             if self.accept == Accept::Registered && !self.registered(&domain).await {
                 return Err(UploadRefusal::UnregisteredDomain(if domain.is_empty() {
                     "a report naming no policy domain".to_owned()
@@ -399,7 +398,7 @@ impl<'a, S: Store> Ingest<'a, S> {
                 not_counted += 1;
                 continue;
             }
-            let domain = report_domain(&parsed.report);
+            let domain = parsed.report.domain();
             if self.accept == Accept::Registered {
                 if domain.is_empty() {
                     notes.push(format!(
@@ -566,19 +565,6 @@ fn implausible(report: &Report, now: i64) -> Option<String> {
              it is not counted; `rampart reprocess` takes it once that is plausible"
         )
     })
-}
-
-/// The policy domain a report is filed under (see [`StoredReport::domain`]).
-fn report_domain(report: &Report) -> String {
-    let raw = match report {
-        Report::Aggregate(r) => r.policy.domain.as_str(),
-        Report::Tls(r) => r
-            .policies
-            .iter()
-            .find_map(|p| p.policy.policy_domain.as_deref())
-            .unwrap_or(""),
-    };
-    normalise_domain(raw)
 }
 
 /// Facts about the message that go into its record beside the outcome.

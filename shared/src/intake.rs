@@ -44,6 +44,20 @@ impl Report {
         }
     }
 
+    /// The policy domain the report is filed under: lower-case, without a trailing dot;
+    /// empty when it names none (TLS-RPT: the first policy's domain).
+    pub fn domain(&self) -> String {
+        let raw = match self {
+            Report::Aggregate(r) => r.policy.domain.as_str(),
+            Report::Tls(r) => r
+                .policies
+                .iter()
+                .find_map(|p| p.policy.policy_domain.as_deref())
+                .unwrap_or(""),
+        };
+        crate::store::normalise_domain(raw)
+    }
+
     /// `"aggregate"` or `"tlsrpt"`.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -29,6 +29,9 @@ pub trait Backend: Store {
     fn mark(&self, key: &RawKey) -> impl Future<Output = Option<Option<String>>> + Send;
     /// The size of the largest item or row written, in bytes, where items are limited.
     fn largest_item(&self) -> impl Future<Output = Option<usize>> + Send;
+    /// Writes an unreadable newest version of a domain's hosted policy, as a bug or a bad
+    /// hand edit would leave it.
+    fn corrupt_policy(&self, domain: &str) -> impl Future<Output = ()> + Send;
 }
 
 pub fn embedded() -> EmbeddedStore {
@@ -70,6 +73,17 @@ impl Backend for EmbeddedStore {
     async fn largest_item(&self) -> Option<usize> {
         None
     }
+
+    async fn corrupt_policy(&self, domain: &str) {
+        let db =
+            rusqlite::Connection::open(self.dir().join(rampart::store::embedded::DATABASE_FILE))
+                .unwrap();
+        db.execute(
+            "INSERT INTO policies (domain, version, created_at, json) VALUES (?1, 99, 0, 'garbage')",
+            [domain],
+        )
+        .unwrap();
+    }
 }
 
 impl Backend for AwsStore {
@@ -96,6 +110,18 @@ impl Backend for AwsStore {
 
     async fn largest_item(&self) -> Option<usize> {
         all_items(self).await.iter().map(item_size).max()
+    }
+
+    async fn corrupt_policy(&self, domain: &str) {
+        self.dynamodb()
+            .put_item()
+            .table_name(&self.location().table)
+            .item("pk", AttributeValue::S(format!("D#{domain}")))
+            .item("sk", AttributeValue::S("P#0000000099".into()))
+            .item("policy", AttributeValue::S("garbage".into()))
+            .send()
+            .await
+            .unwrap();
     }
 }
 

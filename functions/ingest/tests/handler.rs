@@ -453,3 +453,145 @@ fn configuration_comes_from_the_environment() {
         Err("RAMPART_TABLE is not set".to_owned())
     );
 }
+
+/// A DNS server that takes every query and answers none: reverse DNS waits out its timeouts.
+async fn silent_dns() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = udp.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let mut buf = [0u8; 1500];
+        loop {
+            let _ = udp.recv_from(&mut buf).await;
+        }
+    });
+    (addr, task)
+}
+
+/// Report `i` of a batch: one record from a public address, so it is looked up.
+fn report_mail(i: usize) -> Vec<u8> {
+    format!(
+        "<feedback><report_metadata><org_name>Batch</org_name><report_id>b{i}</report_id>\
+         <date_range><begin>1789900000</begin><end>1789986399</end></date_range>\
+         </report_metadata><policy_published><domain>batch.example</domain></policy_published>\
+         <record><row><source_ip>5.188.62.{i}</source_ip><count>1</count></row></record>\
+         </feedback>"
+    )
+    .into_bytes()
+}
+
+/// Ten new reports against a DNS server that never answers. Reverse DNS has one budget for
+/// the whole invocation, and no object is started within the reserve of the deadline: the
+/// invocation stores what it started and lists only the rest as batch failures; the
+/// redelivery stores them.
+#[tokio::test]
+async fn a_batch_against_a_silent_resolver_fails_only_what_it_could_not_start() {
+    use rampart::sources::ptr::PtrResolver;
+    use rampart::sources::{EnrichSettings, Enricher};
+    use std::time::Duration;
+
+    let (dns, _server) = silent_dns().await;
+    let settings = EnrichSettings {
+        lookup_timeout: Duration::from_secs(2),
+        budget: Duration::from_millis(1_000),
+        ..EnrichSettings::default()
+    };
+    let resolver = PtrResolver::with_servers(&[dns], settings.lookup_timeout).unwrap();
+    let mut deps = deps(Limits::default()).await;
+    deps.enricher = Enricher::new(Some(resolver), settings);
+    deps.reserve = Duration::from_millis(1_000);
+    let mut bodies = Vec::new();
+    for i in 0..10 {
+        let key = format!("inbound/batch-{i}");
+        put(&deps, &key, &report_mail(i)).await;
+        bodies.push(s3_notification(&deps.bucket, &key).to_string());
+    }
+
+    // Objects are not started once a second of the invocation is left: the first one takes
+    // the whole DNS budget (one second), so at most a few follow it.
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(2_050);
+    let handled = handle(sqs_batch(&bodies), &deps, NOW, Some(deadline))
+        .await
+        .unwrap();
+    let stored: Vec<usize> = (0..10)
+        .filter(|i| {
+            handled
+                .objects
+                .iter()
+                .any(|o| o.key == format!("inbound/batch-{i}") && o.outcome == Outcome::Stored)
+        })
+        .collect();
+    assert!(handled.objects.iter().all(|o| o.outcome == Outcome::Stored));
+    assert!(stored.contains(&0), "the first object is always started");
+    let failures: Vec<usize> = (0..10).filter(|i| !stored.contains(i)).collect();
+    assert!(!failures.is_empty(), "some objects were left: {stored:?}");
+    // Objects are taken in order: what was left is the tail of the batch.
+    assert_eq!(failures, (stored.len()..10).collect::<Vec<_>>());
+    let listed: Vec<String> = failures.iter().map(|i| format!("m{i}")).collect();
+    assert_eq!(
+        handled.into_response().unwrap(),
+        json!({"batchItemFailures": listed.iter().map(|m| json!({"itemIdentifier": m})).collect::<Vec<_>>()})
+    );
+
+    // SQS delivers the failed messages again, to an invocation with time to spare.
+    let again: Vec<String> = failures.iter().map(|i| bodies[*i].clone()).collect();
+    let retried = handle(sqs_batch(&again), &deps, NOW + 60, None)
+        .await
+        .unwrap();
+    assert!(retried.objects.iter().all(|o| o.outcome == Outcome::Stored));
+    assert_eq!(
+        retried.into_response().unwrap(),
+        json!({"batchItemFailures": []})
+    );
+    let domain = deps.store.domain("batch.example").await.unwrap().unwrap();
+    assert_eq!((domain.reports, domain.messages), (10, 10));
+}
+
+/// Under `registered`, mail for a domain nobody registered is held; the scheduled run after
+/// the domain is registered ingests it.
+#[tokio::test]
+async fn the_schedule_ingests_mail_held_for_a_domain_registered_since() {
+    let mut deps = deps(Limits::default()).await;
+    deps.accept = rampart::ingest::Accept::Registered;
+    put(
+        &deps,
+        "inbound/early",
+        &read("tests/fixtures/corpus/email/mail-auth/100.eml"),
+    )
+    .await;
+    let handled = handle(
+        s3_notification(&deps.bucket, "inbound/early"),
+        &deps,
+        NOW,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(handled.objects[0].outcome, Outcome::Held);
+    assert_eq!(handled.counts.held, 1);
+    assert_eq!(tag(&deps, "inbound/early").await.as_deref(), Some("held"));
+
+    deps.store
+        .register_domain("stalw.art", NOW + 10)
+        .await
+        .unwrap();
+    deps.store.request_release("stalw.art").await.unwrap();
+    let timing = rampart::mta_sts::Timing::default();
+    let ran = ingest::scheduled(
+        &deps,
+        None::<&rampart::mta_sts::ZoneFile>,
+        timing,
+        NOW + 60,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        ran,
+        json!({
+            "released": {"outcomes": {"stored": 1}, "domains": ["stalw.art"]},
+            "policy_ids_changed": null,
+            "policy_ids_failed": null,
+        })
+    );
+    assert_eq!(tag(&deps, "inbound/early").await.as_deref(), Some("stored"));
+}

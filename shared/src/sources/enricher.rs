@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::{ReverseDns, ServiceMap, SourceInfo, Sources, is_private};
+use super::{ReverseDns, ServiceMap, SourceInfo, Sources, is_special_purpose};
 use crate::dmarc::AggregateReport;
 use crate::store::{CachedName, Store};
 
@@ -172,7 +172,11 @@ impl Enricher {
             addresses: ips.len(),
             ..Enriched::default()
         };
-        let public: Vec<IpAddr> = ips.iter().copied().filter(|ip| !is_private(*ip)).collect();
+        let public: Vec<IpAddr> = ips
+            .iter()
+            .copied()
+            .filter(|ip| !is_special_purpose(*ip))
+            .collect();
         let mut names: HashMap<IpAddr, ReverseDns> = HashMap::new();
         if self.has_resolver() && !public.is_empty() {
             match store.cached_names(&public, now).await {
@@ -214,7 +218,7 @@ impl Enricher {
         let sources: Sources = ips
             .iter()
             .map(|&ip| {
-                let rdns = if is_private(ip) {
+                let rdns = if is_special_purpose(ip) {
                     ReverseDns::Absent
                 } else {
                     names.remove(&ip).unwrap_or(ReverseDns::Unresolved)

@@ -573,6 +573,11 @@ impl AwsStore {
             ("pk".into(), s(partition)),
             ("sk".into(), s(format!("D#{}", normalise_domain(domain)))),
         ]);
+        self.put(item, op).await
+    }
+
+    /// Writes one item, replacing any with its key.
+    async fn put(&self, item: Item, op: &'static str) -> Result<(), StoreError> {
         self.ddb
             .put_item()
             .table_name(&self.at.table)
@@ -1453,14 +1458,7 @@ impl Store for AwsStore {
             ("sk".into(), s(key.as_str())),
             ("at".into(), n(at)),
         ]);
-        self.ddb
-            .put_item()
-            .table_name(&self.at.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| classify("hold message", e))
+        self.put(item, "hold message").await
     }
 
     async fn held(&self, domain: &str, limit: usize) -> Result<Vec<RawKey>, StoreError> {

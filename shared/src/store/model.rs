@@ -71,18 +71,10 @@ pub struct StoredReport {
 }
 
 impl StoredReport {
-    /// The policy domain the report is filed under: lower-case, without a trailing dot.
-    /// Reports without one are filed under the empty domain, never dropped.
+    /// The policy domain the report is filed under (see [`Report::domain`]). Reports
+    /// without one are filed under the empty domain, never dropped.
     pub fn domain(&self) -> String {
-        let raw = match &self.report {
-            Report::Aggregate(r) => r.policy.domain.as_str(),
-            Report::Tls(r) => r
-                .policies
-                .iter()
-                .find_map(|p| p.policy.policy_domain.as_deref())
-                .unwrap_or(""),
-        };
-        normalise_domain(raw)
+        self.report.domain()
     }
 
     /// The UTC day (`YYYY-MM-DD`) the report's period begins; `0000-00-00` when it has no
