@@ -29,10 +29,15 @@ impl Drop for Server {
 }
 
 fn serve(args: &[&str]) -> Server {
+    serve_with(args, &[])
+}
+
+fn serve_with(args: &[&str], env: &[(&str, &str)]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_rampart"))
         .arg("serve")
         .args(["--listen", "127.0.0.1:0"])
         .args(args)
+        .envs(env.iter().copied())
         .env_remove("RAMPART_TOKEN")
         .env_remove("RAMPART_DATA")
         // No reverse DNS here: tests/sources.rs and enrich.rs run their own DNS servers.
@@ -208,4 +213,33 @@ fn a_token_is_required_when_set_and_beyond_loopback() {
         stderr.contains("would show every report to the network; pass --token"),
         "{stderr}"
     );
+}
+
+/// The bundled samples are for trying Rampart on one machine: served over a real table
+/// (here moto's), the store is left as it is, empty.
+#[test]
+fn a_real_table_is_never_filled_with_samples() {
+    let endpoint = std::env::var("RAMPART_TEST_AWS_ENDPOINT")
+        .expect("RAMPART_TEST_AWS_ENDPOINT: run ./scripts/test, which starts a moto server");
+    let name = format!("serve-{}", std::process::id());
+    let env = [
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", "us-east-1"),
+        ("RAMPART_TABLE", name.as_str()),
+        ("RAMPART_BUCKET", name.as_str()),
+    ];
+    let setup = Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .args(["setup", "--backend", "aws"])
+        .envs(env)
+        .output()
+        .unwrap();
+    assert!(setup.status.success(), "{setup:?}");
+    let dir = fresh_dir("serve-aws");
+    let server = serve_with(&["--backend", "aws", "--data", dir.to_str().unwrap()], &env);
+    let list = get_json(&server.addr, "/v1/domains");
+    assert_eq!(list, serde_json::json!({"domains": [], "next": null}));
+    let stored = get_json(&server.addr, "/v1/messages?outcome=stored");
+    assert_eq!(stored["messages"], serde_json::json!([]));
 }

@@ -485,7 +485,7 @@ impl<'a, S: Store> Ingest<'a, S> {
         } else {
             Outcome::Duplicate
         };
-        done.reason = (!notes.is_empty()).then(|| notes.join("; "));
+        done.reason = (!notes.is_empty()).then(|| crate::intake::joined_reasons(&notes));
         self.record(done, &ctx).await
     }
 

@@ -257,9 +257,29 @@ impl Intake {
         Some(if reasons.is_empty() {
             IntakeError::NoReportFound.to_string()
         } else {
-            reasons.join("; ")
+            joined_reasons(&reasons)
         })
     }
+}
+
+/// The longest reason kept with a message: a mail of a thousand bad parts gives a thousand
+/// reasons, and the record of it must stay small.
+pub const MAX_REASON_BYTES: usize = 2000;
+
+/// Reasons joined with `; `, as many whole ones as fit in [`MAX_REASON_BYTES`], then how
+/// many more there were.
+pub fn joined_reasons(reasons: &[String]) -> String {
+    let mut out = String::new();
+    for (i, reason) in reasons.iter().enumerate() {
+        let sep = if i == 0 { "" } else { "; " };
+        if out.len() + sep.len() + reason.len() > MAX_REASON_BYTES && i > 0 {
+            out.push_str(&format!("; and {} more", reasons.len() - i));
+            return out;
+        }
+        out.push_str(sep);
+        out.push_str(&crate::mail::capped(reason, MAX_REASON_BYTES));
+    }
+    out
 }
 
 /// Parses one input: a mail, a bare XML or JSON report, or a gzip or zip of either.
@@ -618,5 +638,25 @@ fn container_name(origin: &Origin) -> &'static str {
         Some(Container::Zip) => "zip entry",
         Some(Container::Mail) => "mail part",
         None => "input",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_are_cut_to_whole_ones_and_a_count() {
+        let reasons: Vec<String> = (0..1000)
+            .map(|i| format!("part {i:03}: {}", "x".repeat(80)))
+            .collect();
+        let joined = joined_reasons(&reasons);
+        assert!(joined.len() <= MAX_REASON_BYTES + 20, "{}", joined.len());
+        assert!(joined.starts_with("part 000: "));
+        assert!(joined.ends_with("; and 979 more"), "{joined}");
+        assert_eq!(
+            joined_reasons(&reasons[..2]),
+            format!("{}; {}", reasons[0], reasons[1])
+        );
     }
 }

@@ -294,8 +294,8 @@ def main():
     expect("with the cache time the template sets",
            served["headers"]["cache-control"], "max-age=60")
 
-    # ingest: an SQS message for a mail SES wrote under the template's prefix, then the
-    # policy-id schedule against the template's zone (the id is due 60 s after the PUT).
+    # ingest: an SQS message for a mail SES wrote under the template's prefix. The template
+    # counts registered domains only: the mail, for twlnet.com, is held.
     s3 = boto3.client("s3", **aws)
     s3.put_object(Bucket=bucket, Key="inbound/wiring-mail", Body=mail_path.read_bytes())
     # The committed sample event, as S3 and SQS send it, naming this bucket and key.
@@ -304,13 +304,44 @@ def main():
     notification["Records"][0]["s3"]["bucket"]["name"] = bucket
     notification["Records"][0]["s3"]["object"]["key"] = "inbound/wiring-mail"
     sqs["Records"][0]["body"] = json.dumps(notification)
-    schedule = json.loads(Path("events/schedule.json").read_text())
-    (kind, batch), (skind, scheduled) = invoke(bin_dir / "ingest", env["ingest"], [sqs, schedule])
+    (kind, batch), = invoke(bin_dir / "ingest", env["ingest"], [sqs])
     expect("ingest acknowledges the batch", (kind, batch), ("response", {"batchItemFailures": []}))
     tags = s3.get_object_tagging(Bucket=bucket, Key="inbound/wiring-mail")["TagSet"]
-    expect("and tagged the mail stored", tags, [{"Key": "rampart-outcome", "Value": "stored"}])
-    expect("ingest runs the schedule against the template's zone", (skind, scheduled),
-           ("response", {"policy_ids_changed": 0}))
+    expect("and holds the mail of an unregistered domain", tags,
+           [{"Key": "rampart-outcome", "Value": "held"}])
+
+    # query: registering the domain; an upload for a domain nobody registered is refused,
+    # not kept, and counted in a metric line.
+    upload = {"organization-name": "Wiring", "report-id": "w1",
+              "date-range": {"start-datetime": "2026-11-01T00:00:00Z",
+                             "end-datetime": "2026-11-01T23:59:59Z"},
+              "policies": [{"policy": {"policy-type": "sts", "policy-domain": "stranger.example"},
+                            "summary": {"total-successful-session-count": 1,
+                                        "total-failure-session-count": 0}}]}
+    (kind, registered), (_, refused) = invoke(bin_dir / "query", env["query"], [
+        http_event("POST", "/v1/domains", {"domain": "twlnet.com"}),
+        http_event("POST", "/v1/tlsrpt", upload,
+                   headers={"content-type": "application/tlsrpt+json"}),
+    ])
+    expect("query registers the domain", registered["statusCode"], 201)
+    expect("an upload for an unregistered domain is refused", refused["statusCode"], 403)
+    metric = [json.loads(line) for line in LOGS[-1].splitlines()
+              if '"UploadsRefused"' in line]
+    expect("and counted as a CloudWatch metric", [(m["Reason"], m["UploadsRefused"])
+                                                   for m in metric],
+           [("unregistered_domain", 1)])
+    kept = s3.list_objects_v2(Bucket=bucket, Prefix="https/").get("KeyCount", 0)
+    expect("and not kept", kept, 0)
+
+    # The schedule ingests what was held for the domain registered since, and publishes the
+    # policy ids of the template's zone (the id is due 60 s after the PUT).
+    schedule = json.loads(Path("events/schedule.json").read_text())
+    (skind, scheduled), = invoke(bin_dir / "ingest", env["ingest"], [schedule])
+    expect("ingest runs the schedule: held mail, then the template's zone", (skind, scheduled),
+           ("response", {"released": {"outcomes": {"stored": 1}, "domains": ["twlnet.com"]},
+                         "policy_ids_changed": 0, "policy_ids_failed": []}))
+    tags = s3.get_object_tagging(Bucket=bucket, Key="inbound/wiring-mail")["TagSet"]
+    expect("and the mail is stored", tags, [{"Key": "rampart-outcome", "Value": "stored"}])
 
     # The ingest binary carries the IP databases: the report's source has its country and AS.
     (kind, sources), = invoke(bin_dir / "query", env["query"], [
