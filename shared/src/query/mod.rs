@@ -175,35 +175,26 @@ pub async fn known_domain<S: Store>(store: &S, name: &str) -> Result<DomainEntry
 }
 
 /// Calls `f` with each report of a domain that covers at least one day of `window`, in
-/// filing order. Reports are read one filed day at a time, so a month of a big domain never
-/// sits in memory at once.
+/// filing order. The store hands reports over one at a time ([`Store::each_report`]), so
+/// neither a month of a big domain nor a day a stranger flooded sits in memory at once.
 pub async fn each_report_in<S: Store>(
     store: &S,
     domain: &DomainEntry,
     window: &Window,
-    mut f: impl FnMut(&StoredReport),
+    mut f: impl FnMut(&StoredReport) + Send,
 ) -> Result<(), QueryError> {
     let filed = window.filed_days(domain.span_days);
-    let (Ok(first), Ok(last)) = (
-        NaiveDate::parse_from_str(&filed.from, "%Y-%m-%d"),
-        NaiveDate::parse_from_str(&filed.to, "%Y-%m-%d"),
-    ) else {
-        return Ok(());
-    };
-    for day in first.iter_days().take_while(|d| *d <= last) {
-        let day = day.to_string();
-        for report in store
-            .reports(&domain.name, &DayRange::new(&day, &day))
-            .await?
+    let mut covering = |report: StoredReport| {
+        if Span::of_report(&report.report)
+            .days()
+            .any(|d| window.contains(d))
         {
-            if Span::of_report(&report.report)
-                .days()
-                .any(|d| window.contains(d))
-            {
-                f(&report);
-            }
+            f(&report);
         }
-    }
+    };
+    store
+        .each_report(&domain.name, &filed, &mut covering)
+        .await?;
     Ok(())
 }
 

@@ -1148,6 +1148,56 @@ impl Store for AwsStore {
         self.assemble(&items)
     }
 
+    async fn each_report(
+        &self,
+        domain: &str,
+        days: &DayRange,
+        f: &mut (dyn FnMut(StoredReport) + Send),
+    ) -> Result<(), StoreError> {
+        // Headers and their pieces come back together, in key order, a page (1 MB) at a
+        // time; each report is decoded as soon as its last piece is read.
+        let (from, to) = (format!("R#{}", days.from), format!("R#{}~", days.to));
+        let pk = format!("D#{}", normalise_domain(domain));
+        let mut start: Option<Item> = None;
+        let mut group: Vec<Item> = Vec::new();
+        loop {
+            let page = self
+                .ddb
+                .query()
+                .table_name(&self.at.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                .expression_attribute_values(":pk", s(&pk))
+                .expression_attribute_values(":from", s(&from))
+                .expression_attribute_values(":to", s(&to))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| classify("query", e))?;
+            for item in page.items() {
+                self.count_read(item);
+                let own_piece = group
+                    .first()
+                    .and_then(|h| text(h, "sk"))
+                    .zip(text(item, "sk"))
+                    .is_some_and(|(header, sk)| {
+                        sk.strip_prefix(header)
+                            .is_some_and(|rest| rest.starts_with("#B#"))
+                    });
+                if !own_piece && !group.is_empty() {
+                    self.assemble(&group)?.into_iter().for_each(&mut *f);
+                    group.clear();
+                }
+                group.push(item.clone());
+            }
+            match page.last_evaluated_key() {
+                Some(key) => start = Some(key.clone()),
+                None => break,
+            }
+        }
+        self.assemble(&group)?.into_iter().for_each(&mut *f);
+        Ok(())
+    }
+
     async fn report(&self, id: &ReportId) -> Result<Option<StoredReport>, StoreError> {
         let headers = self
             .query(

@@ -625,6 +625,40 @@ impl Store for EmbeddedStore {
         .await
     }
 
+    async fn each_report(
+        &self,
+        domain: &str,
+        days: &DayRange,
+        f: &mut (dyn FnMut(StoredReport) + Send),
+    ) -> Result<(), StoreError> {
+        let (domain, from, to) = (normalise_domain(domain), days.from.clone(), days.to.clone());
+        // The ids first (32 bytes each), then one report at a time: no day's reports are
+        // ever in memory together, and the connection is never held for the whole walk.
+        let ids: Vec<String> = self
+            .blocking(move |inner| {
+                let conn = inner.conn();
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT id FROM reports WHERE domain = ?1 AND day BETWEEN ?2 AND ?3
+                         ORDER BY day, id",
+                    )
+                    .map_err(|e| sql("read reports", e))?;
+                let rows = stmt
+                    .query_map(params![domain, from, to], |r| r.get::<_, String>(0))
+                    .map_err(|e| sql("read reports", e))?;
+                rows.collect::<Result<_, _>>()
+                    .map_err(|e| sql("read reports", e))
+            })
+            .await?;
+        for id in ids {
+            let found = self
+                .blocking(move |inner| inner.select_reports("id = ?1", &[&id]))
+                .await?;
+            found.into_iter().for_each(&mut *f);
+        }
+        Ok(())
+    }
+
     async fn report(&self, id: &ReportId) -> Result<Option<StoredReport>, StoreError> {
         let id = id.as_str().to_owned();
         self.blocking(move |inner| Ok(inner.select_reports("id = ?1", &[&id])?.into_iter().next()))

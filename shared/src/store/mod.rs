@@ -69,12 +69,23 @@ pub trait Store: Send + Sync {
         mode: WriteMode,
     ) -> impl Future<Output = Result<PutReport, StoreError>> + Send;
 
-    /// The complete reports of a domain whose period begins on a day in `days`, in day order.
+    /// The complete reports of a domain whose period begins on a day in `days`, in day order,
+    /// all at once: for commands and tests. Requests use [`Store::each_report`].
     fn reports(
         &self,
         domain: &str,
         days: &DayRange,
     ) -> impl Future<Output = Result<Vec<StoredReport>, StoreError>> + Send;
+
+    /// Calls `f` with each complete report of a domain whose period begins on a day in
+    /// `days`, in day order, one at a time: however many reports a stranger sent for a day,
+    /// a query holds one of them in memory.
+    fn each_report(
+        &self,
+        domain: &str,
+        days: &DayRange,
+        f: &mut (dyn FnMut(StoredReport) + Send),
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// One complete report.
     fn report(
@@ -260,6 +271,15 @@ impl<T: Store> Store for std::sync::Arc<T> {
         days: &DayRange,
     ) -> impl Future<Output = Result<Vec<StoredReport>, StoreError>> + Send {
         T::reports(self, domain, days)
+    }
+
+    fn each_report(
+        &self,
+        domain: &str,
+        days: &DayRange,
+        f: &mut (dyn FnMut(StoredReport) + Send),
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        T::each_report(self, domain, days, f)
     }
 
     fn report(
