@@ -62,6 +62,10 @@ impl StoreArgs {
         }
     }
 
+    pub fn is_aws(&self) -> bool {
+        self.backend == BackendKind::Aws
+    }
+
     /// The prefix that raw messages stored by this command get.
     pub fn raw_prefix(&self) -> &str {
         match self.backend {

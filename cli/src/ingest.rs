@@ -30,9 +30,22 @@ pub struct IngestArgs {
 #[derive(clap::Args)]
 pub struct AcceptArgs {
     /// `any`: every domain's reports; `registered`: only registered domains', the others'
-    /// mail is held until the domain is registered.
-    #[arg(long = "accept", env = "RAMPART_ACCEPT", value_name = "any|registered", default_value = "any", value_parser = parse_accept)]
-    pub accept: Accept,
+    /// mail is held until the domain is registered [default: registered with --backend aws,
+    /// as a deployment counts, else any].
+    #[arg(long = "accept", env = "RAMPART_ACCEPT", value_name = "any|registered", value_parser = parse_accept)]
+    accept: Option<Accept>,
+}
+
+impl AcceptArgs {
+    /// The setting given, else the one of the store's kind: a deployment's table is read as
+    /// the deployment reads it, so reprocessing never counts what it holds.
+    pub fn for_store(&self, store: &StoreArgs) -> Accept {
+        self.accept.unwrap_or(if store.is_aws() {
+            Accept::Registered
+        } else {
+            Accept::Any
+        })
+    }
 }
 
 fn parse_accept(text: &str) -> Result<Accept, String> {
@@ -151,7 +164,7 @@ async fn ingest_files<S: Store>(
     enricher: &Enricher,
     args: &IngestArgs,
 ) -> anyhow::Result<bool> {
-    let ingest = Ingest::new(store, enricher).accept(args.accept.accept);
+    let ingest = Ingest::new(store, enricher).accept(args.accept.for_store(&args.store));
     let (files, unreadable) = collect_files(&args.paths);
     let mut all_ok = unreadable.is_empty();
     let bar = progress(files.len(), args.paths.iter().any(|p| p.is_dir()));
@@ -199,7 +212,7 @@ async fn reprocess_all<S: Store>(
     args: &ReprocessArgs,
 ) -> anyhow::Result<bool> {
     let ingest = Ingest::new(store, enricher)
-        .accept(args.accept.accept)
+        .accept(args.accept.for_store(&args.store))
         .mode(WriteMode::Replace);
     let keys = store.raw_keys().await?;
     let bar = progress(keys.len(), true);

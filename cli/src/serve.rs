@@ -111,7 +111,8 @@ pub async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         Backend::Local(store) => {
             if args.inbox.is_none() && is_empty(&store).await? {
                 let enricher = args.enrich.enricher()?;
-                let ingest = Ingest::new(&store, &enricher).accept(args.accept.accept);
+                let ingest =
+                    Ingest::new(&store, &enricher).accept(args.accept.for_store(&args.store));
                 let counts = ingest_samples(&ingest).await;
                 eprintln!("rampart: the store was empty; ingested the bundled samples: {counts}");
             }
@@ -124,7 +125,7 @@ pub async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
 
 async fn run<S: Store + 'static>(store: S, args: &ServeArgs) -> anyhow::Result<()> {
     let enricher = Arc::new(args.enrich.enricher()?);
-    let accept = args.accept.accept;
+    let accept = args.accept.for_store(&args.store);
     if let Some(inbox) = &args.inbox {
         anyhow::ensure!(
             inbox.is_dir(),
