@@ -498,7 +498,6 @@ impl AwsStore {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    /// Every item of a query, page after page.
     async fn query(
         &self,
         index: Option<&str>,
@@ -506,8 +505,24 @@ impl AwsStore {
         values: &[(&str, AttributeValue)],
         forward: bool,
     ) -> Result<Vec<Item>, StoreError> {
-        self.query_page(index, condition, values, forward, usize::MAX)
-            .await
+        let mut q = self
+            .ddb
+            .query()
+            .table_name(&self.at.table)
+            .set_index_name(index.map(str::to_owned))
+            .key_condition_expression(condition)
+            .scan_index_forward(forward);
+        for (name, value) in values {
+            q = q.expression_attribute_values(*name, value.clone());
+        }
+        let mut pages = q.into_paginator().items().send();
+        let mut items = Vec::new();
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(|e| classify("query", e))?;
+            self.count_read(&item);
+            items.push(item);
+        }
+        Ok(items)
     }
 
     /// At most `limit` items of a query, reading no more pages than that takes.
