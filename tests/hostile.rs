@@ -562,3 +562,28 @@ async fn aws_raw_keys_include_https_uploads() {
         .collect();
     assert_eq!(keys, ["inbound/a", "https/b"]);
 }
+
+/// A table from before the `HOSTED` partition: `rampart setup` lists its hosted domains
+/// there, so the id publisher, which reads only that partition, still finds them.
+#[tokio::test]
+async fn setup_lists_the_hosted_domains_of_an_older_table() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use rampart::store::Store;
+    let store = common::backends::aws().await;
+    store
+        .dynamodb()
+        .put_item()
+        .table_name(&store.location().table)
+        .item("pk", AttributeValue::S("DOMAIN".into()))
+        .item("sk", AttributeValue::S("D#older.example".into()))
+        .item("has_policy", AttributeValue::Bool(true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(store.policy_domains().await.unwrap(), Vec::<String>::new());
+    store.create_resources().await.unwrap();
+    assert_eq!(store.policy_domains().await.unwrap(), ["older.example"]);
+    // Again: nothing changes.
+    store.create_resources().await.unwrap();
+    assert_eq!(store.policy_domains().await.unwrap(), ["older.example"]);
+}

@@ -275,16 +275,33 @@ impl AwsStore {
             );
         }
         match bucket.send().await {
-            Ok(_) => Ok(()),
+            Ok(_) => {}
             Err(e)
                 if e.as_service_error().is_some_and(|s| {
                     s.is_bucket_already_owned_by_you() || s.is_bucket_already_exists()
-                }) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(classify("create bucket", e)),
+                }) => {}
+            Err(e) => return Err(classify("create bucket", e)),
         }
+        self.list_hosted_domains().await
+    }
+
+    /// Lists, under `HOSTED`, the domains that a table written before that partition existed
+    /// marked with `has_policy` on their domain item; idempotent, and nothing to do on a
+    /// new table. `rampart setup --backend aws` runs it once after an upgrade.
+    async fn list_hosted_domains(&self) -> Result<(), StoreError> {
+        for item in self
+            .query(None, "pk = :pk", &[(":pk", s("DOMAIN"))], true)
+            .await?
+        {
+            let marked = matches!(item.get("has_policy"), Some(AttributeValue::Bool(true)));
+            if let (true, Some(domain)) =
+                (marked, text(&item, "sk").and_then(|k| k.strip_prefix("D#")))
+            {
+                self.put_marker(HOSTED, domain, "mark policy domain")
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     fn count(&self, capacity: Option<&ConsumedCapacity>) {
