@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes functions/query/openapi.json, the OpenAPI 3.1 description of the REST API.
+"""Writes shared/api/openapi.json, the OpenAPI 3.1 description of the REST API.
 
 The JSON file is what the API serves and what tests check responses against; this script is
 its readable source. Run it after changing a resource, then `cargo test` checks that the
@@ -386,6 +386,6 @@ document = {
     "paths": paths,
 }
 
-out = pathlib.Path(__file__).resolve().parent.parent / "functions/query/openapi.json"
+out = pathlib.Path(__file__).resolve().parent.parent / "shared/api/openapi.json"
 out.write_text(json.dumps(document, indent=2) + "\n")
 print(f"wrote {out}")

@@ -16,9 +16,9 @@ use common::backends::Backend;
 use common::expected::{corpus_report_files, fact};
 use common::on_both_backends;
 use common::read_fixture;
-use rampart::ingest::Ingest;
-use rampart::sources::Enricher;
-use rampart::store::{Outcome, RawKey};
+use rampart_ingest::Ingest;
+use rampart_sources::Enricher;
+use rampart_store::{Outcome, RawKey};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -970,7 +970,7 @@ async fn api_gateway_events_reach_the_same_routes() {
     let store = common::backends::embedded();
     let bytes = read_fixture("generated/outlook-20-single-line.eml");
     let key = RawKey::for_content(&bytes);
-    rampart::store::Store::put_raw(&store, &key, &bytes)
+    rampart_store::Store::put_raw(&store, &key, &bytes)
         .await
         .unwrap();
     Ingest::new(&store, &Enricher::disabled())

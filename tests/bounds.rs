@@ -6,9 +6,9 @@
 mod common;
 
 use common::*;
-use rampart::Limits;
-use rampart::intake::{IntakeError, parse_input};
-use rampart::limits::LimitKind;
+use rampart_formats::Limits;
+use rampart_formats::intake::{IntakeError, parse_input};
+use rampart_formats::limits::LimitKind;
 
 const MIB: usize = 1 << 20;
 
@@ -23,7 +23,7 @@ fn gzip_bomb(prefix: &[u8], filler: &[u8], members: usize) -> Vec<u8> {
     out
 }
 
-fn limit_hit(intake: &rampart::Intake) -> Vec<LimitKind> {
+fn limit_hit(intake: &rampart_formats::Intake) -> Vec<LimitKind> {
     intake
         .problems
         .iter()
@@ -195,7 +195,7 @@ fn long_values_are_cut_not_buffered() {
     let cuts: Vec<&str> = r
         .warnings
         .iter()
-        .filter(|w| w.kind == rampart::WarningKind::Cut)
+        .filter(|w| w.kind == rampart_formats::WarningKind::Cut)
         .map(|w| w.message.as_str())
         .collect();
     assert_eq!(
@@ -233,7 +233,7 @@ fn a_cut_through_a_character_drops_it_whole() {
         assert!(
             !r.warnings
                 .iter()
-                .any(|w| w.kind == rampart::WarningKind::InvalidUtf8)
+                .any(|w| w.kind == rampart_formats::WarningKind::InvalidUtf8)
         );
     }
 }

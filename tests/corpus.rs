@@ -7,7 +7,7 @@ mod common;
 
 use common::expected::{check_aggregate, check_tls, corpus_report_files, expected, s};
 use common::{fixture, parse_fixture};
-use rampart::intake::{IntakeError, Report};
+use rampart_formats::intake::{IntakeError, Report};
 use serde_json::Value;
 
 fn check(file: &str, want_reports: &[Value]) -> usize {
@@ -105,9 +105,9 @@ fn forensic_mails_are_rejected_with_a_reason() {
         .chain(std::fs::read_dir(fixture("corpus/forensic/mail-auth")).unwrap())
     {
         let path = entry.unwrap().path();
-        let intake = rampart::intake::parse_input(
+        let intake = rampart_formats::intake::parse_input(
             &std::fs::read(&path).unwrap(),
-            &rampart::Limits::default(),
+            &rampart_formats::Limits::default(),
         );
         assert!(intake.reports.is_empty(), "{path:?}");
         let error = &intake.problems[0].error;
@@ -149,13 +149,13 @@ fn every_report_round_trips_through_json() {
                 stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
                 continue;
             }
-            let intake = rampart::intake::parse_input(
+            let intake = rampart_formats::intake::parse_input(
                 &std::fs::read(&path).unwrap(),
-                &rampart::Limits::default(),
+                &rampart_formats::Limits::default(),
             );
             for parsed in &intake.reports {
                 let json = serde_json::to_string(parsed).unwrap();
-                let back: rampart::ParsedReport = serde_json::from_str(&json).unwrap();
+                let back: rampart_formats::ParsedReport = serde_json::from_str(&json).unwrap();
                 assert_eq!(&back, parsed, "{path:?}");
                 n += 1;
             }
@@ -176,7 +176,7 @@ fn mta_sts_policies_read_as_expected() {
         }
         files += 1;
         let file = format!("corpus/{}", s(entry, "dest"));
-        let reading = rampart::mta_sts::read_policy(&common::read_fixture(&file));
+        let reading = rampart_mta_sts::read_policy(&common::read_fixture(&file));
         let first = |key: &str| facts[key][0].as_str().map(str::to_owned);
         assert_eq!(reading.version, first("version"), "{file}");
         assert_eq!(reading.mode, first("mode"), "{file}");

@@ -11,14 +11,14 @@ use chrono::NaiveDate;
 use common::api::{app, call};
 use common::backends::Backend;
 use common::on_both_backends;
-use rampart::Limits;
-use rampart::ingest::{Accept, Ingest};
-use rampart::intake::parse_input;
-use rampart::limits::MAX_COUNT;
-use rampart::query::{Params, aggregate};
-use rampart::sources::Enricher;
-use rampart::store::{Outcome, PutReport, RawKey, StoredReport, WriteMode};
-use rampart::tally::{MAX_REPORTERS_PER_DAY, OTHER_REPORTERS};
+use rampart_formats::Limits;
+use rampart_formats::intake::parse_input;
+use rampart_formats::limits::MAX_COUNT;
+use rampart_ingest::{Accept, Ingest};
+use rampart_query::{Params, aggregate};
+use rampart_sources::Enricher;
+use rampart_store::tally::{MAX_REPORTERS_PER_DAY, OTHER_REPORTERS};
+use rampart_store::{Outcome, PutReport, RawKey, StoredReport, WriteMode};
 use serde_json::json;
 
 on_both_backends!(
@@ -73,10 +73,11 @@ fn stored(xml: &str) -> StoredReport {
         mail: None,
         origin: p.origin,
         report: p.report,
+        sources: Default::default(),
     }
 }
 
-async fn ingest<B: Backend>(store: &B, xml: &str) -> rampart::ingest::Ingested {
+async fn ingest<B: Backend>(store: &B, xml: &str) -> rampart_ingest::Ingested {
     let key = RawKey::for_content(xml.as_bytes());
     store.put_raw(&key, xml.as_bytes()).await.unwrap();
     Ingest::new(store, &Enricher::disabled())
@@ -386,7 +387,7 @@ async fn mail_for_an_unregistered_domain_is_held_until_it_is_registered<B: Backe
     );
     assert_eq!(
         store.get_raw(&key, 1 << 20).await.unwrap(),
-        rampart::store::RawRead::Bytes(xml.as_bytes().to_vec())
+        rampart_store::RawRead::Bytes(xml.as_bytes().to_vec())
     );
     // A second copy is held once, not twice.
     ingest.message(&key, xml.as_bytes(), now).await;
@@ -450,7 +451,7 @@ async fn a_period_that_has_not_begun_is_rejected_and_kept<B: Backend + 'static>(
     let key = RawKey::for_content(xml.as_bytes());
     assert!(matches!(
         store.get_raw(&key, 1 << 20).await.unwrap(),
-        rampart::store::RawRead::Bytes(_)
+        rampart_store::RawRead::Bytes(_)
     ));
     let later = Ingest::new(&*store, &Enricher::disabled())
         .mode(WriteMode::Replace)
@@ -534,8 +535,8 @@ async fn domains_page_at_the_store<B: Backend + 'static>(store: Arc<B>) {
 /// reports uploaded over HTTPS.
 #[tokio::test]
 async fn aws_raw_keys_include_https_uploads() {
-    use rampart::store::Store;
-    use rampart::store::aws::{AwsLocation, AwsStore, emulator_config};
+    use rampart_store::Store;
+    use rampart_store::aws::{AwsLocation, AwsStore, emulator_config};
     let sdk = emulator_config(&common::backends::endpoint()).await;
     let n = std::process::id();
     let store = AwsStore::new(
@@ -568,7 +569,7 @@ async fn aws_raw_keys_include_https_uploads() {
 #[tokio::test]
 async fn setup_lists_the_hosted_domains_of_an_older_table() {
     use aws_sdk_dynamodb::types::AttributeValue;
-    use rampart::store::Store;
+    use rampart_store::Store;
     let store = common::backends::aws().await;
     store
         .dynamodb()

@@ -13,10 +13,10 @@ use common::api::{app_at, call, call_bytes, get, into_reply, register};
 use common::backends::{Backend, endpoint};
 use common::expected::{corpus_report_files, s};
 use common::{gzip, on_both_backends, read_fixture};
-use mta_sts::PolicyHost;
-use rampart::mta_sts::{DnsZone, Timing, ZoneFile, route53::Route53Zone, settle, settle_all};
-use rampart::store::aws::emulator_config;
-use rampart::store::{Outcome, Store};
+use rampart_api::policy_host::{self, PolicyHost};
+use rampart_mta_sts::{DnsZone, Timing, ZoneFile, route53::Route53Zone, settle, settle_all};
+use rampart_store::aws::emulator_config;
+use rampart_store::{Outcome, Store};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tower::ServiceExt;
@@ -65,7 +65,7 @@ fn utc(t: i64) -> String {
 }
 
 fn policy_host<S: Store + 'static>(store: S, now: fn() -> i64) -> Router {
-    mta_sts::router(Arc::new(PolicyHost {
+    policy_host::router(Arc::new(PolicyHost {
         store,
         host_header: HeaderName::from_static("host"),
         timing: Timing::default(),
@@ -493,7 +493,7 @@ async fn uploads_for_unregistered_domains_are_refused<B: Backend + 'static>(stor
         Arc::clone(&store),
         None,
         || RECEIVED,
-        rampart::ingest::Accept::Registered,
+        rampart_ingest::Accept::Registered,
     );
     let report = read_fixture("corpus/tlsrpt/parsedmarc/mail.ru.json");
     let reply = call_bytes(
@@ -558,7 +558,7 @@ async fn one_unpublishable_domain_does_not_stop_the_others<B: Backend + 'static>
         ["b-broken.example"]
     );
     for domain in ["a-first.example", "c-last.example"] {
-        let name = rampart::mta_sts::id_record_name(domain, zone.apex());
+        let name = rampart_mta_sts::id_record_name(domain, zone.apex());
         assert!(zone.txt(&name).await.unwrap().is_some(), "{domain}");
     }
 }
@@ -587,9 +587,9 @@ async fn the_lambda_policy_host_reads_the_viewer_host_header() {
         "{}",
         String::from_utf8_lossy(&reply.bytes)
     );
-    let host = mta_sts::router(Arc::new(PolicyHost {
+    let host = policy_host::router(Arc::new(PolicyHost {
         store,
-        host_header: HeaderName::from_static(mta_sts::VIEWER_HOST),
+        host_header: HeaderName::from_static(policy_host::VIEWER_HOST),
         timing: Timing::default(),
         now: || T0,
     }));

@@ -4,8 +4,8 @@
 mod common;
 
 use proptest::prelude::*;
-use rampart::Limits;
-use rampart::intake::parse_input;
+use rampart_formats::Limits;
+use rampart_formats::intake::parse_input;
 
 fn seeds() -> Vec<Vec<u8>> {
     [
@@ -28,9 +28,9 @@ fn check_all_entry_points(bytes: &[u8]) {
     let intake = parse_input(bytes, &limits);
     assert!(!intake.reports.is_empty() || !intake.problems.is_empty());
     assert_eq!(intake.reports.is_empty(), intake.rejection().is_some());
-    let _ = rampart::dmarc::parse_slice(bytes, &limits);
-    let _ = rampart::tlsrpt::parse_slice(bytes, &limits);
-    let _ = rampart::mail::walk(bytes, &limits);
+    let _ = rampart_formats::dmarc::parse_slice(bytes, &limits);
+    let _ = rampart_formats::tlsrpt::parse_slice(bytes, &limits);
+    let _ = rampart_formats::mail::walk(bytes, &limits);
 }
 
 proptest! {

@@ -4,16 +4,16 @@
 mod common;
 
 use common::*;
-use rampart::dmarc::{
+use rampart_formats::dmarc::{
     DiscoveryMethod, Disposition, DkimResult, DmarcResult, PolicyOverride, PolicyOverrideReason,
     SpfResult, SpfScope, Testing,
 };
-use rampart::intake::{Container, IntakeError};
-use rampart::mail::Verdict;
-use rampart::tlsrpt::{PolicyType, ResultType};
-use rampart::warning::WarningKind;
+use rampart_formats::intake::{Container, IntakeError};
+use rampart_formats::mail::Verdict;
+use rampart_formats::tlsrpt::{PolicyType, ResultType};
+use rampart_formats::warning::WarningKind;
 
-fn has_warning(warnings: &[rampart::Warning], kind: WarningKind, text: &str) -> bool {
+fn has_warning(warnings: &[rampart_formats::Warning], kind: WarningKind, text: &str) -> bool {
     warnings
         .iter()
         .any(|w| w.kind == kind && w.message.contains(text))
@@ -29,7 +29,7 @@ fn microsoft_single_line_mail() -> Vec<u8> {
             .find("\n\n")
             .or_else(|| raw[start..].find("\n--"))
             .unwrap();
-    let gz = rampart::mail::decode_base64_lenient(&raw.as_bytes()[start..end]);
+    let gz = rampart_formats::mail::decode_base64_lenient(&raw.as_bytes()[start..end]);
     let mut xml = String::new();
     std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut xml).unwrap();
     let (rec_start, rec_end) = (

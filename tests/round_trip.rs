@@ -11,12 +11,12 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use proptest::prelude::*;
-use rampart::Limits;
-use rampart::intake::{Report, json_len, parse_input};
-use rampart::limits::MAX_COUNT;
-use rampart::store::aws::AwsStore;
-use rampart::store::embedded::EmbeddedStore;
-use rampart::store::{DayRange, PutReport, RawKey, Store, StoredReport, WriteMode};
+use rampart_formats::Limits;
+use rampart_formats::intake::{Report, json_len, parse_input};
+use rampart_formats::limits::MAX_COUNT;
+use rampart_store::aws::AwsStore;
+use rampart_store::embedded::EmbeddedStore;
+use rampart_store::{DayRange, PutReport, RawKey, Store, StoredReport, WriteMode};
 
 struct Stores {
     runtime: tokio::runtime::Runtime,
@@ -218,6 +218,7 @@ async fn round_trip<S: Store>(store: &S, input: &[u8], domain: &str) {
             mail: None,
             origin: parsed.origin,
             report: parsed.report,
+            sources: Default::default(),
         };
         let put = store.put_report(&stored, WriteMode::Insert).await.unwrap();
         assert_eq!(put, PutReport::Stored);
@@ -228,7 +229,8 @@ async fn round_trip<S: Store>(store: &S, input: &[u8], domain: &str) {
         // as the summary computes it, and a day's parts as that day stores them.
         let days = store.day_counts(domain, &DayRange::all()).await.unwrap();
         let max = MAX_COUNT as i64;
-        let get = |c: &rampart::tally::Counters, name: &str| c.get(name).copied().unwrap_or(0);
+        let get =
+            |c: &rampart_store::tally::Counters, name: &str| c.get(name).copied().unwrap_or(0);
         let sum = |name: &str| -> u64 {
             days.iter()
                 .map(|(_, c)| get(c, name))

@@ -8,12 +8,12 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rampart::Report;
-use rampart::ingest::Ingest;
-use rampart::sources::ipdb::IpDatabase;
-use rampart::sources::ptr::PtrResolver;
-use rampart::sources::{EnrichSettings, Enricher, ReverseDns, SourceInfo};
-use rampart::store::{CachedName, DayRange, Outcome, RawKey, Store};
+use rampart_formats::Report;
+use rampart_ingest::Ingest;
+use rampart_sources::ipdb::IpDatabase;
+use rampart_sources::ptr::PtrResolver;
+use rampart_sources::{CachedName, EnrichSettings, Enricher, NameCache, ReverseDns, SourceInfo};
+use rampart_store::{DayRange, Outcome, RawKey, Store};
 use serde_json::{Value, json};
 
 use common::api::{app_at, get};
@@ -265,7 +265,7 @@ fn report_xml() -> String {
     )
 }
 
-async fn ingest_report<S: Store>(store: &S, enricher: &Enricher) -> rampart::ingest::Ingested {
+async fn ingest_report<S: Store>(store: &S, enricher: &Enricher) -> rampart_ingest::Ingested {
     let xml = report_xml();
     let key = RawKey::for_content(xml.as_bytes());
     store.put_raw(&key, xml.as_bytes()).await.unwrap();
@@ -280,10 +280,9 @@ async fn stored_sources<S: Store>(store: &S) -> Vec<(String, Value)> {
         .await
         .unwrap();
     assert_eq!(reports.len(), 1);
-    let Report::Aggregate(r) = &reports[0].report else {
-        panic!("aggregate")
-    };
-    r.sources
+    assert!(matches!(reports[0].report, Report::Aggregate(_)));
+    reports[0]
+        .sources
         .iter()
         .map(|(ip, s)| (ip.to_string(), serde_json::to_value(s).unwrap()))
         .collect()
@@ -410,7 +409,7 @@ async fn names_are_cached_until_they_expire<S: Store>(store: Arc<S>) {
 
 on_both_backends!(names_are_cached_until_they_expire);
 
-async fn classified_store() -> (Arc<rampart::store::embedded::EmbeddedStore>, axum::Router) {
+async fn classified_store() -> (Arc<rampart_store::embedded::EmbeddedStore>, axum::Router) {
     let store = Arc::new(common::backends::embedded());
     let server = zone().await;
     let done = ingest_report(&*store, &enricher(server.addr, Duration::from_secs(10))).await;

@@ -12,13 +12,13 @@ use common::backends::{self, Backend};
 use common::expected::{check_aggregate, check_tls, corpus_report_files, expected};
 use common::on_both_backends;
 use common::{as_received_by_ses, gzip_stream, parse, read_fixture};
-use rampart::ingest::{Ingest, Ingested};
-use rampart::intake::Report;
-use rampart::sources::Enricher;
-use rampart::store::{
+use rampart_formats::intake::Report;
+use rampart_ingest::{Ingest, Ingested};
+use rampart_sources::Enricher;
+use rampart_store::tally::Tally;
+use rampart_store::{
     DayRange, DomainEntry, FaultPoint, Outcome, PutReport, RawKey, RawRead, StoredReport, WriteMode,
 };
-use rampart::tally::Tally;
 use serde_json::Value;
 
 const NOW: i64 = 1_790_000_000;
@@ -310,7 +310,7 @@ async fn a_100k_record_report_round_trips<B: Backend>(store: Arc<B>) {
         totals_from_reports(&*store, "example.com").await,
         (1, 29_707_051, 100_000)
     );
-    let body = rampart::store::body::Body::encode(&parsed.report).unwrap();
+    let body = rampart_store::body::Body::encode(&parsed.report, &Default::default()).unwrap();
     assert_eq!((body.pieces.len(), body.compressed_len()), (6, 2_093_900));
     if let Some(largest) = store.largest_item().await {
         assert!(largest < 360_000, "largest item is {largest} bytes");
@@ -456,7 +456,7 @@ async fn a_two_day_report_is_spread_over_its_days<B: Backend>(store: Arc<B>) {
             pairs
                 .iter()
                 .map(|(k, v)| (k.to_string(), *v))
-                .collect::<rampart::tally::Counters>(),
+                .collect::<rampart_store::tally::Counters>(),
         )
     };
     assert_eq!(
@@ -723,7 +723,7 @@ fn opening_waits_for_another_process_holding_the_database() {
         .unwrap();
     let opener = std::thread::spawn({
         let dir = dir.clone();
-        move || rampart::store::embedded::EmbeddedStore::open(&dir).map(|_| ())
+        move || rampart_store::embedded::EmbeddedStore::open(&dir).map(|_| ())
     });
     std::thread::sleep(std::time::Duration::from_millis(300));
     holder.execute_batch("COMMIT").unwrap();

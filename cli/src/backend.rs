@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::ValueEnum;
-use rampart::store::aws::{AwsLocation, AwsStore, load_config};
-use rampart::store::embedded::EmbeddedStore;
+use rampart_store::aws::{AwsLocation, AwsStore, load_config};
+use rampart_store::embedded::EmbeddedStore;
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BackendKind {

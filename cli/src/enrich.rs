@@ -2,10 +2,10 @@
 
 use std::io::Write;
 
-use rampart::Report;
-use rampart::sources::{EnrichSettings, Enricher, ReverseDns, resolver_from_spec};
-use rampart::store::{DayRange, Store, WriteMode};
-use rampart::time::now;
+use rampart_formats::Report;
+use rampart_formats::time::now;
+use rampart_sources::{EnrichSettings, Enricher, ReverseDns, resolver_from_spec};
+use rampart_store::{DayRange, Store, WriteMode};
 use serde::Serialize;
 
 use crate::files::{progress, report_error};
@@ -67,7 +67,7 @@ struct EnrichLine<'a> {
 /// Re-enriches every stored aggregate report, day by day, and stores those whose sources
 /// changed. Returns whether no write failed.
 pub async fn reprocess_sources<S: Store>(store: &S, enricher: &Enricher) -> anyhow::Result<bool> {
-    let domains = rampart::store::every_domain(store).await?;
+    let domains = rampart_store::every_domain(store).await?;
     let bar = progress(domains.len(), true);
     let mut out = std::io::stdout().lock();
     let (mut reports, mut changed, mut failed, mut unresolved) = (0usize, 0usize, 0usize, 0usize);
@@ -85,20 +85,19 @@ pub async fn reprocess_sources<S: Store>(store: &S, enricher: &Enricher) -> anyh
                 .reports(&domain.name, &DayRange::new(&day, &day))
                 .await?
             {
-                let Report::Aggregate(report) = &mut stored.report else {
+                let Report::Aggregate(report) = &stored.report else {
                     continue;
                 };
                 reports += 1;
-                let before = std::mem::take(&mut report.sources);
-                let done = enricher.enrich(store, report, now(), None).await;
-                enricher.carry_over(&mut report.sources, &before);
-                let still = report
-                    .sources
+                let (mut sources, done) = enricher.enrich(store, report, now(), None).await;
+                enricher.carry_over(&mut sources, &stored.sources);
+                let still = sources
                     .values()
                     .filter(|s| s.reverse_dns == ReverseDns::Unresolved)
                     .count();
                 unresolved += still;
-                let differs = report.sources != before;
+                let differs = sources != stored.sources;
+                stored.sources = sources;
                 if differs {
                     match store.put_report(&stored, WriteMode::Replace).await {
                         Ok(_) => changed += 1,

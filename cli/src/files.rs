@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use rampart::Limits;
+use rampart_formats::Limits;
 
 const REPORT_EXTENSIONS: [&str; 5] = ["eml", "xml", "json", "gz", "zip"];
 

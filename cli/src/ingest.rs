@@ -3,15 +3,15 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use rampart::ingest::{Accept, Ingest};
-use rampart::store::{Outcome, RawKey, Store, WriteMode};
-use rampart::time::now;
+use rampart_formats::time::now;
+use rampart_ingest::{Accept, Ingest};
+use rampart_store::{Outcome, RawKey, Store, WriteMode};
 use serde::Serialize;
 
 use crate::backend::{Backend, StoreArgs};
 use crate::enrich::{EnrichArgs, reprocess_sources};
 use crate::files::{ReadError, collect_files, progress, read_input, report_error};
-use rampart::sources::Enricher;
+use rampart_sources::Enricher;
 
 #[derive(clap::Args)]
 pub struct IngestArgs {
@@ -127,8 +127,8 @@ pub async fn ingest_file<S: Store>(
             // itself is the raw copy, so nothing is lost by not storing it.
             let (outcome, reason) = match e {
                 ReadError::TooLarge { max, .. } => {
-                    let limit = rampart::IntakeError::LimitExceeded {
-                        limit: rampart::limits::LimitKind::InputBytes,
+                    let limit = rampart_formats::IntakeError::LimitExceeded {
+                        limit: rampart_formats::limits::LimitKind::InputBytes,
                         max,
                     };
                     (Outcome::Rejected, limit.to_string())

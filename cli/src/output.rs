@@ -3,18 +3,18 @@
 
 use std::io::Write;
 
-use rampart::dmarc::{AggregateReport, Record};
-use rampart::intake::{Intake, ParsedReport, Report};
-use rampart::tlsrpt::TlsReport;
+use rampart_formats::dmarc::{AggregateReport, Record};
+use rampart_formats::intake::{Intake, ParsedReport, Report};
+use rampart_formats::tlsrpt::TlsReport;
 use serde::Serialize;
 
 #[derive(Serialize)]
 struct FullLine<'a> {
     schema: &'static str,
     file: &'a str,
-    id: &'a rampart::ReportId,
-    origin: &'a rampart::Origin,
-    message: Option<&'a rampart::MessageFacts>,
+    id: &'a rampart_formats::ReportId,
+    origin: &'a rampart_formats::Origin,
+    message: Option<&'a rampart_formats::MessageFacts>,
     report: &'a Report,
 }
 
@@ -221,8 +221,8 @@ fn csv_row(file: &str, r: &AggregateReport, rec: &Record) -> Vec<String> {
         m.org_name.clone(),
         opt(&m.email),
         m.report_id.clone(),
-        opt(&m.begin.map(rampart::time::format_utc)),
-        opt(&m.end.map(rampart::time::format_utc)),
+        opt(&m.begin.map(rampart_formats::time::format_utc)),
+        opt(&m.end.map(rampart_formats::time::format_utc)),
         m.errors.join("|"),
         p.domain.clone(),
         opt(&p.adkim),

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::ValueEnum;
-use rampart::Limits;
-use rampart::intake::parse_input;
+use rampart_formats::Limits;
+use rampart_formats::intake::parse_input;
 
 use crate::files::{ReadError, collect_files, progress, read_input, report_error};
 use crate::output;

@@ -14,12 +14,12 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use axum::http::HeaderName;
-use mta_sts::PolicyHost;
-use query::{Api, MAX_UPLOAD_BYTES, router, system_now};
-use rampart::ingest::{Ingest, UploadRefusal};
-use rampart::mta_sts::{Timing, ZoneFile, settle_all};
-use rampart::query::domains::Endpoints;
-use rampart::store::{Outcome, RawKey, Store};
+use rampart_api::policy_host::{self, PolicyHost};
+use rampart_api::rest::{Api, MAX_UPLOAD_BYTES, router, system_now};
+use rampart_ingest::{Ingest, UploadRefusal};
+use rampart_mta_sts::{Timing, ZoneFile, settle_all};
+use rampart_query::domains::Endpoints;
+use rampart_store::{Outcome, RawKey, Store};
 
 use crate::backend::{Backend, StoreArgs};
 use crate::enrich::EnrichArgs;
@@ -216,7 +216,11 @@ async fn run<S: Store + 'static>(store: S, args: &ServeArgs) -> anyhow::Result<(
                     timing,
                     now: system_now,
                 });
-                Box::pin(listen::serve(listener, tls.clone(), mta_sts::router(host)))
+                Box::pin(listen::serve(
+                    listener,
+                    tls.clone(),
+                    policy_host::router(host),
+                ))
             }
             None => Box::pin(std::future::pending()),
         };

@@ -9,10 +9,10 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use rampart::Report;
-use rampart::sources::ReverseDns;
-use rampart::store::embedded::EmbeddedStore;
-use rampart::store::{DayRange, Store};
+use rampart_formats::Report;
+use rampart_sources::ReverseDns;
+use rampart_store::embedded::EmbeddedStore;
+use rampart_store::{DayRange, Store};
 use serde_json::{Value, json};
 
 const REPORT: &str = r#"<?xml version="1.0"?><feedback><report_metadata><org_name>google.com</org_name>
@@ -58,10 +58,9 @@ async fn reverse_dns(data: &Path) -> Vec<(IpAddr, ReverseDns, Option<String>)> {
         .reports("example.org", &DayRange::new("2024-03-01", "2024-03-01"))
         .await
         .unwrap();
-    let Report::Aggregate(r) = &reports[0].report else {
-        panic!("an aggregate report")
-    };
-    r.sources
+    assert!(matches!(reports[0].report, Report::Aggregate(_)));
+    reports[0]
+        .sources
         .iter()
         .map(|(ip, s)| (*ip, s.reverse_dns.clone(), s.country.clone()))
         .collect()

@@ -11,13 +11,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::NaiveDate;
 use libfuzzer_sys::fuzz_target;
-use rampart::Limits;
-use rampart::intake::{Report, parse_input};
-use rampart::limits::MAX_COUNT;
-use rampart::query::aggregate;
-use rampart::store::embedded::EmbeddedStore;
-use rampart::store::{DayRange, RawKey, Store, StoredReport, WriteMode};
-use rampart::tally::{Span, Tally};
+use rampart_formats::Limits;
+use rampart_formats::intake::{Report, parse_input};
+use rampart_formats::limits::MAX_COUNT;
+use rampart_query::aggregate;
+use rampart_store::embedded::EmbeddedStore;
+use rampart_store::{DayRange, RawKey, Store, StoredReport, WriteMode};
+use rampart_store::tally::{Span, Tally};
 
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
@@ -30,8 +30,8 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 }
 
 #[cfg(feature = "aws")]
-fn aws() -> Option<&'static rampart::store::aws::AwsStore> {
-    use rampart::store::aws::{AwsLocation, AwsStore, emulator_config};
+fn aws() -> Option<&'static rampart_store::aws::AwsStore> {
+    use rampart_store::aws::{AwsLocation, AwsStore, emulator_config};
     static AWS: OnceLock<Option<AwsStore>> = OnceLock::new();
     AWS.get_or_init(|| {
         let endpoint = std::env::var("RAMPART_FUZZ_AWS_ENDPOINT").ok()?;
@@ -137,6 +137,7 @@ fuzz_target!(|data: &[u8]| {
                 mail: intake.message.clone(),
                 origin: p.origin,
                 report: p.report,
+                sources: Default::default(),
             }
         })
         .collect();

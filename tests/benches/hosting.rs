@@ -15,11 +15,11 @@ use axum::body::Body;
 use axum::http::{HeaderName, Request};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use http_body_util::BodyExt;
-use mta_sts::PolicyHost;
-use query::Api;
-use rampart::mta_sts::Timing;
-use rampart::query::domains::Endpoints;
-use rampart::store::embedded::EmbeddedStore;
+use rampart_api::policy_host::{self, PolicyHost};
+use rampart_api::rest::{self, Api};
+use rampart_mta_sts::Timing;
+use rampart_query::domains::Endpoints;
+use rampart_store::embedded::EmbeddedStore;
 use tower::ServiceExt;
 
 const NOW: i64 = 1_780_272_000;
@@ -31,7 +31,7 @@ fn store() -> EmbeddedStore {
 }
 
 fn api(store: EmbeddedStore) -> axum::Router {
-    query::router(Arc::new(Api {
+    rest::router(Arc::new(Api {
         store,
         endpoints: Endpoints::new(
             "reports@rua.bench.example".into(),
@@ -40,10 +40,10 @@ fn api(store: EmbeddedStore) -> axum::Router {
             None,
         ),
         max_raw_bytes: 1 << 20,
-        max_upload_bytes: query::MAX_UPLOAD_BYTES,
+        max_upload_bytes: rest::MAX_UPLOAD_BYTES,
         timing: Timing::default(),
         token: None,
-        accept: rampart::ingest::Accept::Any,
+        accept: rampart_ingest::Accept::Any,
         on_refused_upload: |_| {},
         now: || NOW,
     }))
@@ -77,7 +77,7 @@ fn hosting(c: &mut Criterion) {
         assert_eq!(send(&app, put).await.0, 201);
     });
 
-    let host = mta_sts::router(Arc::new(PolicyHost {
+    let host = policy_host::router(Arc::new(PolicyHost {
         store: store.clone(),
         host_header: HeaderName::from_static("host"),
         timing: Timing::default(),

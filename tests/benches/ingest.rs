@@ -12,10 +12,10 @@ mod common;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use rampart::ingest::Ingest;
-use rampart::sources::Enricher;
-use rampart::store::aws::AwsStore;
-use rampart::store::{Outcome, RawKey, Store};
+use rampart_ingest::Ingest;
+use rampart_sources::Enricher;
+use rampart_store::aws::AwsStore;
+use rampart_store::{Outcome, RawKey, Store};
 
 /// Real report mails: the corpus mails (one small report each) plus two generated Microsoft
 /// mails of 20 and 1,000 records.
@@ -39,7 +39,7 @@ async fn ingest_all<S: Store>(store: &S, mails: &[Vec<u8>], want: Outcome) -> Du
         let key = RawKey::for_content(bytes);
         store.put_raw(&key, bytes).await.unwrap();
         let done = Ingest::new(store, &Enricher::disabled())
-            .message(&key, bytes, rampart::time::now())
+            .message(&key, bytes, rampart_formats::time::now())
             .await;
         assert_eq!(done.outcome, want, "{:?}", done.reason);
     }
@@ -130,7 +130,7 @@ fn ingest(c: &mut Criterion) {
             // What SES does, then what the ingest function does with the notification.
             store.put_raw(&key, &bytes).await.unwrap();
             Ingest::new(&store, &Enricher::disabled())
-                .stored(&key, rampart::time::now())
+                .stored(&key, rampart_formats::time::now())
                 .await;
         };
         let new = rt.block_on(count_requests(&log, lambda_path()));

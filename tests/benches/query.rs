@@ -19,11 +19,11 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use rampart::Limits;
-use rampart::Report;
-use rampart::intake::{Origin, parse_input};
-use rampart::query::aggregate;
-use rampart::store::{RawKey, Store, StoredReport, WriteMode};
+use rampart_formats::Limits;
+use rampart_formats::Report;
+use rampart_formats::intake::{Origin, parse_input};
+use rampart_query::aggregate;
+use rampart_store::{RawKey, Store, StoredReport, WriteMode};
 
 const TEMPLATES: u64 = 50;
 const RECORDS: u64 = 667;
@@ -94,6 +94,7 @@ fn all_reports() -> Vec<StoredReport> {
                 mail: None,
                 origin: Origin::default(),
                 report,
+                sources: Default::default(),
             });
         }
     }

@@ -13,14 +13,14 @@ mod common;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use rampart::Limits;
-use rampart::Report;
-use rampart::ingest::Ingest;
-use rampart::intake::parse_input;
-use rampart::sources::ptr::PtrResolver;
-use rampart::sources::{EnrichSettings, Enricher};
-use rampart::store::embedded::EmbeddedStore;
-use rampart::store::{Outcome, RawKey, Store};
+use rampart_formats::Limits;
+use rampart_formats::Report;
+use rampart_formats::intake::parse_input;
+use rampart_ingest::Ingest;
+use rampart_sources::ptr::PtrResolver;
+use rampart_sources::{EnrichSettings, Enricher, NameCache};
+use rampart_store::embedded::EmbeddedStore;
+use rampart_store::{Outcome, RawKey, Store};
 
 const MAIL: &str = "generated/outlook-1k-single-line.eml";
 
@@ -43,7 +43,7 @@ fn sources(c: &mut Criterion) {
         panic!("{MAIL} holds an aggregate report")
     };
     let records = report.records.len() as u64;
-    let ips = rampart::sources::addresses(report);
+    let ips = rampart_sources::addresses(report);
     let names: Vec<(String, String, String)> = ips
         .iter()
         .enumerate()
@@ -100,7 +100,7 @@ fn sources(c: &mut Criterion) {
             if warm {
                 let entries: Vec<_> = warm_cache
                     .iter()
-                    .map(|(ip, rdns)| rampart::store::CachedName {
+                    .map(|(ip, rdns)| rampart_sources::CachedName {
                         ip: *ip,
                         reverse_dns: rdns.clone(),
                         expires_at: i64::MAX,
@@ -114,7 +114,7 @@ fn sources(c: &mut Criterion) {
             let done = rt.block_on(Ingest::new(&store, enricher).message(
                 &key,
                 &bytes,
-                rampart::time::now(),
+                rampart_formats::time::now(),
             ));
             total += start.elapsed();
             assert_eq!(done.outcome, Outcome::Stored);

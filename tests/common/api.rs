@@ -6,9 +6,9 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
-use query::{Api, router};
-use rampart::query::domains::Endpoints;
-use rampart::store::Store;
+use rampart_api::rest::{Api, router};
+use rampart_query::domains::Endpoints;
+use rampart_store::Store;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -30,13 +30,13 @@ pub fn app<S: Store + 'static>(store: S, token: Option<&str>) -> Router {
 
 /// The API with its clock stopped at `now()`.
 pub fn app_at<S: Store + 'static>(store: S, token: Option<&str>, now: fn() -> i64) -> Router {
-    app_accepting(store, token, now, rampart::ingest::Accept::Any)
+    app_accepting(store, token, now, rampart_ingest::Accept::Any)
 }
 
 /// Refused uploads seen by every API built here, by refusal code.
 pub static REFUSED: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
 
-fn count_refusal(refusal: &rampart::ingest::UploadRefusal) {
+fn count_refusal(refusal: &rampart_ingest::UploadRefusal) {
     REFUSED.lock().unwrap().push(refusal.code());
 }
 
@@ -45,14 +45,14 @@ pub fn app_accepting<S: Store + 'static>(
     store: S,
     token: Option<&str>,
     now: fn() -> i64,
-    accept: rampart::ingest::Accept,
+    accept: rampart_ingest::Accept,
 ) -> Router {
     router(Arc::new(Api {
         store,
         endpoints: endpoints(),
         max_raw_bytes: 1 << 20,
         max_upload_bytes: 64 << 10,
-        timing: rampart::mta_sts::Timing::default(),
+        timing: rampart_mta_sts::Timing::default(),
         token: token.map(str::to_owned),
         accept,
         on_refused_upload: count_refusal,
@@ -173,7 +173,7 @@ pub async fn get(app: &Router, uri: &str) -> Reply {
 
 pub fn openapi() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
-    DOC.get_or_init(|| serde_json::from_str(query::OPENAPI).unwrap())
+    DOC.get_or_init(|| serde_json::from_str(rampart_api::rest::OPENAPI).unwrap())
 }
 
 /// The document's path template for a request path.

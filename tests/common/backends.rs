@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use rampart::store::aws::{AwsLocation, AwsStore, OUTCOME_TAG, emulator_config};
-use rampart::store::embedded::EmbeddedStore;
-use rampart::store::{Faults, RawKey, Store};
+use rampart_store::aws::{AwsLocation, AwsStore, OUTCOME_TAG, emulator_config};
+use rampart_store::embedded::EmbeddedStore;
+use rampart_store::{Faults, RawKey, Store};
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
@@ -76,7 +76,7 @@ impl Backend for EmbeddedStore {
 
     async fn corrupt_policy(&self, domain: &str) {
         let db =
-            rusqlite::Connection::open(self.dir().join(rampart::store::embedded::DATABASE_FILE))
+            rusqlite::Connection::open(self.dir().join(rampart_store::embedded::DATABASE_FILE))
                 .unwrap();
         db.execute(
             "INSERT INTO policies (domain, version, created_at, json) VALUES (?1, 99, 0, 'garbage')",
@@ -142,4 +142,4 @@ pub async fn all_items(store: &AwsStore) -> Vec<HashMap<String, AttributeValue>>
     items
 }
 
-pub use rampart::store::aws::item_size;
+pub use rampart_store::aws::item_size;

@@ -1,6 +1,6 @@
 //! Checks of a report against its facts in an EXPECTED.json.
 
-use rampart::warning::WarningKind;
+use rampart_formats::warning::WarningKind;
 use serde_json::Value;
 
 use super::fixture;
@@ -44,7 +44,7 @@ pub fn fact<'a>(v: &'a Value, key: &str) -> &'a Value {
     }
 }
 
-pub fn check_aggregate(file: &str, want: &Value, got: &rampart::AggregateReport) {
+pub fn check_aggregate(file: &str, want: &Value, got: &rampart_formats::AggregateReport) {
     let org = fact(want, "org_name").as_str().unwrap();
     if org.is_empty() {
         // Recovered from the contact address (field guide §2.3 item 29).
@@ -114,7 +114,7 @@ pub fn check_aggregate(file: &str, want: &Value, got: &rampart::AggregateReport)
     }
 }
 
-pub fn check_tls(file: &str, want: &Value, got: &rampart::TlsReport) {
+pub fn check_tls(file: &str, want: &Value, got: &rampart_formats::TlsReport) {
     let name = want.get("organization_name").and_then(Value::as_str);
     assert_eq!(got.organization_name.as_deref(), name, "{file}");
     assert_eq!(
@@ -123,10 +123,14 @@ pub fn check_tls(file: &str, want: &Value, got: &rampart::TlsReport) {
         "{file}"
     );
     if let Some(start) = want["start"].as_str() {
-        assert_eq!(got.start, rampart::time::parse_datetime(start), "{file}");
+        assert_eq!(
+            got.start,
+            rampart_formats::time::parse_datetime(start),
+            "{file}"
+        );
         assert_eq!(
             got.end,
-            rampart::time::parse_datetime(s(want, "end")),
+            rampart_formats::time::parse_datetime(s(want, "end")),
             "{file}"
         );
     }

@@ -35,8 +35,8 @@ pub(crate) use on_both_backends;
 use std::io::Write;
 use std::path::PathBuf;
 
-use rampart::intake::{Intake, parse_input};
-use rampart::{AggregateReport, Limits, TlsReport};
+use rampart_formats::intake::{Intake, parse_input};
+use rampart_formats::{AggregateReport, Limits, TlsReport};
 
 pub fn fixture(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -57,7 +57,7 @@ pub fn parse(bytes: &[u8]) -> Intake {
 }
 
 /// The only report of an input; anything else fails the test.
-pub fn only_report(bytes: &[u8]) -> rampart::Report {
+pub fn only_report(bytes: &[u8]) -> rampart_formats::Report {
     let intake = parse(bytes);
     assert_eq!(intake.reports.len(), 1, "problems: {:?}", intake.problems);
     intake.reports.into_iter().next().unwrap().report
@@ -65,14 +65,14 @@ pub fn only_report(bytes: &[u8]) -> rampart::Report {
 
 pub fn aggregate(bytes: &[u8]) -> AggregateReport {
     match only_report(bytes) {
-        rampart::Report::Aggregate(r) => r,
+        rampart_formats::Report::Aggregate(r) => r,
         other => panic!("not aggregate: {other:?}"),
     }
 }
 
 pub fn tls(bytes: &[u8]) -> TlsReport {
     match only_report(bytes) {
-        rampart::Report::Tls(r) => r,
+        rampart_formats::Report::Tls(r) => r,
         other => panic!("not tlsrpt: {other:?}"),
     }
 }

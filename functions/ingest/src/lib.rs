@@ -2,7 +2,7 @@
 //!
 //! Notifications arrive directly from S3 or, in the intended wiring (SES → S3 → SQS →
 //! Lambda), inside SQS messages. Each object is read, parsed and stored by
-//! [`rampart::ingest`]. Rejected objects (content that can never parse) are a success here:
+//! [`rampart_ingest`]. Rejected objects (content that can never parse) are a success here:
 //! their outcome and reason are recorded and the object is tagged, never deleted. Failed
 //! objects (storage throttled or down) make AWS retry: an SQS message is listed in the
 //! partial batch response, a direct invocation returns an error, and the dead-letter queue
@@ -20,12 +20,12 @@ use std::time::Duration;
 
 use aws_lambda_events::s3::S3Event;
 use aws_lambda_events::sqs::SqsEvent;
-use rampart::Limits;
-use rampart::ingest::{Accept, Ingest};
-use rampart::metrics::IngestCounts;
-use rampart::mta_sts::{DnsZone, Timing, settle_all};
-use rampart::sources::Enricher;
-use rampart::store::{Outcome, RawKey, Store};
+use rampart_formats::Limits;
+use rampart_ingest::metrics::IngestCounts;
+use rampart_ingest::{Accept, Ingest};
+use rampart_mta_sts::{DnsZone, Timing, settle_all};
+use rampart_sources::Enricher;
+use rampart_store::{Outcome, RawKey, Store};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::time::Instant;
@@ -201,7 +201,7 @@ pub async fn handle<S: Store>(
 }
 
 /// An EventBridge schedule: the function then publishes due MTA-STS policy ids
-/// ([`rampart::mta_sts::settle_all`]) instead of ingesting.
+/// ([`rampart_mta_sts::settle_all`]) instead of ingesting.
 pub fn is_schedule(event: &Value) -> bool {
     event["source"] == "aws.events" && event["detail-type"] == "Scheduled Event"
 }
@@ -315,7 +315,7 @@ pub async fn scheduled<S: Store, Z: DnsZone>(
     timing: Timing,
     now: i64,
     deadline: Option<Instant>,
-) -> Result<Value, rampart::store::StoreError> {
+) -> Result<Value, rampart_store::StoreError> {
     let until = deadline.map(|d| d.checked_sub(deps.reserve).unwrap_or(d));
     let released = deps.ingest(deadline).release_held(now, until).await?;
     let settled = match zone {

@@ -2,16 +2,16 @@
 
 use ingest::{Deps, RESERVE, handle, is_schedule, scheduled};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use rampart::Limits;
-use rampart::ingest::Accept;
-use rampart::mta_sts::{Timing, route53::Route53Zone};
-use rampart::sources::Enricher;
-use rampart::store::aws::{AwsLocation, AwsStore, init_lambda_logging, load_config};
+use rampart_formats::Limits;
+use rampart_ingest::Accept;
+use rampart_mta_sts::{Timing, route53::Route53Zone};
+use rampart_sources::Enricher;
+use rampart_store::aws::{AwsLocation, AwsStore, load_config};
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    init_lambda_logging();
+    rampart_lambda::init_logging();
 
     let var = |name: &str| std::env::var(name).ok();
     let location = AwsLocation::from_env(var)?;
@@ -38,7 +38,7 @@ async fn main() -> Result<(), Error> {
 
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = deadline_of(&event.context);
-        let now = rampart::time::now();
+        let now = rampart_formats::time::now();
         if is_schedule(&event.payload) {
             return Ok(scheduled(deps, zone, timing, now, deadline).await?);
         }
@@ -48,7 +48,7 @@ async fn main() -> Result<(), Error> {
             "{}",
             handled
                 .counts
-                .emf_line("ingest", rampart::time::now() * 1000)
+                .emf_line("ingest", rampart_formats::time::now() * 1000)
         );
         Ok::<Value, Error>(handled.into_response()?)
     }))

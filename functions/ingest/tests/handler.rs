@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use ingest::{Deps, HandlerError, decode_key, handle};
-use rampart::Limits;
-use rampart::metrics::IngestCounts;
-use rampart::store::aws::{AwsLocation, AwsStore, OUTCOME_TAG, emulator_config};
-use rampart::store::{FaultPoint, Outcome, RawKey, Store};
+use rampart_formats::Limits;
+use rampart_ingest::metrics::IngestCounts;
+use rampart_store::aws::{AwsLocation, AwsStore, OUTCOME_TAG, emulator_config};
+use rampart_store::{FaultPoint, Outcome, RawKey, Store};
 use serde_json::{Value, json};
 
 const NOW: i64 = 1_790_000_000;
@@ -46,8 +46,8 @@ async fn deps(limits: Limits) -> Deps<AwsStore> {
         store,
         limits,
         bucket,
-        enricher: rampart::sources::Enricher::disabled(),
-        accept: rampart::ingest::Accept::Any,
+        enricher: rampart_sources::Enricher::disabled(),
+        accept: rampart_ingest::Accept::Any,
         reserve: ingest::RESERVE,
     }
 }
@@ -227,7 +227,7 @@ async fn one_bad_message_in_a_batch_is_the_only_one_retried() {
         .unwrap();
     assert_eq!(
         kept,
-        rampart::store::RawRead::Bytes(b"\x00\x01 not a mail at all".to_vec())
+        rampart_store::RawRead::Bytes(b"\x00\x01 not a mail at all".to_vec())
     );
     // Rejected is final, not retried; only the unreadable message goes back to the queue.
     assert_eq!(
@@ -485,8 +485,8 @@ fn report_mail(i: usize) -> Vec<u8> {
 /// redelivery stores them.
 #[tokio::test]
 async fn a_batch_against_a_silent_resolver_fails_only_what_it_could_not_start() {
-    use rampart::sources::ptr::PtrResolver;
-    use rampart::sources::{EnrichSettings, Enricher};
+    use rampart_sources::ptr::PtrResolver;
+    use rampart_sources::{EnrichSettings, Enricher};
     use std::time::Duration;
 
     let (dns, _server) = silent_dns().await;
@@ -551,7 +551,7 @@ async fn a_batch_against_a_silent_resolver_fails_only_what_it_could_not_start() 
 #[tokio::test]
 async fn the_schedule_ingests_mail_held_for_a_domain_registered_since() {
     let mut deps = deps(Limits::default()).await;
-    deps.accept = rampart::ingest::Accept::Registered;
+    deps.accept = rampart_ingest::Accept::Registered;
     put(
         &deps,
         "inbound/early",
@@ -575,10 +575,10 @@ async fn the_schedule_ingests_mail_held_for_a_domain_registered_since() {
         .await
         .unwrap();
     deps.store.request_release("stalw.art").await.unwrap();
-    let timing = rampart::mta_sts::Timing::default();
+    let timing = rampart_mta_sts::Timing::default();
     let ran = ingest::scheduled(
         &deps,
-        None::<&rampart::mta_sts::ZoneFile>,
+        None::<&rampart_mta_sts::ZoneFile>,
         timing,
         NOW + 60,
         None,

@@ -4,13 +4,13 @@
 use std::sync::Arc;
 
 use axum::http::HeaderName;
-use mta_sts::{PolicyHost, VIEWER_HOST, router};
-use rampart::mta_sts::Timing;
-use rampart::store::aws::{AwsLocation, AwsStore, init_lambda_logging, load_config};
+use rampart_api::policy_host::{PolicyHost, VIEWER_HOST, router};
+use rampart_mta_sts::Timing;
+use rampart_store::aws::{AwsLocation, AwsStore, load_config};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    init_lambda_logging();
+    rampart_lambda::init_logging();
     let var = |name: &str| std::env::var(name).ok();
     let location = AwsLocation::from_env(var)?;
     let sdk = load_config().await;
@@ -18,7 +18,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         store: AwsStore::new(&sdk, location),
         host_header: HeaderName::from_static(VIEWER_HOST),
         timing: Timing::from_env(var)?,
-        now: rampart::time::now,
+        now: rampart_formats::time::now,
     });
     lambda_http::run(router(host)).await
 }

@@ -2,18 +2,19 @@
 
 use std::sync::Arc;
 
-use query::{Api, MAX_UPLOAD_BYTES, lambda_service, router, system_now};
-use rampart::ingest::{Accept, UploadRefusal};
-use rampart::mta_sts::Timing;
-use rampart::query::domains::Endpoints;
-use rampart::store::aws::{AwsLocation, AwsStore, init_lambda_logging, load_config};
+use query::lambda_service;
+use rampart_api::rest::{Api, MAX_UPLOAD_BYTES, router, system_now};
+use rampart_ingest::{Accept, UploadRefusal};
+use rampart_mta_sts::Timing;
+use rampart_query::domains::Endpoints;
+use rampart_store::aws::{AwsLocation, AwsStore, load_config};
 
 /// Lambda responses are capped at 6 MB, and binary bodies travel base64-encoded.
 const MAX_RAW_BYTES: u64 = 4 << 20;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    init_lambda_logging();
+    rampart_lambda::init_logging();
     let var = |name: &str| std::env::var(name).ok();
     let location = AwsLocation::from_env(var)?;
     let endpoints = Endpoints::from_env(var)?;
@@ -36,9 +37,9 @@ async fn main() -> Result<(), lambda_http::Error> {
 
 /// A refused upload is not kept: it becomes a CloudWatch metric and this log line.
 fn count_refusal(refusal: &UploadRefusal) {
-    let at = rampart::time::now().saturating_mul(1000);
+    let at = rampart_formats::time::now().saturating_mul(1000);
     println!(
         "{}",
-        rampart::metrics::refused_upload_line(refusal.code(), &refusal.to_string(), at)
+        rampart_ingest::metrics::refused_upload_line(refusal.code(), &refusal.to_string(), at)
     );
 }

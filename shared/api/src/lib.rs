@@ -1,0 +1,13 @@
+//! Rampart's HTTP surface: the [`axum::Router`]s that `rampart serve` and the Lambda
+//! functions run unchanged.
+//!
+//! - [`rest`]: the REST API over any [`rampart_store::Store`] (reads, domain registration,
+//!   hosted MTA-STS policies, the public TLS report upload), described by `openapi.json`.
+//! - [`policy_host`]: the MTA-STS policy host (`/.well-known/mta-sts.txt`).
+//!
+//! Handlers translate HTTP only: the work is done by [`rampart_query`], [`rampart_ingest`]
+//! and [`rampart_mta_sts`]. Nothing here knows about Lambda; the function crates adapt
+//! their events to these Routers.
+
+pub mod policy_host;
+pub mod rest;
