@@ -15,8 +15,9 @@ use common::expected::{corpus_report_files, s};
 use common::{gzip, on_both_backends, read_fixture};
 use rampart_api::policy_host::{self, PolicyHost};
 use rampart_mta_sts::{DnsZone, Timing, ZoneFile, route53::Route53Zone, settle, settle_all};
+use rampart_store::aws::PolicyTable;
 use rampart_store::aws::emulator_config;
-use rampart_store::{Outcome, Store};
+use rampart_store::{Outcome, PolicySource, Store};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tower::ServiceExt;
@@ -64,7 +65,7 @@ fn utc(t: i64) -> String {
         .to_string()
 }
 
-fn policy_host<S: Store + 'static>(store: S, now: fn() -> i64) -> Router {
+fn policy_host<S: PolicySource + 'static>(store: S, now: fn() -> i64) -> Router {
     policy_host::router(Arc::new(PolicyHost {
         store,
         host_header: HeaderName::from_static("host"),
@@ -612,6 +613,28 @@ async fn the_lambda_policy_host_reads_the_viewer_host_header() {
     .unwrap();
     let reply = into_reply(host.oneshot(other).await.unwrap()).await;
     assert_eq!(reply.status, 404);
+}
+
+/// The MTA-STS function reads policies through `PolicyTable` (the DynamoDB client alone): it
+/// serves exactly what the full store serves, and nothing for a domain without a policy.
+#[tokio::test]
+async fn the_policy_table_serves_what_the_store_holds() {
+    let store = Arc::new(common::backends::aws().await);
+    let app = app_at(Arc::clone(&store), None, || T0);
+    register(&app, "hosted.example").await;
+    let v1 = json!({"mode": "testing", "mx": ["MX1.hosted.example.", "*.mail.hosted.example"],
+                    "max_age": 1_209_600});
+    assert_eq!(call(&app, Method::PUT, URI, Some(v1)).await.status, 201);
+    let table = PolicyTable::new(
+        &emulator_config(&endpoint()).await,
+        store.location().table.clone(),
+    );
+    let from_table = policy_host(table, || T0);
+    let from_store = policy_host(Arc::clone(&store), || T0);
+    let served = fetch(&from_table, "mta-sts.hosted.example").await;
+    assert_eq!(served, fetch(&from_store, "mta-sts.hosted.example").await);
+    assert_eq!((served.0, served.3.as_str()), (200, V1));
+    assert_eq!(fetch(&from_table, "mta-sts.other.example").await.0, 404);
 }
 
 /// An API Gateway HTTP API event carries a gzipped upload base64-encoded.

@@ -6,16 +6,16 @@ use std::sync::Arc;
 use axum::http::HeaderName;
 use rampart_api::policy_host::{PolicyHost, VIEWER_HOST, router};
 use rampart_mta_sts::Timing;
-use rampart_store::aws::{AwsLocation, AwsStore, load_config};
+use rampart_store::aws::{PolicyTable, load_config};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     rampart_lambda::init_logging();
     let var = |name: &str| std::env::var(name).ok();
-    let location = AwsLocation::from_env(var)?;
+    let table = var("RAMPART_TABLE").ok_or("RAMPART_TABLE is not set")?;
     let sdk = load_config().await;
     let host = Arc::new(PolicyHost {
-        store: AwsStore::new(&sdk, location),
+        store: PolicyTable::new(&sdk, table),
         host_header: HeaderName::from_static(VIEWER_HOST),
         timing: Timing::from_env(var)?,
         now: rampart_formats::time::now,

@@ -14,7 +14,7 @@ use axum::http::{HeaderName, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use rampart_mta_sts::Timing;
-use rampart_store::{Store, StoreError, normalise_domain};
+use rampart_store::{PolicySource, StoreError, normalise_domain};
 
 /// The header that carries the viewer's host name behind CloudFront (set by the
 /// distribution's viewer-request function).
@@ -32,7 +32,7 @@ pub struct PolicyHost<S> {
 }
 
 /// The policy host's one route; every other path is a 404.
-pub fn router<S: Store + 'static>(host: Arc<PolicyHost<S>>) -> Router {
+pub fn router<S: PolicySource + 'static>(host: Arc<PolicyHost<S>>) -> Router {
     Router::new()
         .route(POLICY_PATH, get(policy::<S>))
         .fallback(|| async { text(StatusCode::NOT_FOUND, "not found\n".to_owned()) })
@@ -50,7 +50,10 @@ pub fn policy_domain(host: &str) -> Option<String> {
     (!domain.is_empty()).then_some(domain)
 }
 
-async fn policy<S: Store>(State(host): State<Arc<PolicyHost<S>>>, request: Request) -> Response {
+async fn policy<S: PolicySource>(
+    State(host): State<Arc<PolicyHost<S>>>,
+    request: Request,
+) -> Response {
     let named = request
         .headers()
         .get(&host.host_header)

@@ -17,7 +17,7 @@ pub mod body;
 mod model;
 pub mod tally;
 
-#[cfg(feature = "aws")]
+#[cfg(feature = "dynamodb")]
 pub mod aws;
 #[cfg(feature = "embedded")]
 pub mod embedded;
@@ -32,8 +32,28 @@ use crate::tally::Counters;
 use rampart_formats::identity::ReportId;
 use rampart_sources::NameCache;
 
+/// What the MTA-STS policy host reads. Every [`Store`] has it; `aws::PolicyTable` has only
+/// it, so the policy host's Lambda function links the DynamoDB client alone.
+pub trait PolicySource: Send + Sync {
+    /// The newest version of a domain's policy: what the policy host serves.
+    fn latest_policy(
+        &self,
+        domain: &str,
+    ) -> impl Future<Output = Result<Option<PolicyVersion>, StoreError>> + Send;
+}
+
+/// A shared source is a source.
+impl<T: PolicySource> PolicySource for std::sync::Arc<T> {
+    fn latest_policy(
+        &self,
+        domain: &str,
+    ) -> impl Future<Output = Result<Option<PolicyVersion>, StoreError>> + Send {
+        T::latest_policy(self, domain)
+    }
+}
+
 /// The storage the product needs. Every method is safe to retry.
-pub trait Store: NameCache<Error = StoreError> + Send + Sync {
+pub trait Store: NameCache<Error = StoreError> + PolicySource + Send + Sync {
     /// Keeps the bytes of a raw message. Writing the same key again overwrites it.
     fn put_raw(
         &self,
@@ -169,12 +189,6 @@ pub trait Store: NameCache<Error = StoreError> + Send + Sync {
         &self,
         domain: &str,
     ) -> impl Future<Output = Result<Vec<PolicyVersion>, StoreError>> + Send;
-
-    /// The newest version of a domain's policy: what the policy host serves.
-    fn latest_policy(
-        &self,
-        domain: &str,
-    ) -> impl Future<Output = Result<Option<PolicyVersion>, StoreError>> + Send;
 
     /// The domains that have any policy version, by name. Reads only those.
     fn policy_domains(&self) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
@@ -358,13 +372,6 @@ impl<T: Store> Store for std::sync::Arc<T> {
         domain: &str,
     ) -> impl Future<Output = Result<Vec<PolicyVersion>, StoreError>> + Send {
         T::policies(self, domain)
-    }
-
-    fn latest_policy(
-        &self,
-        domain: &str,
-    ) -> impl Future<Output = Result<Option<PolicyVersion>, StoreError>> + Send {
-        T::latest_policy(self, domain)
     }
 
     fn policy_domains(&self) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send {

@@ -2,6 +2,10 @@
 
 use super::*;
 
+/// Domain attributes `span_<n>` count the reports spread over `n` > 1 days; the largest `n`
+/// with a positive count is the domain's [`DomainEntry::span_days`].
+pub(super) const SPAN_PREFIX: &str = "span_";
+
 /// The partition listing the domains with a hosted policy (`D#<domain>` items).
 pub(super) const HOSTED: &str = "HOSTED";
 

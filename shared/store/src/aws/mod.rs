@@ -20,20 +20,29 @@
 //! pending one, rewrites the same pieces and completes it; the step-3 condition lets exactly
 //! one writer count it, however many race.
 
+// Built with the `dynamodb` feature alone, this module is only the policy host's reader
+// ([`PolicyTable`]) and what it shares with the full store: the full store needs `s3` too.
+#![cfg_attr(not(feature = "s3"), allow(unused_imports, dead_code))]
+
 mod codec;
+mod policy_table;
+#[cfg(feature = "s3")]
 mod read;
 mod retry;
+#[cfg(feature = "s3")]
 mod setup;
+#[cfg(feature = "s3")]
 mod store;
-#[cfg(test)]
+#[cfg(all(test, feature = "s3"))]
 mod tests;
+#[cfg(feature = "s3")]
 mod write;
 
 pub use codec::item_size;
 use codec::*;
+pub use policy_table::PolicyTable;
 use retry::*;
 pub use retry::{Backoff, classify};
-use write::*;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -50,13 +59,16 @@ use aws_sdk_dynamodb::types::{
     ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
     TimeToLiveSpecification, TransactWriteItem, Update, WriteRequest,
 };
+#[cfg(feature = "s3")]
 use aws_sdk_s3::primitives::ByteStream;
+#[cfg(feature = "s3")]
 use aws_sdk_s3::types::{Tag, Tagging};
 
 use super::body::{self, Body};
 use super::{
-    DayRange, DomainEntry, FaultPoint, Faults, MessagePosition, MessageRecord, Outcome, PutReport,
-    RawKey, RawRead, Store, StoreError, StoredReport, UPLOAD_PREFIX, WriteMode, normalise_domain,
+    DayRange, DomainEntry, FaultPoint, Faults, MessagePosition, MessageRecord, Outcome,
+    PolicySource, PutReport, RawKey, RawRead, Store, StoreError, StoredReport, UPLOAD_PREFIX,
+    WriteMode, normalise_domain,
 };
 use crate::PolicyVersion;
 use crate::tally::{Counters, MAX_REPORTERS_PER_DAY, Span, Tally};
@@ -102,6 +114,7 @@ impl AwsLocation {
 }
 
 /// DynamoDB + S3.
+#[cfg(feature = "s3")]
 pub struct AwsStore {
     ddb: aws_sdk_dynamodb::Client,
     s3: aws_sdk_s3::Client,
@@ -137,6 +150,7 @@ pub async fn emulator_config(endpoint: &str) -> aws_config::SdkConfig {
         .await
 }
 
+#[cfg(feature = "s3")]
 impl AwsStore {
     /// Builds the clients once. With a custom endpoint (an emulator such as moto, or MinIO),
     /// S3 is addressed path-style, since `bucket.127.0.0.1` does not resolve.

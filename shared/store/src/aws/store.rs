@@ -484,23 +484,6 @@ impl Store for AwsStore {
         items.iter().map(decode_policy).collect()
     }
 
-    async fn latest_policy(&self, domain: &str) -> Result<Option<PolicyVersion>, StoreError> {
-        let out = self
-            .ddb
-            .query()
-            .table_name(&self.at.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
-            .expression_attribute_values(":pk", s(format!("D#{}", normalise_domain(domain))))
-            .expression_attribute_values(":p", s("P#"))
-            .scan_index_forward(false)
-            .limit(1)
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| classify("read policy", e))?;
-        out.items().first().map(decode_policy).transpose()
-    }
-
     async fn policy_domains(&self) -> Result<Vec<String>, StoreError> {
         self.markers(HOSTED).await
     }
@@ -553,6 +536,12 @@ impl Store for AwsStore {
             "end release",
         )
         .await
+    }
+}
+
+impl PolicySource for AwsStore {
+    async fn latest_policy(&self, domain: &str) -> Result<Option<PolicyVersion>, StoreError> {
+        policy_table::latest_policy(&self.ddb, &self.at.table, domain).await
     }
 }
 

@@ -416,10 +416,6 @@ impl AwsStore {
     }
 }
 
-/// Domain attributes `span_<n>` count the reports spread over `n` > 1 days; the largest `n`
-/// with a positive count is the domain's [`DomainEntry::span_days`].
-pub(super) const SPAN_PREFIX: &str = "span_";
-
 /// The day item attribute listing the reporters that have counters of their own there.
 pub(super) const REPORTERS: &str = "reporters";
 

@@ -26,8 +26,9 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::body::{self, Body};
 use super::{
-    DayRange, DomainEntry, FaultPoint, Faults, MessagePosition, MessageRecord, Outcome, PutReport,
-    RawKey, RawRead, Store, StoreError, StoredReport, WriteMode, normalise_domain,
+    DayRange, DomainEntry, FaultPoint, Faults, MessagePosition, MessageRecord, Outcome,
+    PolicySource, PutReport, RawKey, RawRead, Store, StoreError, StoredReport, WriteMode,
+    normalise_domain,
 };
 use crate::PolicyVersion;
 use crate::tally::{Counters, MAX_REPORTERS_PER_DAY, Span, Tally, counter};

@@ -374,13 +374,6 @@ impl Store for EmbeddedStore {
         self.select_policies(domain, "ORDER BY version").await
     }
 
-    async fn latest_policy(&self, domain: &str) -> Result<Option<PolicyVersion>, StoreError> {
-        let mut found = self
-            .select_policies(domain, "ORDER BY version DESC LIMIT 1")
-            .await?;
-        Ok(found.pop())
-    }
-
     async fn policy_domains(&self) -> Result<Vec<String>, StoreError> {
         self.blocking(|inner| {
             let conn = inner.conn();
@@ -469,6 +462,15 @@ impl Store for EmbeddedStore {
             (normalise_domain(domain),),
         )
         .await
+    }
+}
+
+impl PolicySource for EmbeddedStore {
+    async fn latest_policy(&self, domain: &str) -> Result<Option<PolicyVersion>, StoreError> {
+        let mut found = self
+            .select_policies(domain, "ORDER BY version DESC LIMIT 1")
+            .await?;
+        Ok(found.pop())
     }
 }
 
