@@ -963,6 +963,70 @@ async fn a_token_guards_every_route() {
     assert_eq!(send(Some("Bearer s3cret")).await.status, 200);
 }
 
+/// Behind API Gateway's JWT authorizer, a token without the `rampart-admin` group or the
+/// `rampart/admin` scope reads but cannot change anything (403); an admin's can. The claims
+/// arrive in the event as API Gateway writes them (list claims as one `[a b]` string).
+#[tokio::test]
+async fn jwt_callers_need_the_admin_claim_to_change_anything() {
+    let service = query::lambda_service(app(common::backends::embedded(), None));
+    let events = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events");
+    let with_jwt = |name: &str, jwt: Value| {
+        let mut event: Value = serde_json::from_str(
+            &std::fs::read_to_string(events.join(format!("{name}.json"))).unwrap(),
+        )
+        .unwrap();
+        event["requestContext"]["authorizer"] = json!({ "jwt": jwt });
+        lambda_http::request::from_str(&event.to_string()).unwrap()
+    };
+    let reader = json!({"claims": {"sub": "u1", "cognito:groups": "[readers]"}, "scopes": null});
+    let reply = into_reply(
+        service
+            .clone()
+            .oneshot(with_jwt("apigw-v2-register", reader.clone()))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(reply.status, 403);
+    assert_eq!(
+        reply.json(),
+        json!({"error": "forbidden", "message": "this token may read but not change anything; \
+            changes need the \"rampart-admin\" group or the \"rampart/admin\" scope"})
+    );
+    let reads = into_reply(
+        service
+            .clone()
+            .oneshot(with_jwt("apigw-v2-summary", reader))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        reads.status, 404,
+        "a reader reads (the domain is not registered yet)"
+    );
+    assert_eq!(reads.json()["error"], "unknown_domain");
+    for admin in [
+        json!({"claims": {"sub": "u2", "cognito:groups": "[readers rampart-admin]"}}),
+        json!({"claims": {"sub": "u3", "scope": "openid rampart/admin"}}),
+        json!({"claims": {"sub": "u4"}, "scopes": ["rampart/admin"]}),
+    ] {
+        let reply = into_reply(
+            service
+                .clone()
+                .oneshot(with_jwt("apigw-v2-register", admin))
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert!(
+            matches!(reply.status.as_u16(), 200 | 201),
+            "{}",
+            reply.status
+        );
+    }
+}
+
 /// Replays the sample API Gateway events (HTTP API v2 and REST v1) through the Lambda
 /// adapter: same routes, and the REST stage is not part of the path.
 #[tokio::test]

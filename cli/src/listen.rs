@@ -1,4 +1,5 @@
-//! Serves a Router on a TCP listener, over plain HTTP or over TLS (`--tls-cert`).
+//! Serves a Router on a TCP listener, over plain HTTP or over TLS (`--tls-cert`), with a cap
+//! on connections and a deadline for each request's headers.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -6,11 +7,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
 
@@ -41,16 +43,30 @@ pub fn tls_acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-/// Serves `app` on `listener` until the process stops.
+/// What one listener allows its clients.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Connections served at once; the next is accepted when one closes.
+    pub max_connections: usize,
+    /// How long a client has to send a request's headers (the first request of a connection
+    /// or the next on a kept-alive one); then the connection is closed.
+    pub header_timeout: Duration,
+}
+
+/// Serves `app` on `listener` until the process stops, over TLS when `tls` is given.
 pub async fn serve(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     app: Router,
+    limits: Limits,
 ) -> anyhow::Result<()> {
-    let Some(tls) = tls else {
-        return axum::serve(listener, app).await.context("serving");
-    };
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
     loop {
+        // A slot first: at the cap, new clients wait in the kernel's backlog.
+        let slot = Arc::clone(&slots)
+            .acquire_owned()
+            .await
+            .context("the connection slots closed")?;
         let (tcp, _) = match listener.accept().await {
             Ok(accepted) => accepted,
             // Out of file descriptors and the like: wait, as axum::serve does.
@@ -59,16 +75,27 @@ pub async fn serve(
                 continue;
             }
         };
+        let _ = tcp.set_nodelay(true);
         let (tls, app) = (tls.clone(), app.clone());
         tokio::spawn(async move {
-            let Ok(Ok(stream)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(tcp)).await
-            else {
-                return;
-            };
+            let _slot = slot;
             let service = TowerToHyperService::new(app);
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout);
+            match tls {
+                None => {
+                    let _ = http.serve_connection(TokioIo::new(tcp), service).await;
+                }
+                Some(tls) => {
+                    let Ok(Ok(stream)) =
+                        tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(tcp)).await
+                    else {
+                        return;
+                    };
+                    let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                }
+            }
         });
     }
 }

@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use axum::http::HeaderName;
+use rampart_api::edge::with_request_timeout;
 use rampart_api::policy_host::{self, PolicyHost};
 use rampart_api::rest::{Api, MAX_UPLOAD_BYTES, router, system_now};
 use rampart_ingest::{Ingest, UploadRefusal};
@@ -38,16 +39,38 @@ const MAX_RAW_BYTES: u64 = 64 << 20;
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
-    /// Address and port to listen on. Anything but a loopback address needs --token.
+    /// Address and port to listen on. Anything but a loopback address needs a token
+    /// (RAMPART_TOKEN or --token-file) and TLS (--tls-cert, or --insecure-http behind a proxy).
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     /// A folder of report mails and files: ingested at start, then watched for new files.
     /// Without it, an empty store gets the bundled sample reports.
     #[arg(long, value_name = "DIR")]
     inbox: Option<PathBuf>,
-    /// Require `Authorization: Bearer <TOKEN>` on every request.
-    #[arg(long, env = "RAMPART_TOKEN", hide_env_values = true)]
+    /// Require `Authorization: Bearer <TOKEN>` on every request. Prefer RAMPART_TOKEN or
+    /// --token-file: other users of the machine can read a command line.
+    #[arg(
+        long,
+        env = "RAMPART_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "token_file"
+    )]
     token: Option<String>,
+    /// Read the token from this file (its first line; surrounding white space ignored).
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// Serve the token over plain HTTP beyond loopback: only behind a proxy that ends TLS.
+    #[arg(long)]
+    insecure_http: bool,
+    /// Connections served at once, on each listener; more wait to be accepted.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    max_connections: usize,
+    /// Seconds a client has to send a request's headers, on a new or kept-alive connection.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    header_timeout: u64,
+    /// Seconds one request may take, its body included; then `503 timeout`.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    request_timeout: u64,
     /// The address reports are mailed to, used in the DNS records shown for a domain.
     #[arg(
         long,
@@ -99,11 +122,45 @@ pub struct ServeArgs {
     accept: AcceptArgs,
 }
 
+impl ServeArgs {
+    /// The API token: RAMPART_TOKEN or --token, or the first line of --token-file.
+    fn token(&self) -> anyhow::Result<Option<String>> {
+        let Some(file) = &self.token_file else {
+            return Ok(self.token.clone());
+        };
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("{}: cannot read the token file", file.display()))?;
+        let token = text.lines().next().unwrap_or("").trim();
+        anyhow::ensure!(
+            !token.is_empty(),
+            "{}: the token file is empty",
+            file.display()
+        );
+        Ok(Some(token.to_owned()))
+    }
+
+    fn listen_limits(&self) -> listen::Limits {
+        listen::Limits {
+            max_connections: self.max_connections.max(1),
+            header_timeout: Duration::from_secs(self.header_timeout.max(1)),
+        }
+    }
+}
+
 pub async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
-    if !args.listen.ip().is_loopback() && args.token.is_none() {
+    let token = args.token()?;
+    let beyond_loopback = !args.listen.ip().is_loopback();
+    if beyond_loopback && token.is_none() {
         anyhow::bail!(
-            "listening on {} would show every report to the network; pass --token (or set \
-             RAMPART_TOKEN), or listen on 127.0.0.1",
+            "listening on {} would show every report to the network; set RAMPART_TOKEN (or \
+             pass --token-file), or listen on 127.0.0.1",
+            args.listen
+        );
+    }
+    if beyond_loopback && args.tls_cert.is_none() && !args.insecure_http {
+        anyhow::bail!(
+            "listening on {} over plain HTTP would send the token in clear; pass --tls-cert \
+             and --tls-key, or --insecure-http when a proxy in front ends TLS",
             args.listen
         );
     }
@@ -155,7 +212,7 @@ async fn run<S: Store + 'static>(store: S, args: &ServeArgs) -> anyhow::Result<(
         max_raw_bytes: MAX_RAW_BYTES,
         max_upload_bytes: MAX_UPLOAD_BYTES,
         timing,
-        token: args.token.clone(),
+        token: args.token()?,
         accept,
         on_refused_upload: log_refusal,
         now: system_now,
@@ -196,6 +253,8 @@ async fn run<S: Store + 'static>(store: S, args: &ServeArgs) -> anyhow::Result<(
             background(&ingest, &zone, timing).await
         });
     }
+    let limits = args.listen_limits();
+    let request_timeout = Duration::from_secs(args.request_timeout.max(1));
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
@@ -219,7 +278,8 @@ async fn run<S: Store + 'static>(store: S, args: &ServeArgs) -> anyhow::Result<(
                 Box::pin(listen::serve(
                     listener,
                     tls.clone(),
-                    policy_host::router(host),
+                    with_request_timeout(policy_host::router(host), request_timeout),
+                    limits,
                 ))
             }
             None => Box::pin(std::future::pending()),
@@ -227,7 +287,9 @@ async fn run<S: Store + 'static>(store: S, args: &ServeArgs) -> anyhow::Result<(
     out.flush()?;
     drop(out);
     tokio::select! {
-        served = listen::serve(listener, tls, router(api)) => served.context("serving the API"),
+        served = listen::serve(listener, tls, with_request_timeout(router(api), request_timeout), limits) => {
+            served.context("serving the API")
+        }
         served = policies => served.context("serving MTA-STS policies"),
         () = shutdown() => Ok(()),
     }

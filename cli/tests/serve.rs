@@ -33,13 +33,18 @@ fn serve(args: &[&str]) -> Server {
 }
 
 fn serve_with(args: &[&str], env: &[(&str, &str)]) -> Server {
+    let listen: &[&str] = if args.contains(&"--listen") {
+        &[]
+    } else {
+        &["--listen", "127.0.0.1:0"]
+    };
     let mut child = Command::new(env!("CARGO_BIN_EXE_rampart"))
         .arg("serve")
-        .args(["--listen", "127.0.0.1:0"])
+        .args(listen)
         .args(args)
-        .envs(env.iter().copied())
         .env_remove("RAMPART_TOKEN")
         .env_remove("RAMPART_DATA")
+        .envs(env.iter().copied())
         // No reverse DNS here: tests/sources.rs and enrich.rs run their own DNS servers.
         .env("RAMPART_RESOLVER", "off")
         .stdout(Stdio::piped())
@@ -182,11 +187,19 @@ fn an_inbox_is_ingested_and_watched() {
 #[test]
 fn a_token_is_required_when_set_and_beyond_loopback() {
     let data = fresh_dir("serve-token");
-    let server = serve(&["--data", data.to_str().unwrap(), "--token", "s3cret"]);
+    let server = serve_with(
+        &["--data", data.to_str().unwrap()],
+        &[("RAMPART_TOKEN", "s3cret")],
+    );
     let (status, body) = request(&server.addr, "GET", "/v1/domains", &[]);
     assert_eq!(status, 401);
     let body: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(body["error"], "unauthorized");
+    for wrong in ["Bearer s3cre", "Bearer s3cret2", "Bearer S3CRET", "s3cret"] {
+        let header = format!("Authorization: {wrong}");
+        let (status, _) = request(&server.addr, "GET", "/v1/domains", &[&header]);
+        assert_eq!(status, 401, "{wrong}");
+    }
     let (status, _) = request(
         &server.addr,
         "GET",
@@ -195,23 +208,168 @@ fn a_token_is_required_when_set_and_beyond_loopback() {
     );
     assert_eq!(status, 200);
 
-    let out = Command::new(env!("CARGO_BIN_EXE_rampart"))
-        .env("RAMPART_RESOLVER", "off")
-        .args([
-            "serve",
-            "--data",
-            data.to_str().unwrap(),
-            "--listen",
-            "0.0.0.0:0",
-        ])
-        .env_remove("RAMPART_TOKEN")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let refused = |args: &[&str], env: &[(&str, &str)]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_rampart"))
+            .env("RAMPART_RESOLVER", "off")
+            .env_remove("RAMPART_TOKEN")
+            .envs(env.iter().copied())
+            .args(["serve", "--data", data.to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let stderr = refused(&["--listen", "0.0.0.0:0"], &[]);
     assert!(
-        stderr.contains("would show every report to the network; pass --token"),
+        stderr.contains("would show every report to the network; set RAMPART_TOKEN"),
         "{stderr}"
+    );
+    // A token over plain HTTP beyond loopback travels in clear: refused unless a TLS proxy
+    // in front is declared.
+    let stderr = refused(&["--listen", "0.0.0.0:0"], &[("RAMPART_TOKEN", "s3cret")]);
+    assert!(
+        stderr.contains("over plain HTTP would send the token in clear; pass --tls-cert"),
+        "{stderr}"
+    );
+    let empty = data.join("empty-token");
+    std::fs::write(&empty, "\n").unwrap();
+    let stderr = refused(&["--token-file", empty.to_str().unwrap()], &[]);
+    assert!(
+        stderr.contains("empty-token: the token file is empty"),
+        "{stderr}"
+    );
+}
+
+/// `--token-file` reads the token's first line; `--insecure-http` lets it be served over
+/// plain HTTP beyond loopback (behind a proxy that ends TLS).
+#[test]
+fn a_token_file_behind_a_declared_tls_proxy() {
+    let data = fresh_dir("serve-token-file");
+    let file = data.join("token");
+    std::fs::write(&file, "  file-s3cret \nignored\n").unwrap();
+    let server = serve(&[
+        "--data",
+        data.to_str().unwrap(),
+        "--token-file",
+        file.to_str().unwrap(),
+        "--listen",
+        "0.0.0.0:0",
+        "--insecure-http",
+    ]);
+    let addr = server.addr.replace("0.0.0.0", "127.0.0.1");
+    let (status, _) = request(&addr, "GET", "/v1/domains", &[]);
+    assert_eq!(status, 401);
+    let (status, _) = request(
+        &addr,
+        "GET",
+        "/v1/domains",
+        &["Authorization: Bearer file-s3cret"],
+    );
+    assert_eq!(status, 200);
+}
+
+/// A JSON body over 64 KiB is refused with 413 before it is parsed.
+#[test]
+fn a_large_json_body_is_refused() {
+    let data = fresh_dir("serve-body");
+    let server = serve(&["--data", data.to_str().unwrap()]);
+    let body = format!(r#"{{"domain": "{}.example"}}"#, "a".repeat(70_000));
+    let mut stream = TcpStream::connect(&server.addr).unwrap();
+    write!(
+        stream,
+        "POST /v1/domains HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 413 "), "{response}");
+    let json: Value = serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({"error": "body_too_large", "message": "the body is larger than 65536 bytes"})
+    );
+}
+
+/// A client that does not finish its headers in time is disconnected; one that does not
+/// finish its request in time gets `503 timeout`; past the connection cap, a client waits
+/// until a connection closes.
+#[test]
+fn slow_clients_and_too_many_connections_are_bounded() {
+    let data = fresh_dir("serve-slow");
+    let server = serve(&[
+        "--data",
+        data.to_str().unwrap(),
+        "--header-timeout",
+        "1",
+        "--request-timeout",
+        "1",
+    ]);
+    let mut slow = TcpStream::connect(&server.addr).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(slow, "GET /v1/domains HTTP/1.1\r\nHost: x\r\n").unwrap();
+    let mut rest = Vec::new();
+    slow.read_to_end(&mut rest).unwrap();
+    let rest = String::from_utf8_lossy(&rest);
+    assert!(!rest.contains("200 OK"), "{rest}");
+
+    let mut upload = TcpStream::connect(&server.addr).unwrap();
+    upload
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        upload,
+        "POST /v1/tlsrpt HTTP/1.1\r\nHost: x\r\nContent-Type: application/tlsrpt+json\r\n\
+         Content-Length: 1000\r\n\r\n{{\"organization-name\""
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    let _ = upload.read_to_end(&mut response);
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 503 "), "{response}");
+    assert!(response.contains(r#""error":"timeout""#), "{response}");
+    drop(server);
+
+    let capped = serve(&[
+        "--data",
+        data.to_str().unwrap(),
+        "--max-connections",
+        "1",
+        "--header-timeout",
+        "30",
+    ]);
+    let idle = TcpStream::connect(&capped.addr).unwrap();
+    let mut waiting = TcpStream::connect(&capped.addr).unwrap();
+    waiting
+        .set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
+    write!(
+        waiting,
+        "GET /v1/domains HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut first = [0u8; 1];
+    let err = waiting.read(&mut first).unwrap_err();
+    assert!(
+        matches!(
+            err.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+        "{err}"
+    );
+    drop(idle);
+    waiting
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut response = Vec::new();
+    waiting.read_to_end(&mut response).unwrap();
+    assert!(
+        response.starts_with(b"HTTP/1.1 200 "),
+        "{}",
+        String::from_utf8_lossy(&response)
     );
 }
 

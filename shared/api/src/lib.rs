@@ -4,10 +4,12 @@
 //! - [`rest`]: the REST API over any [`rampart_store::Store`] (reads, domain registration,
 //!   hosted MTA-STS policies, the public TLS report upload), described by `openapi.json`.
 //! - [`policy_host`]: the MTA-STS policy host (`/.well-known/mta-sts.txt`).
+//! - [`edge`]: what bounds every request: the request timeout, the token, admin callers.
 //!
 //! Handlers translate HTTP only: the work is done by [`rampart_query`], [`rampart_ingest`]
 //! and [`rampart_mta_sts`]. Nothing here knows about Lambda; the function crates adapt
 //! their events to these Routers.
 
+pub mod edge;
 pub mod policy_host;
 pub mod rest;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::rejection::{JsonRejection, PathRejection};
-use axum::extract::{Path, RawQuery, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -25,6 +25,8 @@ use rampart_sources::Enricher;
 use rampart_store::{Outcome, RawKey, Store, UPLOAD_PREFIX};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+
+use crate::edge;
 
 /// The OpenAPI 3.1 description of this API.
 pub const OPENAPI: &str = include_str!("../openapi.json");
@@ -74,6 +76,9 @@ pub use rampart_formats::time::now as system_now;
 
 type Shared<S> = State<Arc<Api<S>>>;
 
+/// The largest JSON request body: a domain registration or a policy is a few hundred bytes.
+pub const MAX_JSON_BODY_BYTES: usize = 64 * 1024;
+
 /// The largest TLS report upload by default: reports are a few KB, and API Gateway would
 /// refuse a body over 10 MB anyway.
 pub const MAX_UPLOAD_BYTES: usize = 1 << 20;
@@ -111,6 +116,9 @@ pub fn router<S: Store + 'static>(api: Arc<Api<S>>) -> Router {
         .route("/v1/messages", get(messages::<S>))
         .route("/v1/messages/{*key}", get(message_raw::<S>))
         .fallback(not_found)
+        // Innermost first: the JSON body bound, then admin-only changes, then the token.
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY_BYTES))
+        .layer(middleware::from_fn(edge::require_admin_for_changes))
         .layer(middleware::from_fn_with_state(
             Arc::clone(&api),
             require_token::<S>,
@@ -209,7 +217,17 @@ fn json_object<T: DeserializeOwned>(
             format!("expected {example}: {why}"),
         )
     };
-    let Json(body) = body.map_err(|e| invalid(e.body_text()))?;
+    let Json(body) = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                ErrorKind::TooLarge,
+                "body_too_large",
+                format!("the body is larger than {MAX_JSON_BODY_BYTES} bytes"),
+            )
+        } else {
+            invalid(e.body_text())
+        }
+    })?;
     // serde would also read a struct from an array; only an object is accepted.
     if !body.is_object() {
         return Err(invalid("the body is not a JSON object".to_owned()));
@@ -577,7 +595,7 @@ async fn require_token<S: Store>(State(api): Shared<S>, request: Request, next: 
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    if given.is_some_and(|g| same(g.as_bytes(), token.as_bytes())) {
+    if given.is_some_and(|g| edge::token_matches(g, token)) {
         return next.run(request).await;
     }
     let body = serde_json::json!({
@@ -590,9 +608,4 @@ async fn require_token<S: Store>(State(api): Shared<S>, request: Request, next: 
         Json(body),
     )
         .into_response()
-}
-
-/// Compares without stopping at the first difference, so timing does not reveal the token.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }
