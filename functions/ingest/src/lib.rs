@@ -16,70 +16,16 @@
 //! registered since they arrived, and publishes the MTA-STS policy ids that are due in the
 //! deployment's Route 53 zone: the one AWS job that writes DNS.
 
-use std::time::Duration;
-
 use aws_lambda_events::s3::S3Event;
 use aws_lambda_events::sqs::SqsEvent;
-use rampart_formats::Limits;
 use rampart_ingest::metrics::IngestCounts;
-use rampart_ingest::{Accept, Ingest};
+use rampart_ingest::objects::Batch;
+pub use rampart_ingest::objects::{ObjectOutcome, Objects as Deps, RESERVE};
 use rampart_mta_sts::{DnsZone, Timing, settle_all};
-use rampart_sources::Enricher;
-use rampart_store::{Outcome, RawKey, Store};
-use serde::Serialize;
+use rampart_store::{Outcome, Store};
 use serde_json::Value;
 use tokio::time::Instant;
 use tracing::Instrument;
-
-/// What the handler needs, built once at init.
-pub struct Deps<S> {
-    pub store: S,
-    pub limits: Limits,
-    /// Country, AS, reverse DNS and service of each source address, stored with the report.
-    pub enricher: Enricher,
-    /// Whose reports are counted (`RAMPART_ACCEPT`).
-    pub accept: Accept,
-    /// The bucket the store reads raw messages from; notifications for others are failures.
-    pub bucket: String,
-    /// Time kept back from the invocation's deadline: no object is started later than this
-    /// before it, and reverse DNS stops this long before it.
-    pub reserve: Duration,
-}
-
-/// The reserve by default: enough to store the largest report and record its outcome.
-pub const RESERVE: Duration = Duration::from_secs(15);
-
-impl<S: Store> Deps<S> {
-    /// The ingest of one invocation: reverse DNS may take the enricher's budget once, for
-    /// all the objects of the invocation, and never past the reserve.
-    fn ingest(&self, deadline: Option<Instant>) -> Ingest<'_, S> {
-        let dns = Instant::now() + self.enricher.settings.budget;
-        let dns = match deadline {
-            Some(d) => dns.min(d.checked_sub(self.reserve).unwrap_or(d)),
-            None => dns,
-        };
-        Ingest::new(&self.store, &self.enricher)
-            .limits(self.limits)
-            .accept(self.accept)
-            .dns_deadline(Some(dns))
-    }
-
-    /// True when an object started now might not finish before `deadline`.
-    fn out_of_time(&self, deadline: Option<Instant>) -> bool {
-        deadline.is_some_and(|d| Instant::now() + self.reserve >= d)
-    }
-}
-
-/// The result of one object.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ObjectOutcome {
-    pub bucket: String,
-    pub key: String,
-    pub outcome: Outcome,
-    pub reports: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
 
 /// Everything one invocation did.
 #[derive(Debug, Default)]
@@ -149,10 +95,7 @@ pub async fn handle<S: Store>(
     let source = event["Records"][0]["eventSource"].as_str().unwrap_or("");
     let mut handled = Handled::default();
     let run = Run {
-        deps,
-        ingest: deps.ingest(deadline),
-        now,
-        deadline,
+        batch: deps.batch(now, deadline),
     };
     match source {
         "aws:sqs" => {
@@ -161,7 +104,7 @@ pub async fn handle<S: Store>(
             let mut failures = Vec::new();
             for message in sqs.records {
                 let id = message.message_id.clone().unwrap_or_default();
-                if deps.out_of_time(deadline) {
+                if run.batch.out_of_time() {
                     tracing::warn!(message_id = %id, "not started: the invocation is about to time out; SQS delivers it again");
                     failures.push(id);
                     continue;
@@ -213,10 +156,7 @@ fn is_test_event(event: &Value) -> bool {
 
 /// One invocation's ingest.
 struct Run<'a, S> {
-    deps: &'a Deps<S>,
-    ingest: Ingest<'a, S>,
-    now: i64,
-    deadline: Option<Instant>,
+    batch: Batch<'a, S>,
 }
 
 impl<S: Store> Run<'_, S> {
@@ -246,64 +186,13 @@ impl<S: Store> Run<'_, S> {
             let span = tracing::info_span!("object", %bucket, %key);
             // Boxed: the future of one object nests the whole SDK call chain, deep enough to
             // hit rustc's type-layout depth limit once more futures wrap it.
-            let outcome = Box::pin(self.object(bucket, key, &mut handled.counts))
+            let outcome = Box::pin(self.batch.object(bucket, key, &mut handled.counts))
                 .instrument(span)
                 .await;
             ok &= outcome.outcome != Outcome::Failed;
             handled.objects.push(outcome);
         }
         ok
-    }
-
-    async fn object(
-        &self,
-        bucket: String,
-        key: String,
-        counts: &mut IngestCounts,
-    ) -> ObjectOutcome {
-        let failed = |reason: String| ObjectOutcome {
-            bucket: bucket.clone(),
-            key: key.clone(),
-            outcome: Outcome::Failed,
-            reports: 0,
-            reason: Some(reason),
-        };
-        if self.deps.out_of_time(self.deadline) {
-            // Not started: the retry of the event ingests it.
-            counts.mails += 1;
-            counts.failed += 1;
-            return failed("not started: the invocation was about to time out".to_owned());
-        }
-        match readable_key(&bucket, &key, self.deps) {
-            Ok(raw_key) => {
-                let done = self.ingest.stored(&raw_key, self.now).await;
-                tracing::info!(
-                    outcome = %done.outcome,
-                    reports = done.reports.len(),
-                    stored = done.stored,
-                    duplicates = done.duplicates,
-                    records = done.records,
-                    reason = done.reason.as_deref().unwrap_or(""),
-                    "ingested"
-                );
-                counts.add(&done);
-                ObjectOutcome {
-                    bucket,
-                    key,
-                    outcome: done.outcome,
-                    reports: done.reports.len(),
-                    reason: done.reason,
-                }
-            }
-            Err(reason) => {
-                // A wiring mistake, not a bad mail: failing sends the notification to the
-                // dead-letter queue, where an operator sees it.
-                tracing::error!(%reason, "object not readable by this function");
-                counts.mails += 1;
-                counts.failed += 1;
-                failed(reason)
-            }
-        }
     }
 }
 
@@ -316,8 +205,7 @@ pub async fn scheduled<S: Store, Z: DnsZone>(
     now: i64,
     deadline: Option<Instant>,
 ) -> Result<Value, rampart_store::StoreError> {
-    let until = deadline.map(|d| d.checked_sub(deps.reserve).unwrap_or(d));
-    let released = deps.ingest(deadline).release_held(now, until).await?;
+    let released = deps.release_held(now, deadline).await?;
     let settled = match zone {
         Some(zone) => Some(settle_all(&deps.store, zone, now, timing).await?),
         None => None,
@@ -327,16 +215,6 @@ pub async fn scheduled<S: Store, Z: DnsZone>(
         "policy_ids_changed": settled.as_ref().map(|s| s.changed),
         "policy_ids_failed": settled.map(|s| s.failed),
     }))
-}
-
-fn readable_key<S>(bucket: &str, key: &str, deps: &Deps<S>) -> Result<RawKey, String> {
-    if bucket != deps.bucket {
-        return Err(format!(
-            "notification for bucket {bucket:?}, but this function reads {:?}",
-            deps.bucket
-        ));
-    }
-    RawKey::new(key).map_err(|e| e.to_string())
 }
 
 /// S3 notification keys are URL-form-encoded: `+` is a space and `%2B` a plus.

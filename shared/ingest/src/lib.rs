@@ -15,6 +15,7 @@
 //!   message ends `held`, raw, and registering the domain ingests it ([`Ingest::release_held`]).
 
 pub mod metrics;
+pub mod objects;
 
 use std::collections::{BTreeMap, BTreeSet};
 
