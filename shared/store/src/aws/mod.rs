@@ -133,8 +133,18 @@ pub struct AwsStore {
 /// `AWS_ENDPOINT_URL`), shared config and credentials files, SSO, container and instance roles.
 pub async fn load_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(https_client())
         .load()
         .await
+}
+
+/// The one HTTPS client every AWS client uses (and the credential providers): rustls on
+/// ring, with the platform's trust roots.
+fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
 }
 
 /// Configuration for an AWS emulator (moto) at `endpoint`: region `us-east-1` and dummy
@@ -146,6 +156,7 @@ pub async fn emulator_config(endpoint: &str) -> aws_config::SdkConfig {
             "testing", "testing", None, None, "emulator",
         ))
         .endpoint_url(endpoint)
+        .http_client(https_client())
         .load()
         .await
 }
