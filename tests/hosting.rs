@@ -398,7 +398,7 @@ async fn refused_uploads_are_answered_counted_and_not_kept<B: Backend + 'static>
         .into_bytes();
     // (media type, body, status, code, message; "" when the parser's own words vary)
     type Case<'a> = (Option<&'a str>, Vec<u8>, u16, &'a str, &'a str);
-    let cases: [Case; 6] = [
+    let cases: [Case; 8] = [
         (
             Some("text/plain"),
             report.clone(),
@@ -426,6 +426,22 @@ async fn refused_uploads_are_answered_counted_and_not_kept<B: Backend + 'static>
             400,
             "unreadable_report",
             "expected a TLS report (RFC 8460), found a DMARC aggregate report",
+        ),
+        // An upload is JSON or gzip (RFC 8460 section 5.3): a zip or a mail is not opened,
+        // even when it holds a TLS report.
+        (
+            Some("application/tlsrpt+gzip"),
+            common::zip(&[("google.json", &report)]),
+            400,
+            "unreadable_report",
+            "not a report: a TLS report upload is JSON or gzip of JSON (RFC 8460 section 5.3), not a zip archive",
+        ),
+        (
+            Some("application/tlsrpt+json"),
+            read_fixture("corpus/email/parsedmarc/twilight.eml"),
+            400,
+            "unreadable_report",
+            "not a report: a TLS report upload is JSON or gzip of JSON (RFC 8460 section 5.3), not a mail",
         ),
         // The test API reads at most 64 KiB of an upload.
         (

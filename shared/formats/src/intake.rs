@@ -232,6 +232,22 @@ pub fn joined_reasons(reasons: &[String]) -> String {
 
 /// Parses one input: a mail, a bare XML or JSON report, or a gzip or zip of either.
 pub fn parse_input(bytes: &[u8], limits: &Limits) -> Intake {
+    walk(bytes, limits, |ctx, bytes| {
+        ctx.bytes(bytes, &Origin::default(), 0)
+    })
+}
+
+/// Parses a TLS report upload (RFC 8460 section 5.3): JSON, or gzip of JSON. An upload is
+/// never a mail or an archive, so neither is opened: a zip or a mail is not a report here,
+/// and the query function, which takes uploads, links no mail or zip reader. XML is read
+/// as a DMARC report, so the refusal can say what was sent instead.
+pub fn parse_upload(bytes: &[u8], limits: &Limits) -> Intake {
+    walk(bytes, limits, |ctx, bytes| {
+        ctx.upload(&mut Cursor::new(bytes), &Origin::default(), 0)
+    })
+}
+
+fn walk(bytes: &[u8], limits: &Limits, read: impl FnOnce(&mut Walk<'_>, &[u8])) -> Intake {
     let budget = Budget::new(limits);
     let mut ctx = Walk {
         limits,
@@ -249,7 +265,7 @@ pub fn parse_input(bytes: &[u8], limits: &Limits) -> Intake {
             },
         );
     } else {
-        ctx.bytes(bytes, &Origin::default(), 0);
+        read(&mut ctx, bytes);
     }
     if ctx.intake.reports.is_empty() && ctx.intake.problems.is_empty() {
         ctx.problem(&Origin::default(), IntakeError::NoReportFound);
@@ -368,22 +384,7 @@ impl<'l> Walk<'l> {
                 let mut decoded = BufReader::with_capacity(64 * 1024, bounded);
                 self.stream(&mut decoded, &inner, depth + 1);
             }
-            Format::Xml => match dmarc::parse_counted(reader, &self.remaining()) {
-                Ok((report, used)) => {
-                    if self.charge(report.records.len(), used) {
-                        self.report(Report::Aggregate(report), origin)
-                    } else {
-                        self.limit(origin, LimitKind::ParsedBytes)
-                    }
-                }
-                Err(dmarc::ParseError::NotAReport(detail)) => {
-                    self.problem(origin, IntakeError::NotAReport(detail))
-                }
-                Err(dmarc::ParseError::Limit(l)) => self.limit(origin, l.kind),
-                Err(dmarc::ParseError::Io(e)) => {
-                    self.problem(origin, IntakeError::from_io(container_name(origin), &e))
-                }
-            },
+            Format::Xml => self.xml(reader, origin),
             Format::Json | Format::Zip | Format::Mail => {
                 let all = match self.read_bounded(reader) {
                     Ok(all) => all,
@@ -393,29 +394,94 @@ impl<'l> Walk<'l> {
                     }
                 };
                 match format {
-                    Format::Json => match tlsrpt::parse_slice(&all, &self.remaining()) {
-                        Ok(report) => {
-                            let entries = report
-                                .policies
-                                .iter()
-                                .map(|p| 1 + p.failure_details.len())
-                                .sum();
-                            if self.charge(entries, report.approx_bytes()) {
-                                self.report(Report::Tls(report), origin)
-                            } else {
-                                self.limit(origin, LimitKind::ParsedBytes)
-                            }
-                        }
-                        Err(tlsrpt::TlsParseError::TooLarge(..)) => {
-                            self.limit(origin, LimitKind::Records)
-                        }
-                        Err(e) => self.problem(origin, IntakeError::NotAReport(e.to_string())),
-                    },
+                    Format::Json => self.json(&all, origin),
                     _ => self.bytes(&all, origin, depth),
                 }
             }
             Format::Empty => self.problem(origin, IntakeError::Empty),
             Format::Unknown => self.problem(origin, IntakeError::UnknownFormat(prefix)),
+        }
+    }
+
+    /// A TLS report upload being read: gzip is opened, JSON parsed, XML parsed so the
+    /// refusal can name it; anything else is not a report.
+    fn upload(&mut self, reader: &mut dyn BufRead, origin: &Origin, depth: usize) {
+        if self.too_deep(origin, depth) {
+            return;
+        }
+        let head = match reader.fill_buf() {
+            Ok(h) => h,
+            Err(e) => {
+                return self.problem(origin, IntakeError::from_io(container_name(origin), &e));
+            }
+        };
+        let (format, prefix) = (sniff(head), describe_prefix(head));
+        match format {
+            Format::Gzip => {
+                let inner = origin.inside(Container::Gzip);
+                let members = GzipMembers::new(reader, self.budget);
+                let bounded = BoundedReader::new(members, self.limits, self.budget);
+                let mut decoded = BufReader::with_capacity(64 * 1024, bounded);
+                self.upload(&mut decoded, &inner, depth + 1);
+            }
+            Format::Xml => self.xml(reader, origin),
+            Format::Json => match self.read_bounded(reader) {
+                Ok(all) => self.json(&all, origin),
+                Err(e) => self.problem(origin, IntakeError::from_io(container_name(origin), &e)),
+            },
+            Format::Zip | Format::Mail => self.problem(
+                origin,
+                IntakeError::NotAReport(format!(
+                    "a TLS report upload is JSON or gzip of JSON (RFC 8460 section 5.3), not {}",
+                    if format == Format::Zip {
+                        "a zip archive"
+                    } else {
+                        "a mail"
+                    }
+                )),
+            ),
+            Format::Empty => self.problem(origin, IntakeError::Empty),
+            Format::Unknown => self.problem(origin, IntakeError::UnknownFormat(prefix)),
+        }
+    }
+
+    /// A DMARC aggregate report, parsed as it streams.
+    fn xml(&mut self, reader: &mut dyn BufRead, origin: &Origin) {
+        match dmarc::parse_counted(reader, &self.remaining()) {
+            Ok((report, used)) => {
+                if self.charge(report.records.len(), used) {
+                    self.report(Report::Aggregate(report), origin)
+                } else {
+                    self.limit(origin, LimitKind::ParsedBytes)
+                }
+            }
+            Err(dmarc::ParseError::NotAReport(detail)) => {
+                self.problem(origin, IntakeError::NotAReport(detail))
+            }
+            Err(dmarc::ParseError::Limit(l)) => self.limit(origin, l.kind),
+            Err(dmarc::ParseError::Io(e)) => {
+                self.problem(origin, IntakeError::from_io(container_name(origin), &e))
+            }
+        }
+    }
+
+    /// A TLS report, read whole.
+    fn json(&mut self, all: &[u8], origin: &Origin) {
+        match tlsrpt::parse_slice(all, &self.remaining()) {
+            Ok(report) => {
+                let entries = report
+                    .policies
+                    .iter()
+                    .map(|p| 1 + p.failure_details.len())
+                    .sum();
+                if self.charge(entries, report.approx_bytes()) {
+                    self.report(Report::Tls(report), origin)
+                } else {
+                    self.limit(origin, LimitKind::ParsedBytes)
+                }
+            }
+            Err(tlsrpt::TlsParseError::TooLarge(..)) => self.limit(origin, LimitKind::Records),
+            Err(e) => self.problem(origin, IntakeError::NotAReport(e.to_string())),
         }
     }
 

@@ -24,7 +24,7 @@ use tokio::time::Instant;
 
 use rampart_formats::IntakeError;
 use rampart_formats::identity::ReportId;
-use rampart_formats::intake::{Intake, Report, parse_input};
+use rampart_formats::intake::{Intake, Report, parse_input, parse_upload};
 use rampart_formats::limits::{LimitKind, Limits};
 use rampart_formats::mail::MessageFacts;
 use rampart_sources::{Enricher, Sources};
@@ -278,7 +278,7 @@ impl<'a, S: Store> Ingest<'a, S> {
         if let Some(refusal) = refusal {
             return Err(refusal);
         }
-        let intake = parse_input(bytes, &self.limits);
+        let intake = parse_upload(bytes, &self.limits);
         if let Some(reason) = intake.rejection() {
             return Err(UploadRefusal::NotAReport(reason));
         }
