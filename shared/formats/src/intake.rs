@@ -243,7 +243,7 @@ pub fn parse_input(bytes: &[u8], limits: &Limits) -> Intake {
 /// as a DMARC report, so the refusal can say what was sent instead.
 pub fn parse_upload(bytes: &[u8], limits: &Limits) -> Intake {
     walk(bytes, limits, |ctx, bytes| {
-        ctx.upload(&mut Cursor::new(bytes), &Origin::default(), 0)
+        ctx.stream::<true>(&mut Cursor::new(bytes), &Origin::default(), 0)
     })
 }
 
@@ -359,12 +359,19 @@ impl<'l> Walk<'l> {
             Format::Mail => self.mail(bytes, origin, depth + 1),
             Format::Empty | Format::Unknown if incidental => {}
             Format::Empty => self.problem(origin, IntakeError::Empty),
-            _ => self.stream(&mut Cursor::new(bytes), origin, depth),
+            _ => self.stream::<false>(&mut Cursor::new(bytes), origin, depth),
         }
     }
 
-    /// A payload being read: sniffed from its first bytes, parsed as it streams.
-    fn stream(&mut self, reader: &mut dyn BufRead, origin: &Origin, depth: usize) {
+    /// A payload being read: sniffed from its first bytes, parsed as it streams. With
+    /// `UPLOAD`, a TLS report upload: only gzip, JSON and XML (so the refusal can name a
+    /// DMARC report) are read.
+    fn stream<const UPLOAD: bool>(
+        &mut self,
+        reader: &mut dyn BufRead,
+        origin: &Origin,
+        depth: usize,
+    ) {
         if self.too_deep(origin, depth) {
             return;
         }
@@ -382,54 +389,12 @@ impl<'l> Walk<'l> {
                 let members = GzipMembers::new(reader, self.budget);
                 let bounded = BoundedReader::new(members, self.limits, self.budget);
                 let mut decoded = BufReader::with_capacity(64 * 1024, bounded);
-                self.stream(&mut decoded, &inner, depth + 1);
+                self.stream::<UPLOAD>(&mut decoded, &inner, depth + 1);
             }
             Format::Xml => self.xml(reader, origin),
-            Format::Json | Format::Zip | Format::Mail => {
-                let all = match self.read_bounded(reader) {
-                    Ok(all) => all,
-                    Err(e) => {
-                        return self
-                            .problem(origin, IntakeError::from_io(container_name(origin), &e));
-                    }
-                };
-                match format {
-                    Format::Json => self.json(&all, origin),
-                    _ => self.bytes(&all, origin, depth),
-                }
-            }
-            Format::Empty => self.problem(origin, IntakeError::Empty),
-            Format::Unknown => self.problem(origin, IntakeError::UnknownFormat(prefix)),
-        }
-    }
-
-    /// A TLS report upload being read: gzip is opened, JSON parsed, XML parsed so the
-    /// refusal can name it; anything else is not a report.
-    fn upload(&mut self, reader: &mut dyn BufRead, origin: &Origin, depth: usize) {
-        if self.too_deep(origin, depth) {
-            return;
-        }
-        let head = match reader.fill_buf() {
-            Ok(h) => h,
-            Err(e) => {
-                return self.problem(origin, IntakeError::from_io(container_name(origin), &e));
-            }
-        };
-        let (format, prefix) = (sniff(head), describe_prefix(head));
-        match format {
-            Format::Gzip => {
-                let inner = origin.inside(Container::Gzip);
-                let members = GzipMembers::new(reader, self.budget);
-                let bounded = BoundedReader::new(members, self.limits, self.budget);
-                let mut decoded = BufReader::with_capacity(64 * 1024, bounded);
-                self.upload(&mut decoded, &inner, depth + 1);
-            }
-            Format::Xml => self.xml(reader, origin),
-            Format::Json => match self.read_bounded(reader) {
-                Ok(all) => self.json(&all, origin),
-                Err(e) => self.problem(origin, IntakeError::from_io(container_name(origin), &e)),
-            },
-            Format::Zip | Format::Mail => self.problem(
+            // An upload is never a mail or an archive: not opened, so an upload-only build
+            // (`UPLOAD` is a constant) links neither reader.
+            Format::Zip | Format::Mail if UPLOAD => self.problem(
                 origin,
                 IntakeError::NotAReport(format!(
                     "a TLS report upload is JSON or gzip of JSON (RFC 8460 section 5.3), not {}",
@@ -440,6 +405,21 @@ impl<'l> Walk<'l> {
                     }
                 )),
             ),
+            Format::Json | Format::Zip | Format::Mail => {
+                let all = match self.read_bounded(reader) {
+                    Ok(all) => all,
+                    Err(e) => {
+                        return self
+                            .problem(origin, IntakeError::from_io(container_name(origin), &e));
+                    }
+                };
+                match format {
+                    Format::Json => self.json(&all, origin),
+                    // Zip and mail; an upload refused them above, so its build has no path here.
+                    _ if !UPLOAD => self.bytes(&all, origin, depth),
+                    _ => {}
+                }
+            }
             Format::Empty => self.problem(origin, IntakeError::Empty),
             Format::Unknown => self.problem(origin, IntakeError::UnknownFormat(prefix)),
         }
@@ -561,7 +541,7 @@ impl<'l> Walk<'l> {
             };
             let bounded = BoundedReader::new(file, self.limits, self.budget);
             let mut reader = BufReader::with_capacity(64 * 1024, bounded);
-            self.stream(&mut reader, &entry_origin, depth);
+            self.stream::<false>(&mut reader, &entry_origin, depth);
         }
     }
 
