@@ -15,6 +15,7 @@ use rampart_formats::Limits;
 use rampart_formats::intake::parse_input;
 use rampart_formats::limits::MAX_COUNT;
 use rampart_ingest::{Accept, Ingest};
+use rampart_query::request::from_pairs;
 use rampart_query::{Params, aggregate};
 use rampart_sources::Enricher;
 use rampart_store::tally::{MAX_REPORTERS_PER_DAY, OTHER_REPORTERS};
@@ -90,7 +91,7 @@ async fn summary<B: Backend>(store: &B) -> aggregate::Summary {
         ("from".to_owned(), "2024-03-01".to_owned()),
         ("to".to_owned(), "2024-03-01".to_owned()),
     ];
-    aggregate::summary(store, "victim.example", pairs, today())
+    aggregate::summary(store, "victim.example", from_pairs(pairs).unwrap(), today())
         .await
         .unwrap()
 }
@@ -164,9 +165,14 @@ async fn thousands_of_reporters_and_long_dispositions_fit_one_day<B: Backend>(st
         ("group_by".to_owned(), "reporter".to_owned()),
         ("limit".to_owned(), "1000".to_owned()),
     ];
-    let stats = aggregate::stats(&*store, "victim.example", pairs, today())
-        .await
-        .unwrap();
+    let stats = aggregate::stats(
+        &*store,
+        "victim.example",
+        from_pairs(pairs).unwrap(),
+        today(),
+    )
+    .await
+    .unwrap();
     assert_eq!(stats.total_groups, MAX_REPORTERS_PER_DAY + 1);
     let grouped: u64 = stats.groups.iter().map(|g| g.messages).sum();
     assert_eq!(grouped, messages);

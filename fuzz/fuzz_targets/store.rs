@@ -15,6 +15,7 @@ use rampart_formats::Limits;
 use rampart_formats::intake::{Report, parse_input};
 use rampart_formats::limits::MAX_COUNT;
 use rampart_query::aggregate;
+use rampart_query::request::from_pairs;
 use rampart_store::embedded::EmbeddedStore;
 use rampart_store::{DayRange, RawKey, Store, StoredReport, WriteMode};
 use rampart_store::tally::{Span, Tally};
@@ -87,7 +88,7 @@ async fn check<S: Store>(store: &S, reports: &[StoredReport]) {
         ];
         let today = to;
         let domain = r.domain();
-        let summary = aggregate::summary(store, &domain, range.clone(), today)
+        let summary = aggregate::summary(store, &domain, from_pairs(range.clone()).unwrap(), today)
             .await
             .unwrap();
         assert!((0..=MAX_COUNT as i64).contains(&summary.messages));
@@ -105,11 +106,11 @@ async fn check<S: Store>(store: &S, reports: &[StoredReport]) {
         let _ = a.message_count();
         let mut stats = range.clone();
         stats.push(("group_by".to_owned(), "source_ip,disposition".to_owned()));
-        let grouped = aggregate::stats(store, &domain, stats, today).await.unwrap();
+        let grouped = aggregate::stats(store, &domain, from_pairs(stats).unwrap(), today).await.unwrap();
         assert!(grouped.groups.iter().all(|g| g.dmarc_pass + g.dmarc_fail == g.messages));
         let mut csv = range;
         csv.push(("format".to_owned(), "csv".to_owned()));
-        let (rows, _) = aggregate::records(store, &domain, csv, today).await.unwrap();
+        let (rows, _) = aggregate::records(store, &domain, from_pairs(csv).unwrap(), today).await.unwrap();
         aggregate::records_csv(&rows.records).unwrap();
     }
 }

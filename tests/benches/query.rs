@@ -23,6 +23,7 @@ use rampart_formats::Limits;
 use rampart_formats::Report;
 use rampart_formats::intake::{Origin, parse_input};
 use rampart_query::aggregate;
+use rampart_query::request::{FromQuery, from_pairs};
 use rampart_store::{RawKey, Store, StoredReport, WriteMode};
 
 const TEMPLATES: u64 = 50;
@@ -109,10 +110,13 @@ async fn fill<S: Store>(store: &S, reports: &[StoredReport]) -> Duration {
     start.elapsed()
 }
 
-fn pairs(q: &[(&str, &str)]) -> Vec<(String, String)> {
-    q.iter()
+/// The typed request a query string makes.
+fn pairs<T: FromQuery>(q: &[(&str, &str)]) -> T {
+    let pairs = q
+        .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+        .collect();
+    from_pairs(pairs).unwrap()
 }
 
 const RANGE: [(&str, &str); 2] = [("from", "2026-06-01"), ("to", "2026-06-30")];

@@ -173,7 +173,7 @@ pub async fn get(app: &Router, uri: &str) -> Reply {
 
 pub fn openapi() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
-    DOC.get_or_init(|| serde_json::from_str(rampart_api::rest::OPENAPI).unwrap())
+    DOC.get_or_init(rampart_api::document::document)
 }
 
 /// The document's path template for a request path.

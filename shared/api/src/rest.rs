@@ -1,35 +1,47 @@
 //! The REST API: one axum [`Router`] over any [`Store`], served by Lambda (through
 //! lambda_http, for API Gateway HTTP and REST events) and by `rampart serve` on a TCP socket.
 //!
-//! Handlers only translate HTTP: they hand the path and query-string pairs to
-//! [`rampart_query`] and turn its answer into JSON (or CSV, or raw bytes) and its
-//! [`QueryError`] into `{"error": code, "message": ...}` with the matching status. The
-//! resources are described in `openapi.json`, served at `/openapi.json`.
+//! Handlers only translate HTTP: typed extractors read the path ([`Segment`]) and the query
+//! string ([`Query`], which refuses unknown and repeated parameters), [`rampart_query`]
+//! answers, and the handler turns the answer into JSON (or CSV, or raw bytes) and a
+//! [`QueryError`] into `{"error": code, "message": ...}` with the matching status. Each
+//! handler carries its OpenAPI operation (`#[utoipa::path]`); [`crate::document`] gathers
+//! them into the document served at `/openapi.json`, and [`router`] registers each handler
+//! at the path and methods its operation names, so the two cannot disagree.
 
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::rejection::{JsonRejection, PathRejection};
-use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Request, State};
+use axum::handler::Handler;
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodFilter, MethodRouter};
 use axum::{Json, Router};
 use chrono::NaiveDate;
 use rampart_ingest::{Accept, Ingest, UploadRefusal, refuse_tls_media_type};
 use rampart_mta_sts::Timing;
-use rampart_query::domains::Endpoints;
-use rampart_query::{ErrorKind, QueryError, aggregate, domains, hosting, listing, sources};
+use rampart_query::aggregate::{self, Records, Stats, Summary, Timeseries};
+use rampart_query::domains::{self, DomainList, DomainSetup, Endpoints, Removal};
+use rampart_query::hosting::{self, HostedPolicy, PolicyRequest};
+use rampart_query::listing::{self, MessageList, ReportDetail, ReportList, TlsView};
+use rampart_query::request::{
+    DomainsQuery, FromQuery, MessagesQuery, NoQuery, RangeQuery, RecordsQuery, RemovalQuery,
+    ReportsQuery, SourcesQuery, SpoofingQuery, StatsQuery, TlsQuery, from_pairs,
+};
+use rampart_query::sources::{self, SourcesView, SpoofingView};
+use rampart_query::{ErrorKind, QueryError};
 use rampart_sources::Enricher;
 use rampart_store::{Outcome, RawKey, Store, UPLOAD_PREFIX};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use utoipa::openapi::path::HttpMethod;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::edge;
-
-/// The OpenAPI 3.1 description of this API.
-pub const OPENAPI: &str = include_str!("../openapi.json");
 
 /// What every request needs, built once.
 pub struct Api<S> {
@@ -83,38 +95,137 @@ pub const MAX_JSON_BODY_BYTES: usize = 64 * 1024;
 /// refuse a body over 10 MB anyway.
 pub const MAX_UPLOAD_BYTES: usize = 1 << 20;
 
+/// Registers handlers at the path and methods of their OpenAPI operation, and remembers
+/// each, so a test can hold the routes against the document.
+struct Routes<S> {
+    router: Router<Arc<Api<S>>>,
+    registered: Vec<(HttpMethod, String)>,
+}
+
+impl<S: Store + 'static> Routes<S> {
+    fn new() -> Self {
+        Routes {
+            router: Router::new(),
+            registered: Vec::new(),
+        }
+    }
+
+    /// `handler` at the path and methods `P` documents.
+    fn add<P: utoipa::Path, H: Handler<T, Arc<Api<S>>>, T: 'static>(self, handler: H) -> Self {
+        let path = P::path();
+        self.at::<P, H, T>(&path, handler)
+    }
+
+    /// Like [`Routes::add`], with the last path parameter taking the rest of the path,
+    /// slashes included (a raw message key has them).
+    fn add_tail<P: utoipa::Path, H: Handler<T, Arc<Api<S>>>, T: 'static>(self, handler: H) -> Self {
+        let path = P::path();
+        let tail = match path.rfind('{') {
+            Some(i) => format!("{}{{*{}", &path[..i], &path[i + 1..]),
+            None => path,
+        };
+        self.at::<P, H, T>(&tail, handler)
+    }
+
+    fn at<P: utoipa::Path, H: Handler<T, Arc<Api<S>>>, T: 'static>(
+        mut self,
+        axum_path: &str,
+        handler: H,
+    ) -> Self {
+        let mut methods = MethodRouter::new();
+        for method in P::methods() {
+            methods = methods.on(method_filter(&method), handler.clone());
+            self.registered.push((method, P::path()));
+        }
+        self.router = self.router.route(axum_path, methods);
+        self
+    }
+}
+
+fn method_filter(method: &HttpMethod) -> MethodFilter {
+    match method {
+        HttpMethod::Get => MethodFilter::GET,
+        HttpMethod::Put => MethodFilter::PUT,
+        HttpMethod::Post => MethodFilter::POST,
+        HttpMethod::Head => MethodFilter::HEAD,
+        HttpMethod::Patch => MethodFilter::PATCH,
+        HttpMethod::Trace => MethodFilter::TRACE,
+        HttpMethod::Delete => MethodFilter::DELETE,
+        HttpMethod::Options => MethodFilter::OPTIONS,
+    }
+}
+
+/// The public routes (senders POST TLS reports without credentials, RFC 8460 section 5.4)
+/// and the protected ones.
+fn routes<S: Store + 'static>() -> (Routes<S>, Routes<S>) {
+    let public = Routes::new().add::<__path_upload_tls_report, _, _>(upload_tls_report::<S>);
+    let protected = Routes::new()
+        .add::<__path_openapi, _, _>(openapi)
+        .add::<__path_list_domains, _, _>(list_domains::<S>)
+        .add::<__path_register_domain, _, _>(register_domain::<S>)
+        .add::<__path_show_domain, _, _>(show_domain::<S>)
+        .add::<__path_remove_domain, _, _>(remove_domain::<S>)
+        .add::<__path_summary, _, _>(summary::<S>)
+        .add::<__path_timeseries, _, _>(timeseries::<S>)
+        .add::<__path_stats, _, _>(stats::<S>)
+        .add::<__path_records, _, _>(records::<S>)
+        .add::<__path_sources, _, _>(sources::<S>)
+        .add::<__path_spoofing, _, _>(spoofing::<S>)
+        .add::<__path_reports, _, _>(reports::<S>)
+        .add::<__path_tls, _, _>(tls::<S>)
+        .add::<__path_show_policy, _, _>(show_policy::<S>)
+        .add::<__path_replace_policy, _, _>(replace_policy::<S>)
+        .add::<__path_retire_policy, _, _>(retire_policy::<S>)
+        .add::<__path_report, _, _>(report::<S>)
+        .add::<__path_report_raw, _, _>(report_raw::<S>)
+        .add::<__path_messages, _, _>(messages::<S>)
+        .add_tail::<__path_message_raw, _, _>(message_raw::<S>);
+    (public, protected)
+}
+
+/// The operations of [`router`], gathered with the schemas they name (the rest of the
+/// document is added by [`crate::document`]).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    upload_tls_report,
+    openapi,
+    list_domains,
+    register_domain,
+    show_domain,
+    remove_domain,
+    summary,
+    timeseries,
+    stats,
+    records,
+    sources,
+    spoofing,
+    reports,
+    tls,
+    show_policy,
+    replace_policy,
+    retire_policy,
+    report,
+    report_raw,
+    messages,
+    message_raw,
+))]
+pub(crate) struct Operations;
+
+/// Every operation the router serves, as (method, documented path).
+pub fn registered_operations<S: Store + 'static>() -> Vec<(HttpMethod, String)> {
+    let (public, protected) = routes::<S>();
+    public
+        .registered
+        .into_iter()
+        .chain(protected.registered)
+        .collect()
+}
+
 /// The API's routes over `api`.
 pub fn router<S: Store + 'static>(api: Arc<Api<S>>) -> Router {
-    // Senders POST TLS reports without credentials (RFC 8460 section 5.4).
-    let public = Router::new().route("/v1/tlsrpt", post(upload_tls_report::<S>));
-    let protected = Router::new()
-        .route("/openapi.json", get(openapi))
-        .route(
-            "/v1/domains",
-            get(list_domains::<S>).post(register_domain::<S>),
-        )
-        .route(
-            "/v1/domains/{domain}",
-            get(show_domain::<S>).delete(remove_domain::<S>),
-        )
-        .route("/v1/domains/{domain}/summary", get(summary::<S>))
-        .route("/v1/domains/{domain}/timeseries", get(timeseries::<S>))
-        .route("/v1/domains/{domain}/stats", get(stats::<S>))
-        .route("/v1/domains/{domain}/records", get(records::<S>))
-        .route("/v1/domains/{domain}/sources", get(sources::<S>))
-        .route("/v1/domains/{domain}/spoofing", get(spoofing::<S>))
-        .route("/v1/domains/{domain}/reports", get(reports::<S>))
-        .route("/v1/domains/{domain}/tls", get(tls::<S>))
-        .route(
-            "/v1/domains/{domain}/mta-sts",
-            get(show_policy::<S>)
-                .put(replace_policy::<S>)
-                .delete(retire_policy::<S>),
-        )
-        .route("/v1/reports/{id}", get(report::<S>))
-        .route("/v1/reports/{id}/raw", get(report_raw::<S>))
-        .route("/v1/messages", get(messages::<S>))
-        .route("/v1/messages/{*key}", get(message_raw::<S>))
+    let (public, protected) = routes::<S>();
+    let protected = protected
+        .router
         .fallback(not_found)
         // Innermost first: the JSON body bound, then admin-only changes, then the token.
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY_BYTES))
@@ -124,9 +235,20 @@ pub fn router<S: Store + 'static>(api: Arc<Api<S>>) -> Router {
             require_token::<S>,
         ));
     public
+        .router
         .merge(protected)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(api)
+}
+
+/// What every error answers.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    /// A stable code.
+    pub error: String,
+    /// What was wrong, for a person.
+    pub message: String,
 }
 
 /// An API error: a [`QueryError`] answered as JSON with its status.
@@ -165,44 +287,99 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!(code = e.code, message = %e.message, "request failed");
         }
-        let body = serde_json::json!({"error": e.code, "message": e.message});
+        let body = ErrorBody {
+            error: e.code.to_owned(),
+            message: e.message,
+        };
         (status, Json(body)).into_response()
     }
 }
 
 type Answer<T> = Result<Json<T>, ApiError>;
 
-/// The query string as name/value pairs, decoded.
-fn pairs(query: Option<String>) -> Result<Vec<(String, String)>, ApiError> {
-    serde_urlencoded::from_str(query.as_deref().unwrap_or("")).map_err(|e| {
-        ApiError::new(
-            ErrorKind::BadRequest,
-            "invalid_query",
-            format!("the query string is not readable: {e}"),
-        )
-    })
+/// The query string as the typed request `T`: an unknown or repeated name, or a value `T`
+/// does not take, is a 400.
+pub struct Query<T>(pub T);
+
+impl<T: FromQuery, St: Send + Sync> FromRequestParts<St> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &St) -> Result<Self, ApiError> {
+        let pairs = serde_urlencoded::from_str(parts.uri.query().unwrap_or("")).map_err(|e| {
+            ApiError::new(
+                ErrorKind::BadRequest,
+                "invalid_query",
+                format!("the query string is not readable: {e}"),
+            )
+        })?;
+        Ok(Query(from_pairs(pairs)?))
+    }
 }
 
-fn path<T>(p: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
-    p.map(|Path(v)| v)
-        .map_err(|e| ApiError::new(ErrorKind::BadRequest, "invalid_path", e.body_text()))
+/// Path parameters as `T`, or a 400 `invalid_path`.
+pub struct Segment<T>(pub T);
+
+impl<T: DeserializeOwned + Send, St: Send + Sync> FromRequestParts<St> for Segment<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(v)| Segment(v))
+            .map_err(|e| ApiError::new(ErrorKind::BadRequest, "invalid_path", e.body_text()))
+    }
 }
 
-async fn openapi() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+/// `{domain}`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct DomainPath {
+    /// The domain, e.g. example.com.
+    #[param(example = "stalw.art")]
+    pub domain: String,
 }
 
-async fn list_domains<S: Store>(
-    State(api): Shared<S>,
-    RawQuery(q): RawQuery,
-) -> Answer<domains::DomainList> {
-    Ok(Json(domains::list(&api.store, pairs(q)?).await?))
+/// `{id}`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ReportPath {
+    /// Rampart's report id.
+    pub id: String,
 }
 
-#[derive(Deserialize)]
+/// `{key}`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct MessagePath {
+    /// The message key (may contain /).
+    pub key: String,
+}
+
+/// `POST /v1/domains`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Registration {
-    domain: String,
+pub struct Registration {
+    #[schema(examples("example.com"))]
+    pub domain: String,
+}
+
+/// What `POST /v1/tlsrpt` answers for a kept report.
+#[derive(Serialize, ToSchema)]
+pub struct Upload {
+    /// Where the raw upload is kept.
+    #[schema(value_type = String)]
+    pub key: RawKey,
+    #[schema(schema_with = stored_or_duplicate)]
+    pub outcome: Outcome,
+    #[schema(value_type = Vec<String>)]
+    pub reports: Vec<rampart_formats::identity::ReportId>,
+}
+
+fn stored_or_duplicate() -> utoipa::openapi::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["stored", "duplicate"]))
+        .build()
 }
 
 /// A JSON object body as `T`, or a 400 that shows `example`.
@@ -243,102 +420,132 @@ fn created_or_ok(created: bool) -> StatusCode {
     }
 }
 
+/// This document
+#[utoipa::path(get, path = "/openapi.json", operation_id = "openapi",
+    responses((status = 200, description = "OK", body = Object)))]
+async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        crate::document::json(),
+    )
+        .into_response()
+}
+
+/// Registered domains, and domains reports arrived for, by name
+#[utoipa::path(get, path = "/v1/domains", operation_id = "listDomains", params(DomainsQuery),
+    responses((status = 200, description = "OK", body = DomainList)))]
+async fn list_domains<S: Store>(
+    State(api): Shared<S>,
+    Query(q): Query<DomainsQuery>,
+) -> Answer<DomainList> {
+    Ok(Json(domains::list(&api.store, q).await?))
+}
+
+/// Register a domain; answers with the DNS records to publish
+#[utoipa::path(post, path = "/v1/domains", operation_id = "registerDomain",
+    request_body = Registration,
+    responses(
+        (status = 200, description = "already registered", body = DomainSetup),
+        (status = 201, description = "registered", body = DomainSetup),
+        (status = 403, description = "forbidden: the token may read but not change anything", body = ErrorBody),
+        (status = 413, description = "body_too_large: the body is larger than 64 KiB", body = ErrorBody),
+    ))]
 async fn register_domain<S: Store>(
     State(api): Shared<S>,
-    RawQuery(q): RawQuery,
+    _: Query<NoQuery>,
     body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    rampart_query::Params::new(pairs(q)?, &[])?;
     let body: Registration = json_object(body, r#"{"domain": "example.com"}"#)?;
     let (setup, created) =
         domains::register(&api.store, &body.domain, &api.endpoints, (api.now)()).await?;
     Ok((created_or_ok(created), Json(setup)).into_response())
 }
 
+/// A domain with its DNS records
+#[utoipa::path(get, path = "/v1/domains/{domain}", operation_id = "showDomain",
+    params(DomainPath), responses((status = 200, description = "OK", body = DomainSetup)))]
 async fn show_domain<S: Store>(
     State(api): Shared<S>,
-    domain: Result<Path<String>, PathRejection>,
-    RawQuery(q): RawQuery,
-) -> Answer<domains::DomainSetup> {
-    let domain = path(domain)?;
+    Segment(p): Segment<DomainPath>,
+    _: Query<NoQuery>,
+) -> Answer<DomainSetup> {
     Ok(Json(
-        domains::show(&api.store, &domain, &api.endpoints, pairs(q)?).await?,
+        domains::show(&api.store, &p.domain, &api.endpoints).await?,
     ))
 }
 
+/// Unregister a domain; `purge=true` also deletes its reports
+#[utoipa::path(delete, path = "/v1/domains/{domain}", operation_id = "removeDomain",
+    params(DomainPath, RemovalQuery),
+    responses(
+        (status = 200, description = "OK", body = Removal),
+        (status = 409, description = "conflicts with the current state; the message says what to do", body = ErrorBody),
+        (status = 403, description = "forbidden: the token may read but not change anything", body = ErrorBody),
+    ))]
 async fn remove_domain<S: Store>(
     State(api): Shared<S>,
-    domain: Result<Path<String>, PathRejection>,
-    RawQuery(q): RawQuery,
-) -> Answer<domains::Removal> {
-    let domain = path(domain)?;
+    Segment(p): Segment<DomainPath>,
+    Query(q): Query<RemovalQuery>,
+) -> Answer<Removal> {
     Ok(Json(
-        domains::remove(&api.store, &domain, pairs(q)?, (api.now)()).await?,
+        domains::remove(&api.store, &p.domain, q, (api.now)()).await?,
     ))
 }
 
+/// Totals of a date range (read from per-day counters)
+#[utoipa::path(get, path = "/v1/domains/{domain}/summary", operation_id = "summary",
+    params(DomainPath, RangeQuery), responses((status = 200, description = "OK", body = Summary)))]
 async fn summary<S: Store>(
     State(api): Shared<S>,
-    domain: Result<Path<String>, PathRejection>,
-    RawQuery(q): RawQuery,
-) -> Answer<aggregate::Summary> {
-    let domain = path(domain)?;
+    Segment(p): Segment<DomainPath>,
+    Query(q): Query<RangeQuery>,
+) -> Answer<Summary> {
     Ok(Json(
-        aggregate::summary(&api.store, &domain, pairs(q)?, api.today()).await?,
+        aggregate::summary(&api.store, &p.domain, q, api.today()).await?,
     ))
 }
 
+/// One point per day of the range
+#[utoipa::path(get, path = "/v1/domains/{domain}/timeseries", operation_id = "timeseries",
+    params(DomainPath, RangeQuery),
+    responses((status = 200, description = "OK", body = Timeseries)))]
 async fn timeseries<S: Store>(
     State(api): Shared<S>,
-    domain: Result<Path<String>, PathRejection>,
-    RawQuery(q): RawQuery,
-) -> Answer<aggregate::Timeseries> {
-    let domain = path(domain)?;
+    Segment(p): Segment<DomainPath>,
+    Query(q): Query<RangeQuery>,
+) -> Answer<Timeseries> {
     Ok(Json(
-        aggregate::timeseries(&api.store, &domain, pairs(q)?, api.today()).await?,
+        aggregate::timeseries(&api.store, &p.domain, q, api.today()).await?,
     ))
 }
 
+/// Messages grouped by one or two dimensions
+#[utoipa::path(get, path = "/v1/domains/{domain}/stats", operation_id = "stats",
+    params(DomainPath, StatsQuery), responses((status = 200, description = "OK", body = Stats)))]
 async fn stats<S: Store>(
     State(api): Shared<S>,
-    domain: Result<Path<String>, PathRejection>,
-    RawQuery(q): RawQuery,
-) -> Answer<aggregate::Stats> {
-    let domain = path(domain)?;
+    Segment(p): Segment<DomainPath>,
+    Query(q): Query<StatsQuery>,
+) -> Answer<Stats> {
     Ok(Json(
-        aggregate::stats(&api.store, &domain, pairs(q)?, api.today()).await?,
+        aggregate::stats(&api.store, &p.domain, q, api.today()).await?,
     ))
 }
 
-async fn sources<S: Store>(
-    State(api): Shared<S>,
-    domain: Result<Path<String>, PathRejection>,
-    RawQuery(q): RawQuery,
-) -> Answer<sources::SourcesView> {
-    let domain = path(domain)?;
-    Ok(Json(
-        sources::sources(&api.store, &domain, pairs(q)?, api.today()).await?,
-    ))
-}
-
-async fn spoofing<S: Store>(
-    State(api): Shared<S>,
-    domain: Result<Path<String>, PathRejection>,
-    RawQuery(q): RawQuery,
-) -> Answer<sources::SpoofingView> {
-    let domain = path(domain)?;
-    Ok(Json(
-        sources::spoofing(&api.store, &domain, pairs(q)?, api.today()).await?,
-    ))
-}
-
+/// Records of the range, filtered and searched
+#[utoipa::path(get, path = "/v1/domains/{domain}/records", operation_id = "records",
+    params(DomainPath, RecordsQuery),
+    responses((status = 200, description = "OK", content(
+        (Records = "application/json"),
+        (String = "text/csv"),
+    ))))]
 async fn records<S: Store>(
     State(api): Shared<S>,
-    domain: Result<Path<String>, PathRejection>,
-    RawQuery(q): RawQuery,
+    Segment(p): Segment<DomainPath>,
+    Query(q): Query<RecordsQuery>,
 ) -> Result<Response, ApiError> {
-    let domain = path(domain)?;
-    let (found, format) = aggregate::records(&api.store, &domain, pairs(q)?, api.today()).await?;
+    let domain = p.domain;
+    let (found, format) = aggregate::records(&api.store, &domain, q, api.today()).await?;
     if format == aggregate::RecordFormat::Json {
         return Ok(Json(found).into_response());
     }
@@ -364,72 +571,135 @@ async fn records<S: Store>(
     Ok(response)
 }
 
+/// Who sends as the domain: per service (or per address), volume, pass rates, classifications and the SPF/DKIM results that failed
+#[utoipa::path(get, path = "/v1/domains/{domain}/sources", operation_id = "sources",
+    params(DomainPath, SourcesQuery),
+    responses((status = 200, description = "OK", body = SourcesView)))]
+async fn sources<S: Store>(
+    State(api): Shared<S>,
+    Segment(p): Segment<DomainPath>,
+    Query(q): Query<SourcesQuery>,
+) -> Answer<SourcesView> {
+    Ok(Json(
+        sources::sources(&api.store, &p.domain, q, api.today()).await?,
+    ))
+}
+
+/// Unrecognised sources failing both SPF and DKIM, most messages first
+#[utoipa::path(get, path = "/v1/domains/{domain}/spoofing", operation_id = "spoofing",
+    params(DomainPath, SpoofingQuery),
+    responses((status = 200, description = "OK", body = SpoofingView)))]
+async fn spoofing<S: Store>(
+    State(api): Shared<S>,
+    Segment(p): Segment<DomainPath>,
+    Query(q): Query<SpoofingQuery>,
+) -> Answer<SpoofingView> {
+    Ok(Json(
+        sources::spoofing(&api.store, &p.domain, q, api.today()).await?,
+    ))
+}
+
+/// Reports covering the range
+#[utoipa::path(get, path = "/v1/domains/{domain}/reports", operation_id = "reports",
+    params(DomainPath, ReportsQuery),
+    responses((status = 200, description = "OK", body = ReportList)))]
 async fn reports<S: Store>(
     State(api): Shared<S>,
-    domain: Result<Path<String>, PathRejection>,
-    RawQuery(q): RawQuery,
-) -> Answer<listing::ReportList> {
-    let domain = path(domain)?;
+    Segment(p): Segment<DomainPath>,
+    Query(q): Query<ReportsQuery>,
+) -> Answer<ReportList> {
     Ok(Json(
-        listing::reports(&api.store, &domain, pairs(q)?, api.today()).await?,
+        listing::reports(&api.store, &p.domain, q, api.today()).await?,
     ))
 }
 
+/// TLS sessions of the range and their failures
+#[utoipa::path(get, path = "/v1/domains/{domain}/tls", operation_id = "tls",
+    params(DomainPath, TlsQuery), responses((status = 200, description = "OK", body = TlsView)))]
 async fn tls<S: Store>(
     State(api): Shared<S>,
-    domain: Result<Path<String>, PathRejection>,
-    RawQuery(q): RawQuery,
-) -> Answer<listing::TlsView> {
-    let domain = path(domain)?;
+    Segment(p): Segment<DomainPath>,
+    Query(q): Query<TlsQuery>,
+) -> Answer<TlsView> {
     Ok(Json(
-        listing::tls(&api.store, &domain, pairs(q)?, api.today()).await?,
+        listing::tls(&api.store, &p.domain, q, api.today()).await?,
     ))
 }
 
+/// The hosted MTA-STS policy: what is served, its TXT id, every version
+#[utoipa::path(get, path = "/v1/domains/{domain}/mta-sts", operation_id = "showPolicy",
+    params(DomainPath), responses((status = 200, description = "OK", body = HostedPolicy)))]
 async fn show_policy<S: Store>(
     State(api): Shared<S>,
-    domain: Result<Path<String>, PathRejection>,
-    RawQuery(q): RawQuery,
-) -> Answer<hosting::HostedPolicy> {
-    let domain = path(domain)?;
-    Ok(Json(api.hosting().show(&domain, pairs(q)?).await?))
+    Segment(p): Segment<DomainPath>,
+    _: Query<NoQuery>,
+) -> Answer<HostedPolicy> {
+    Ok(Json(api.hosting().show(&p.domain).await?))
 }
 
+/// Replace the hosted MTA-STS policy (the domain must be registered)
+#[utoipa::path(put, path = "/v1/domains/{domain}/mta-sts", operation_id = "replacePolicy",
+    params(DomainPath), request_body = PolicyRequest,
+    responses(
+        (status = 200, description = "unchanged: the same policy is served", body = HostedPolicy),
+        (status = 201, description = "a new version is served", body = HostedPolicy),
+        (status = 409, description = "conflicts with the current state; the message says what to do", body = ErrorBody),
+        (status = 403, description = "forbidden: the token may read but not change anything", body = ErrorBody),
+        (status = 413, description = "body_too_large: the body is larger than 64 KiB", body = ErrorBody),
+    ))]
 async fn replace_policy<S: Store>(
     State(api): Shared<S>,
-    domain: Result<Path<String>, PathRejection>,
-    RawQuery(q): RawQuery,
+    Segment(p): Segment<DomainPath>,
+    _: Query<NoQuery>,
     body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let domain = path(domain)?;
-    rampart_query::Params::new(pairs(q)?, &[])?;
-    let body = json_object(
+    let body: PolicyRequest = json_object(
         body,
         r#"{"mode": "enforce", "mx": ["mx1.example.com"], "max_age": 604800}"#,
     )?;
-    let (hosted, created) = api.hosting().replace(&domain, body).await?;
+    let (hosted, created) = api.hosting().replace(&p.domain, body).await?;
     Ok((created_or_ok(created), Json(hosted)).into_response())
 }
 
+/// Retire hosting: `mode: none` is served until every cached policy expired, then nothing (RFC 8461 section 8.3)
+#[utoipa::path(delete, path = "/v1/domains/{domain}/mta-sts", operation_id = "retirePolicy",
+    params(DomainPath),
+    responses(
+        (status = 200, description = "OK", body = HostedPolicy),
+        (status = 403, description = "forbidden: the token may read but not change anything", body = ErrorBody),
+    ))]
 async fn retire_policy<S: Store>(
     State(api): Shared<S>,
-    domain: Result<Path<String>, PathRejection>,
-    RawQuery(q): RawQuery,
-) -> Answer<hosting::HostedPolicy> {
-    let domain = path(domain)?;
-    Ok(Json(api.hosting().retire(&domain, pairs(q)?).await?))
+    Segment(p): Segment<DomainPath>,
+    _: Query<NoQuery>,
+) -> Answer<HostedPolicy> {
+    Ok(Json(api.hosting().retire(&p.domain).await?))
 }
 
-/// `POST /v1/tlsrpt`: a TLS report over HTTPS (RFC 8460 section 5.4). A report is kept and
-/// answered 201 (200 when it was stored already); anything refused (media type, size, not a
+/// Receive an SMTP TLS report over HTTPS (RFC 8460 section 5.4); public, no token
+///
+/// A report is kept and answered 201 (200 when it was stored already); anything refused (media type, size, not a
 /// TLS report, an unregistered domain, a period in the future) is answered with the reason
 /// and not kept.
+#[utoipa::path(post, path = "/v1/tlsrpt", operation_id = "uploadTlsReport",
+    request_body(content(
+        (String = "application/tlsrpt+gzip"),
+        (Object = "application/tlsrpt+json"),
+    )),
+    responses(
+        (status = 201, description = "stored", body = Upload),
+        (status = 200, description = "already stored", body = Upload),
+        (status = 400, description = "not a readable TLS report, or a period that has not begun (not kept)", body = ErrorBody),
+        (status = 403, description = "for a domain that is not registered, where only registered domains are counted (not kept)", body = ErrorBody),
+        (status = 413, description = "larger than the upload bound (not kept)", body = ErrorBody),
+        (status = 415, description = "not application/tlsrpt+gzip or +json (not kept)", body = ErrorBody),
+        (status = 503, description = "storage unavailable; send again", body = ErrorBody),
+    ))]
 async fn upload_tls_report<S: Store>(
     State(api): Shared<S>,
-    RawQuery(q): RawQuery,
+    _: Query<NoQuery>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    rampart_query::Params::new(pairs(q)?, &[])?;
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -462,11 +732,11 @@ async fn upload_tls_report<S: Store>(
             return Err(ApiError::new(kind, refusal.code(), refusal.to_string()));
         }
     };
-    let answer = serde_json::json!({
-        "key": done.key,
-        "outcome": done.outcome,
-        "reports": done.reports,
-    });
+    let answer = Upload {
+        key: done.key,
+        outcome: done.outcome,
+        reports: done.reports,
+    };
     let reason = done.reason.unwrap_or_default();
     match done.outcome {
         Outcome::Stored => Ok((StatusCode::CREATED, Json(answer)).into_response()),
@@ -505,40 +775,57 @@ async fn read_capped(mut body: Body, max: usize) -> Result<(Vec<u8>, bool), ApiE
     Ok((bytes, true))
 }
 
+/// One report: metadata, policy, records, warnings, SES verdicts
+#[utoipa::path(get, path = "/v1/reports/{id}", operation_id = "report",
+    params(ReportPath), responses((status = 200, description = "OK", body = ReportDetail)))]
 async fn report<S: Store>(
     State(api): Shared<S>,
-    id: Result<Path<String>, PathRejection>,
-    RawQuery(q): RawQuery,
-) -> Answer<listing::ReportDetail> {
-    let id = path(id)?;
-    Ok(Json(listing::report(&api.store, &id, pairs(q)?).await?))
+    Segment(p): Segment<ReportPath>,
+    _: Query<NoQuery>,
+) -> Answer<ReportDetail> {
+    Ok(Json(listing::report(&api.store, &p.id).await?))
 }
 
+/// The raw message that carried a report
+#[utoipa::path(get, path = "/v1/reports/{id}/raw", operation_id = "reportRaw",
+    params(ReportPath),
+    responses(
+        (status = 200, description = "the message", content_type = "message/rfc822", body = String),
+        (status = 413, description = "too large to send here", body = ErrorBody),
+    ))]
 async fn report_raw<S: Store>(
     State(api): Shared<S>,
-    id: Result<Path<String>, PathRejection>,
-    RawQuery(q): RawQuery,
+    Segment(p): Segment<ReportPath>,
+    _: Query<NoQuery>,
 ) -> Result<Response, ApiError> {
-    let id = path(id)?;
-    let bytes = listing::report_raw(&api.store, &id, pairs(q)?, api.max_raw_bytes).await?;
-    Ok(raw_response(bytes, &format!("{}.eml", safe_name(&id))))
+    let bytes = listing::report_raw(&api.store, &p.id, api.max_raw_bytes).await?;
+    Ok(raw_response(bytes, &format!("{}.eml", safe_name(&p.id))))
 }
 
+/// How ingested messages ended, newest first (default: rejected, held and failed)
+#[utoipa::path(get, path = "/v1/messages", operation_id = "messages", params(MessagesQuery),
+    responses((status = 200, description = "OK", body = MessageList)))]
 async fn messages<S: Store>(
     State(api): Shared<S>,
-    RawQuery(q): RawQuery,
-) -> Answer<listing::MessageList> {
-    Ok(Json(listing::messages(&api.store, pairs(q)?).await?))
+    Query(q): Query<MessagesQuery>,
+) -> Answer<MessageList> {
+    Ok(Json(listing::messages(&api.store, q).await?))
 }
 
+/// A raw message by its key
+#[utoipa::path(get, path = "/v1/messages/{key}", operation_id = "messageRaw",
+    params(MessagePath),
+    responses(
+        (status = 200, description = "the message", content_type = "message/rfc822", body = String),
+        (status = 413, description = "too large to send here", body = ErrorBody),
+    ))]
 async fn message_raw<S: Store>(
     State(api): Shared<S>,
-    key: Result<Path<String>, PathRejection>,
-    RawQuery(q): RawQuery,
+    Segment(p): Segment<MessagePath>,
+    _: Query<NoQuery>,
 ) -> Result<Response, ApiError> {
-    let key = path(key)?;
-    let bytes = listing::message_raw(&api.store, &key, pairs(q)?, api.max_raw_bytes).await?;
-    let name = key.rsplit('/').next().unwrap_or("message");
+    let bytes = listing::message_raw(&api.store, &p.key, api.max_raw_bytes).await?;
+    let name = p.key.rsplit('/').next().unwrap_or("message");
     Ok(raw_response(bytes, &format!("{}.eml", safe_name(name))))
 }
 

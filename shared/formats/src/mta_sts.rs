@@ -17,6 +17,7 @@ pub const MAX_AGE_ONE_DAY: u64 = 86_400;
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// What a sender does when a receiving MX fails the policy (§5).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PolicyMode {
@@ -58,6 +59,7 @@ pub struct Policy {
 }
 
 /// One thing wrong with a policy, said so that its author can fix it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PolicyProblem {
     /// `mode`, `mx`, `max_age`, `version` or `body`.

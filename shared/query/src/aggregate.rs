@@ -7,6 +7,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use super::dimension::{Dimension, RecordRef, dmarc_verdict};
+use super::request::{RangeQuery, RecordsQuery, StatsQuery};
 use super::{Filters, Params, QueryError, Window, each_report_in, known_domain, share};
 use rampart_formats::intake::Report;
 use rampart_formats::limits::add_counts;
@@ -14,22 +15,25 @@ use rampart_formats::time::format_utc;
 use rampart_store::tally::{Cell, Counters, Span, counter, shown_reporter};
 use rampart_store::{Store, StoredReport};
 
-const WINDOW: [&str; 2] = ["from", "to"];
-
 /// `GET /v1/domains/{domain}/summary`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Summary {
     pub domain: String,
+    #[schema(format = Date)]
     pub from: String,
+    #[schema(format = Date)]
     pub to: String,
     pub messages: i64,
     pub dmarc_pass: i64,
     pub dmarc_fail: i64,
     /// `dmarc_pass / messages`, 0 to 1; null without messages.
+    #[schema(minimum = 0, maximum = 1)]
     pub dmarc_pass_share: Option<f64>,
     pub spf_aligned_pass: i64,
+    #[schema(minimum = 0, maximum = 1)]
     pub spf_aligned_share: Option<f64>,
     pub dkim_aligned_pass: i64,
+    #[schema(minimum = 0, maximum = 1)]
     pub dkim_aligned_share: Option<f64>,
     /// Messages by the disposition the receivers applied (`unknown` when not reported).
     pub dispositions: BTreeMap<String, i64>,
@@ -43,7 +47,7 @@ pub struct Summary {
     pub tls: TlsTotals,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TlsTotals {
     pub reports: i64,
     pub successful_sessions: i64,
@@ -51,8 +55,9 @@ pub struct TlsTotals {
 }
 
 /// One day of `GET /v1/domains/{domain}/timeseries`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DayPoint {
+    #[schema(format = Date)]
     pub day: String,
     pub messages: i64,
     pub dmarc_pass: i64,
@@ -62,10 +67,12 @@ pub struct DayPoint {
     pub tls_failed_sessions: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Timeseries {
     pub domain: String,
+    #[schema(format = Date)]
     pub from: String,
+    #[schema(format = Date)]
     pub to: String,
     pub days: Vec<DayPoint>,
 }
@@ -99,11 +106,10 @@ fn prefixed(counters: &Counters, prefix: &str) -> BTreeMap<String, i64> {
 pub async fn summary<S: Store>(
     store: &S,
     domain: &str,
-    pairs: Vec<(String, String)>,
+    query: RangeQuery,
     today: NaiveDate,
 ) -> Result<Summary, QueryError> {
-    let params = Params::new(pairs, &WINDOW)?;
-    let window = Window::from_params(&params, today)?;
+    let window = query.range.window(today)?;
     let entry = known_domain(store, domain).await?;
     let days = store.day_counts(&entry.name, &window.days()).await?;
     let sum = total(&days);
@@ -142,11 +148,10 @@ pub async fn summary<S: Store>(
 pub async fn timeseries<S: Store>(
     store: &S,
     domain: &str,
-    pairs: Vec<(String, String)>,
+    query: RangeQuery,
     today: NaiveDate,
 ) -> Result<Timeseries, QueryError> {
-    let params = Params::new(pairs, &WINDOW)?;
-    let window = Window::from_params(&params, today)?;
+    let window = query.range.window(today)?;
     let entry = known_domain(store, domain).await?;
     let stored: HashMap<String, Counters> = store
         .day_counts(&entry.name, &window.days())
@@ -179,7 +184,7 @@ pub async fn timeseries<S: Store>(
 }
 
 /// `GET /v1/domains/{domain}/stats`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Stats {
     pub groups: Vec<Group>,
     /// The cursor of the next page, or null on the last one.
@@ -188,9 +193,10 @@ pub struct Stats {
     pub total_groups: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Group {
     /// The value of each grouped dimension; null where a record has none (e.g. no DKIM).
+    #[schema(schema_with = crate::schema::group_key)]
     pub key: BTreeMap<&'static str, Option<String>>,
     pub messages: u64,
     pub dmarc_pass: u64,
@@ -198,8 +204,8 @@ pub struct Group {
 }
 
 pub const MAX_PAGE: usize = 1000;
-pub(super) const DEFAULT_PAGE: usize = 100;
-const SORTS: [&str; 8] = [
+/// The orders `sort` takes.
+pub const SORTS: [&str; 8] = [
     "-messages",
     "messages",
     "-dmarc_pass",
@@ -209,14 +215,6 @@ const SORTS: [&str; 8] = [
     "key",
     "-key",
 ];
-
-/// Every parameter a filtered, paginated view accepts.
-pub(super) fn filtered_params(extra: &[&'static str]) -> Vec<&'static str> {
-    let mut allowed: Vec<&str> = vec!["from", "to", "limit", "cursor"];
-    allowed.extend(Dimension::names());
-    allowed.extend(extra);
-    allowed
-}
 
 /// Each record of a report that passes the filters, with its count in the window spread
 /// over its days: `f(record, day, share)` for every day in the window that the day filter
@@ -324,16 +322,18 @@ async fn record_groups<S: Store>(
 pub async fn stats<S: Store>(
     store: &S,
     domain: &str,
-    pairs: Vec<(String, String)>,
+    query: StatsQuery,
     today: NaiveDate,
 ) -> Result<Stats, QueryError> {
-    let params = Params::new(pairs, &filtered_params(&["group_by", "sort"]))?;
-    let window = Window::from_params(&params, today)?;
-    let filters = Filters::from_params(&params)?;
-    let group_by = group_by(&params)?;
-    let sort = params.choice("sort", &SORTS, "-messages")?;
-    let limit = params.limit(DEFAULT_PAGE, MAX_PAGE)?;
-    let offset = params.cursor()?;
+    let window = query.range.window(today)?;
+    let StatsQuery {
+        filters,
+        group_by,
+        sort,
+        page: at,
+        ..
+    } = query;
+    let (limit, offset) = (at.limit, at.offset);
     let entry = known_domain(store, domain).await?;
     let counted = group_by.iter().all(|d| d.is_counted()) && filters.all_counted();
     let groups = if counted {
@@ -381,12 +381,12 @@ pub async fn stats<S: Store>(
         .collect();
     Ok(Stats {
         groups: page,
-        next: params.next_cursor(offset + limit, total_groups),
+        next: at.next(total_groups),
         total_groups,
     })
 }
 
-fn group_by(params: &Params) -> Result<Vec<Dimension>, QueryError> {
+pub(crate) fn group_by(params: &Params) -> Result<Vec<Dimension>, QueryError> {
     let names = params.list("group_by").unwrap_or_default();
     if names.is_empty() || names.len() > 2 {
         return Err(QueryError::bad_request(
@@ -444,13 +444,15 @@ fn combinations(values: &[Vec<String>]) -> Vec<Vec<Option<String>>> {
 }
 
 /// One row of `GET /v1/domains/{domain}/records`: a record as the reporter sent it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct RecordRow {
     /// Rampart's id of the report (for `/v1/reports/{id}`).
     pub report: String,
     pub reporter: String,
     pub report_id: String,
+    #[schema(format = DateTime)]
     pub begin: Option<String>,
+    #[schema(format = DateTime)]
     pub end: Option<String>,
     /// The day the report is filed under (its first day).
     pub day: String,
@@ -459,6 +461,7 @@ pub struct RecordRow {
     /// A count above 2^53 − 1 as sent (`count` is then 0; no total includes it).
     pub invalid_count: Option<String>,
     pub disposition: Option<String>,
+    #[schema(schema_with = crate::schema::dmarc_verdict)]
     pub dmarc: &'static str,
     pub dkim_aligned: Option<String>,
     pub spf_aligned: Option<String>,
@@ -472,7 +475,7 @@ pub struct RecordRow {
 }
 
 /// One DKIM result of a record.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DkimRow {
     pub domain: Option<String>,
     pub selector: Option<String>,
@@ -480,14 +483,14 @@ pub struct DkimRow {
 }
 
 /// One SPF result of a record.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct SpfRow {
     pub domain: Option<String>,
     pub scope: Option<String>,
     pub result: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Records {
     pub records: Vec<RecordRow>,
     pub next: Option<String>,
@@ -506,22 +509,18 @@ pub const MAX_RECORDS_PAGE: usize = 10_000;
 pub async fn records<S: Store>(
     store: &S,
     domain: &str,
-    pairs: Vec<(String, String)>,
+    query: RecordsQuery,
     today: NaiveDate,
 ) -> Result<(Records, RecordFormat), QueryError> {
-    let params = Params::new(pairs, &filtered_params(&["q", "format"]))?;
-    let window = Window::from_params(&params, today)?;
-    let filters = Filters::from_params(&params)?;
-    let format = match params.choice("format", &["json", "csv"], "json")? {
-        "csv" => RecordFormat::Csv,
-        _ => RecordFormat::Json,
-    };
-    let limit = params.limit(DEFAULT_PAGE, MAX_RECORDS_PAGE)?;
-    let offset = params.cursor()?;
-    let q = params
-        .get("q")
-        .map(str::to_lowercase)
-        .filter(|q| !q.is_empty());
+    let window = query.range.window(today)?;
+    let RecordsQuery {
+        q,
+        format,
+        page,
+        filters,
+        ..
+    } = query;
+    let (limit, offset) = (page.limit, page.offset);
     let entry = known_domain(store, domain).await?;
     let mut rows = Vec::new();
     let mut total = 0;
@@ -558,7 +557,7 @@ pub async fn records<S: Store>(
     Ok((
         Records {
             records: rows,
-            next: params.next_cursor(offset + limit, total),
+            next: page.next(total),
             total,
         },
         format,

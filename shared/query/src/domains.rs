@@ -2,7 +2,8 @@
 
 use serde::Serialize;
 
-use super::{Params, QueryError, known_domain};
+use super::request::{DomainsQuery, RemovalQuery};
+use super::{QueryError, known_domain};
 use rampart_formats::time::format_utc;
 use rampart_mta_sts::{id_record_name, tlsrpt_record};
 use rampart_store::{DomainEntry, Store, normalise_domain};
@@ -63,11 +64,12 @@ impl Endpoints {
 }
 
 /// One domain as listed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DomainView {
     pub domain: String,
     /// False for a domain that reports arrived for without it being registered.
     pub registered: bool,
+    #[schema(format = DateTime)]
     pub registered_at: Option<String>,
     pub reports: u64,
     pub messages: u64,
@@ -87,27 +89,30 @@ impl From<DomainEntry> for DomainView {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DomainList {
     pub domains: Vec<DomainView>,
     /// The cursor of the next page, or null on the last one.
     pub next: Option<String>,
 }
 
-const DEFAULT_PAGE: usize = 100;
-const MAX_PAGE: usize = 1000;
+/// The largest page of `GET /v1/domains`.
+pub const MAX_PAGE: usize = 1000;
 
 /// A domain with the DNS records that make reports and policies flow to Rampart.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DomainSetup {
+    // Inline: its properties belong to this object, which is closed as a whole.
     #[serde(flatten)]
+    #[schema(inline)]
     pub domain: DomainView,
     pub dns: Vec<DnsRecord>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct DnsRecord {
     pub name: String,
+    #[schema(schema_with = crate::schema::dns_record_type)]
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub value: String,
@@ -118,17 +123,13 @@ pub struct DnsRecord {
 
 /// `GET /v1/domains`: a page of domains by name, read at the store (one more than the page,
 /// to know whether another follows).
-pub async fn list<S: Store>(
-    store: &S,
-    pairs: Vec<(String, String)>,
-) -> Result<DomainList, QueryError> {
-    let params = Params::new(pairs, &["limit", "cursor"])?;
-    let limit = params.limit(DEFAULT_PAGE, MAX_PAGE)?;
-    let after = params.key_cursor()?;
-    let mut domains = store.domains(after.as_deref(), limit + 1).await?;
+pub async fn list<S: Store>(store: &S, query: DomainsQuery) -> Result<DomainList, QueryError> {
+    let page = query.page;
+    let limit = page.limit;
+    let mut domains = store.domains(page.after.as_deref(), limit + 1).await?;
     let next = (domains.len() > limit).then(|| {
         domains.truncate(limit);
-        params.next_key_cursor(&domains[limit - 1].name)
+        page.next(&domains[limit - 1].name)
     });
     Ok(DomainList {
         domains: domains.into_iter().map(DomainView::from).collect(),
@@ -156,14 +157,12 @@ pub async fn show<S: Store>(
     store: &S,
     name: &str,
     endpoints: &Endpoints,
-    pairs: Vec<(String, String)>,
 ) -> Result<DomainSetup, QueryError> {
-    Params::new(pairs, &[])?;
     Ok(setup(known_domain(store, name).await?, endpoints))
 }
 
 /// What `DELETE /v1/domains/{domain}` did.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Removal {
     pub domain: String,
     /// It was registered and no longer is.
@@ -175,11 +174,10 @@ pub struct Removal {
 pub async fn remove<S: Store>(
     store: &S,
     name: &str,
-    pairs: Vec<(String, String)>,
+    query: RemovalQuery,
     now: i64,
 ) -> Result<Removal, QueryError> {
-    let params = Params::new(pairs, &["purge"])?;
-    let purge = params.flag("purge")?;
+    let purge = query.purge;
     let entry = known_domain(store, name).await?;
     // Removing the domain while senders may hold its policy would strand them (RFC 8461
     // section 8.3): its hosting must be retired first.

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::domains::Endpoints;
-use super::{ErrorKind, Params, QueryError, known_domain};
+use super::{ErrorKind, QueryError, known_domain};
 use rampart_formats::time::format_utc;
 use rampart_mta_sts::{
     Policy, PolicyMode, PolicyProblem, PolicyVersion, RETIRING_MAX_AGE, Timing, due_record,
@@ -17,17 +17,21 @@ use rampart_mta_sts::{
 use rampart_store::Store;
 
 /// The body of `PUT /v1/domains/{domain}/mta-sts`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyRequest {
+    #[schema(schema_with = crate::schema::policy_mode)]
     pub mode: String,
+    /// MX host names or `*.` wildcards, in A-labels; at least one unless mode is none.
     #[serde(default)]
     pub mx: Vec<String>,
+    /// Seconds senders may cache the policy.
+    #[schema(maximum = 31557600)]
     pub max_age: u64,
 }
 
 /// Where a domain is in its hosting life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HostingState {
     /// A policy is served.
@@ -39,14 +43,18 @@ pub enum HostingState {
 }
 
 /// One version as listed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct VersionView {
+    #[schema(minimum = 1)]
     pub version: u32,
+    #[schema(format = DateTime)]
     pub created_at: String,
     pub mode: PolicyMode,
     pub mx: Vec<String>,
     pub max_age: u64,
+    #[schema(pattern = "^[0-9a-f]{32}$")]
     pub id: String,
+    #[schema(format = DateTime, nullable = false)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retire_at: Option<String>,
 }
@@ -66,7 +74,7 @@ impl From<&PolicyVersion> for VersionView {
 }
 
 /// The `_mta-sts` TXT record behind the owner's CNAME.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct IdRecord {
     /// The name in Rampart's zone that `_mta-sts.<domain>` points at.
     pub name: String,
@@ -74,11 +82,12 @@ pub struct IdRecord {
     pub value: Option<String>,
     /// The value that replaces it, once caches can only hold the new body (§8.1).
     pub next_value: Option<String>,
+    #[schema(format = DateTime)]
     pub next_at: Option<String>,
 }
 
 /// `GET /v1/domains/{domain}/mta-sts`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct HostedPolicy {
     pub domain: String,
     pub state: HostingState,
@@ -104,12 +113,7 @@ pub struct Hosting<'a, S> {
 }
 
 impl<S: Store> Hosting<'_, S> {
-    pub async fn show(
-        &self,
-        domain: &str,
-        pairs: Vec<(String, String)>,
-    ) -> Result<HostedPolicy, QueryError> {
-        Params::new(pairs, &[])?;
+    pub async fn show(&self, domain: &str) -> Result<HostedPolicy, QueryError> {
         let entry = known_domain(self.store, domain).await?;
         let history = self.store.policies(&entry.name).await?;
         self.view(&entry.name, history, Vec::new())
@@ -166,13 +170,8 @@ impl<S: Store> Hosting<'_, S> {
 
     /// Starts retiring the policy (§8.3): `mode: none` is served under a new id until every
     /// sender's cached policy has expired, then nothing.
-    pub async fn retire(
-        &self,
-        domain: &str,
-        pairs: Vec<(String, String)>,
-    ) -> Result<HostedPolicy, QueryError> {
+    pub async fn retire(&self, domain: &str) -> Result<HostedPolicy, QueryError> {
         let (store, now, timing) = (self.store, self.now, self.timing);
-        Params::new(pairs, &[])?;
         let entry = known_domain(store, domain).await?;
         let history = store.policies(&entry.name).await?;
         let Some(latest) = history.last() else {

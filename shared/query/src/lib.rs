@@ -1,8 +1,9 @@
 //! Queries: what the REST API answers, computed over any [`Store`], with no HTTP in sight.
 //!
-//! Each public function takes the query-string pairs of a request, checks them strictly
-//! ([`params`]), reads what it needs from the store and returns a serialisable answer or a
-//! [`QueryError`] that says what was wrong. Summaries and daily series read only the per-day
+//! Each public function takes the typed parameters of a request ([`request`], read from the
+//! query string by [`params`], which refuses unknown and repeated names), reads what it needs
+//! from the store and returns a serialisable answer or a [`QueryError`] that says what was
+//! wrong. Summaries and daily series read only the per-day
 //! counters of [`rampart_store::tally`]; grouped statistics, record search, report listings and TLS
 //! views read the reports of the range. The read path of each is in `docs/query.md`.
 
@@ -15,6 +16,8 @@ pub mod domains;
 pub mod hosting;
 pub mod listing;
 pub mod params;
+pub mod request;
+pub mod schema;
 pub mod sources;
 
 pub use dimension::{Dimension, Filter, Filters};
@@ -102,11 +105,13 @@ pub struct Window {
 }
 
 impl Window {
-    /// `from`/`to` from the parameters; the last [`DEFAULT_RANGE_DAYS`] days up to `today`
-    /// for whichever is missing.
-    pub fn from_params(params: &Params, today: NaiveDate) -> Result<Window, QueryError> {
-        let to = params.date("to")?;
-        let from = params.date("from")?;
+    /// `from` to `to`; the last [`DEFAULT_RANGE_DAYS`] days up to `today` for whichever is
+    /// missing.
+    pub fn new(
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+        today: NaiveDate,
+    ) -> Result<Window, QueryError> {
         let to = to.unwrap_or_else(|| {
             from.and_then(|f| f.checked_add_days(Days::new(DEFAULT_RANGE_DAYS - 1)))
                 .unwrap_or(today)
@@ -214,7 +219,8 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let params = Params::new(pairs, &["from", "to"])?;
-        Window::from_params(&params, NaiveDate::from_ymd_opt(2024, 3, 31).unwrap())
+        let range = <request::RangeQuery as request::FromQuery>::from_params(&params)?.range;
+        range.window(NaiveDate::from_ymd_opt(2024, 3, 31).unwrap())
     }
 
     #[test]

@@ -6,29 +6,31 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use super::{ErrorKind, Params, QueryError, Window, each_report_in, known_domain};
+use super::request::{MessagesQuery, ReportsQuery, TlsQuery};
+use super::{ErrorKind, QueryError, Window, each_report_in, known_domain};
 use rampart_formats::identity::ReportId;
 use rampart_formats::intake::Report;
 use rampart_formats::limits::add_counts;
 use rampart_formats::time::format_utc;
 use rampart_store::body::EnrichedReport;
 use rampart_store::tally::Span;
-use rampart_store::{
-    MessagePosition, MessageRecord, Outcome, RawKey, RawRead, Store, StoredReport,
-};
+use rampart_store::{MessagePosition, MessageRecord, RawKey, RawRead, Store, StoredReport};
 
-const DEFAULT_PAGE: usize = 100;
-const MAX_PAGE: usize = 1000;
+/// The largest page of the report, message and TLS failure listings.
+pub const MAX_PAGE: usize = 1000;
 
 /// One report in a listing.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ReportItem {
     pub id: String,
     /// `aggregate` or `tlsrpt`.
+    #[schema(schema_with = crate::schema::report_kind)]
     pub kind: &'static str,
     pub reporter: String,
     pub report_id: String,
+    #[schema(format = DateTime)]
     pub begin: Option<String>,
+    #[schema(format = DateTime)]
     pub end: Option<String>,
     pub day: String,
     /// Messages (aggregate) or TLS sessions.
@@ -36,6 +38,7 @@ pub struct ReportItem {
     /// Records (aggregate) or policies (TLS).
     pub records: u64,
     pub warnings: usize,
+    #[schema(format = DateTime)]
     pub received_at: String,
 }
 
@@ -58,7 +61,7 @@ impl ReportItem {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ReportList {
     pub reports: Vec<ReportItem>,
     pub next: Option<String>,
@@ -69,20 +72,17 @@ pub struct ReportList {
 pub async fn reports<S: Store>(
     store: &S,
     domain: &str,
-    pairs: Vec<(String, String)>,
+    query: ReportsQuery,
     today: NaiveDate,
 ) -> Result<ReportList, QueryError> {
-    let params = Params::new(
-        pairs,
-        &["from", "to", "reporter", "kind", "limit", "cursor"],
-    )?;
-    let window = Window::from_params(&params, today)?;
-    let kind = params.choice("kind", &["aggregate", "tlsrpt", "all"], "all")?;
-    let reporters: Option<Vec<String>> = params
-        .list("reporter")
-        .map(|l| l.iter().map(|r| r.to_lowercase()).collect());
-    let limit = params.limit(DEFAULT_PAGE, MAX_PAGE)?;
-    let offset = params.cursor()?;
+    let window = query.range.window(today)?;
+    let ReportsQuery {
+        kind,
+        reporters,
+        page,
+        ..
+    } = query;
+    let (limit, offset) = (page.limit, page.offset);
     let entry = known_domain(store, domain).await?;
     let mut listed: Vec<ReportItem> = Vec::new();
     each_report_in(store, &entry, &window, |r| {
@@ -99,25 +99,29 @@ pub async fn reports<S: Store>(
     let total = listed.len();
     Ok(ReportList {
         reports: listed.into_iter().skip(offset).take(limit).collect(),
-        next: params.next_cursor(offset + limit, total),
+        next: page.next(total),
         total,
     })
 }
 
 /// `GET /v1/reports/{id}`: everything stored about one report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ReportDetail {
     pub id: String,
     pub domain: String,
     pub day: String,
+    #[schema(format = DateTime)]
     pub received_at: String,
     /// The key of the raw message that carried it (`/v1/reports/{id}/raw` downloads it).
     pub message: String,
+    #[schema(value_type = Object)]
     pub origin: rampart_formats::intake::Origin,
     /// Header facts and SES verdicts of the carrying mail; null for an upload.
+    #[schema(value_type = Option<Object>)]
     pub mail: Option<rampart_formats::mail::MessageFacts>,
     /// The report, with `sources` (what ingest learnt of each source address) in an
     /// aggregate report.
+    #[schema(schema_with = crate::schema::report_body)]
     pub report: EnrichedReport,
 }
 
@@ -133,12 +137,7 @@ async fn stored_report<S: Store>(store: &S, id: &str) -> Result<StoredReport, Qu
     })
 }
 
-pub async fn report<S: Store>(
-    store: &S,
-    id: &str,
-    pairs: Vec<(String, String)>,
-) -> Result<ReportDetail, QueryError> {
-    Params::new(pairs, &[])?;
+pub async fn report<S: Store>(store: &S, id: &str) -> Result<ReportDetail, QueryError> {
     let r = stored_report(store, id).await?;
     Ok(ReportDetail {
         id: r.id.as_str().to_owned(),
@@ -159,10 +158,8 @@ pub async fn report<S: Store>(
 pub async fn report_raw<S: Store>(
     store: &S,
     id: &str,
-    pairs: Vec<(String, String)>,
     max_bytes: u64,
 ) -> Result<Vec<u8>, QueryError> {
-    Params::new(pairs, &[])?;
     let r = stored_report(store, id).await?;
     raw_bytes(store, &r.message, max_bytes).await
 }
@@ -171,10 +168,8 @@ pub async fn report_raw<S: Store>(
 pub async fn message_raw<S: Store>(
     store: &S,
     key: &str,
-    pairs: Vec<(String, String)>,
     max_bytes: u64,
 ) -> Result<Vec<u8>, QueryError> {
-    Params::new(pairs, &[])?;
     let key = RawKey::new(key).map_err(|_| {
         QueryError::not_found("unknown_message", format!("no message has the key {key:?}"))
     })?;
@@ -200,7 +195,7 @@ async fn raw_bytes<S: Store>(store: &S, key: &RawKey, max: u64) -> Result<Vec<u8
 }
 
 /// `GET /v1/messages`: how ingested messages ended, newest first.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct MessageList {
     pub messages: Vec<MessageRecord>,
     /// The cursor of the next page, or null on the last one.
@@ -211,31 +206,11 @@ pub struct MessageList {
 /// to know whether another follows), newest first, and merges them.
 pub async fn messages<S: Store>(
     store: &S,
-    pairs: Vec<(String, String)>,
+    query: MessagesQuery,
 ) -> Result<MessageList, QueryError> {
-    let params = Params::new(pairs, &["outcome", "limit", "cursor"])?;
-    let names = params
-        .list("outcome")
-        .unwrap_or(vec!["rejected", "held", "failed"]);
-    let mut outcomes = Vec::new();
-    for name in names {
-        let outcome = Outcome::parse(name).ok_or_else(|| {
-            QueryError::bad_request(
-                "invalid_parameter",
-                format!(
-                    "outcome must be stored, duplicate, rejected, held or failed, not {name:?}"
-                ),
-            )
-        })?;
-        if !outcomes.contains(&outcome) {
-            outcomes.push(outcome);
-        }
-    }
-    let limit = params.limit(DEFAULT_PAGE, MAX_PAGE)?;
-    let after = params
-        .key_cursor()?
-        .map(|c| message_position(&c))
-        .transpose()?;
+    let MessagesQuery { outcomes, page: at } = query;
+    let limit = at.limit;
+    let after = at.after.as_deref().map(message_position).transpose()?;
     let mut page = Vec::new();
     for outcome in outcomes {
         page.extend(store.messages(outcome, after.as_ref(), limit + 1).await?);
@@ -244,7 +219,7 @@ pub async fn messages<S: Store>(
     let next = (page.len() > limit).then(|| {
         page.truncate(limit);
         let last = page[limit - 1].position();
-        params.next_key_cursor(&format!("{}/{}", last.processed_at, last.key))
+        at.next(&format!("{}/{}", last.processed_at, last.key))
     });
     Ok(MessageList {
         messages: page,
@@ -268,10 +243,12 @@ fn message_position(cursor: &str) -> Result<MessagePosition, QueryError> {
 }
 
 /// `GET /v1/domains/{domain}/tls`: TLS sessions of the range, by the ways users slice them.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TlsView {
     pub domain: String,
+    #[schema(format = Date)]
     pub from: String,
+    #[schema(format = Date)]
     pub to: String,
     pub reports: usize,
     pub successful_sessions: u64,
@@ -287,21 +264,21 @@ pub struct TlsView {
     pub total_failures: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct SessionGroup {
     pub value: Option<String>,
     pub successful_sessions: u64,
     pub failed_sessions: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FailureGroup {
     pub value: Option<String>,
     pub failed_sessions: u64,
 }
 
 /// One failure detail, readable.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FailureRow {
     pub report: String,
     pub reporter: Option<String>,
@@ -328,13 +305,12 @@ fn in_window(span: &Span, window: &Window, count: u64) -> u64 {
 pub async fn tls<S: Store>(
     store: &S,
     domain: &str,
-    pairs: Vec<(String, String)>,
+    query: TlsQuery,
     today: NaiveDate,
 ) -> Result<TlsView, QueryError> {
-    let params = Params::new(pairs, &["from", "to", "limit", "cursor"])?;
-    let window = Window::from_params(&params, today)?;
-    let limit = params.limit(DEFAULT_PAGE, MAX_PAGE)?;
-    let offset = params.cursor()?;
+    let window = query.range.window(today)?;
+    let page = query.page;
+    let (limit, offset) = (page.limit, page.offset);
     let entry = known_domain(store, domain).await?;
     let mut sessions: [BTreeMap<Option<String>, [u64; 2]>; 2] = Default::default();
     let mut failures: [BTreeMap<Option<String>, u64>; 3] = Default::default();
@@ -445,7 +421,7 @@ pub async fn tls<S: Store>(
         by_receiving_mx,
         by_sending_mta_ip,
         failures: rows.into_iter().skip(offset).take(limit).collect(),
-        next: params.next_cursor(offset + limit, total_failures),
+        next: page.next(total_failures),
         total_failures,
     })
 }

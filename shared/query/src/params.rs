@@ -182,9 +182,14 @@ impl Params {
 
     /// The store-level cursor of the page after one whose last key is `last`.
     pub fn next_key_cursor(&self, last: &str) -> String {
-        let hex: String = last.bytes().map(|b| format!("{b:02x}")).collect();
-        format!("{hex}.{}", self.fingerprint())
+        key_cursor(last, &self.fingerprint())
     }
+}
+
+/// A store-level cursor: the key `last`, hex, and the query's fingerprint.
+pub(crate) fn key_cursor(last: &str, fingerprint: &str) -> String {
+    let hex: String = last.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("{hex}.{fingerprint}")
 }
 
 /// The longest key a store-level cursor carries (a raw message key is at most 1,024 bytes).

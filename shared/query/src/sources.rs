@@ -6,9 +6,10 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use super::aggregate::{DEFAULT_PAGE, MAX_PAGE, filtered_params, record_days};
+use super::aggregate::record_days;
 use super::dimension::RecordRef;
-use super::{Filters, Params, QueryError, Window, each_report_in, known_domain, share};
+use super::request::{SourceRows, SourcesQuery, SpoofingQuery};
+use super::{QueryError, each_report_in, known_domain, share};
 use rampart_formats::dmarc::{DkimResult, DmarcResult, SpfResult};
 use rampart_formats::limits::add_counts;
 use rampart_formats::time::format_utc;
@@ -19,12 +20,15 @@ use rampart_store::tally::{disposition_key, reporter_name};
 const MAX_FAILURES: usize = 20;
 
 /// `GET /v1/domains/{domain}/sources`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct SourcesView {
     pub domain: String,
+    #[schema(format = Date)]
     pub from: String,
+    #[schema(format = Date)]
     pub to: String,
     /// `service` or `ip`.
+    #[schema(schema_with = crate::schema::source_rows)]
     pub by: &'static str,
     pub sources: Vec<SourceRow>,
     pub next: Option<String>,
@@ -32,24 +36,29 @@ pub struct SourcesView {
 }
 
 /// One sending service (or unrecognised sources together), or one address.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct SourceRow {
     /// The service id or the address; null for the sources no service is known for.
     pub key: Option<String>,
     pub service: Option<Service>,
     /// For `by=ip`: what is known of the address.
+    #[schema(nullable = false)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<SourceInfo>,
     /// Distinct source addresses.
     pub addresses: usize,
     pub messages: u64,
     pub dmarc_pass: u64,
+    #[schema(minimum = 0, maximum = 1)]
     pub dmarc_pass_share: Option<f64>,
     pub spf_aligned_pass: u64,
+    #[schema(minimum = 0, maximum = 1)]
     pub spf_aligned_share: Option<f64>,
     pub dkim_aligned_pass: u64,
+    #[schema(minimum = 0, maximum = 1)]
     pub dkim_aligned_share: Option<f64>,
     /// Messages by classification (see `docs/sources.md`).
+    #[schema(schema_with = crate::schema::classifications)]
     pub classifications: BTreeMap<&'static str, u64>,
     /// SPF results that gave no aligned pass, by domain and result, most messages first.
     pub spf_failures: Vec<AuthFailure>,
@@ -57,10 +66,11 @@ pub struct SourceRow {
     pub dkim_failures: Vec<AuthFailure>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AuthFailure {
     pub domain: Option<String>,
     /// DKIM only.
+    #[schema(nullable = false)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub selector: Option<String>,
     /// The raw result; `pass` here means it passed for a domain that is not aligned.
@@ -202,23 +212,24 @@ fn page<T>(mut rows: Vec<(Option<String>, u64, T)>, offset: usize, limit: usize)
 pub async fn sources<S: rampart_store::Store>(
     store: &S,
     domain: &str,
-    pairs: Vec<(String, String)>,
+    query: SourcesQuery,
     today: NaiveDate,
 ) -> Result<SourcesView, QueryError> {
-    let params = Params::new(pairs, &filtered_params(&["by"]))?;
-    let window = Window::from_params(&params, today)?;
-    let filters = Filters::from_params(&params)?;
-    let by = params.choice("by", &["service", "ip"], "service")?;
-    let by = if by == "ip" { "ip" } else { "service" };
-    let limit = params.limit(DEFAULT_PAGE, MAX_PAGE)?;
-    let offset = params.cursor()?;
+    let window = query.range.window(today)?;
+    let SourcesQuery {
+        by,
+        page: at,
+        filters,
+        ..
+    } = query;
+    let (limit, offset) = (at.limit, at.offset);
     let entry = known_domain(store, domain).await?;
     let mut groups: HashMap<Option<String>, Accumulated> = HashMap::new();
     each_report_in(store, &entry, &window, |stored| {
         record_days(stored, &window, &filters, |r, _day, n| {
             let source = r.source();
             let service = source.and_then(|s| s.service.clone());
-            let key = if by == "ip" {
+            let key = if by == SourceRows::Ip {
                 Some(r.record.source_ip.to_string())
             } else {
                 service.as_ref().map(|s| s.id.clone())
@@ -226,7 +237,7 @@ pub async fn sources<S: rampart_store::Store>(
             let group = groups.entry(key).or_default();
             if group.messages == 0 {
                 group.service = service;
-                if by == "ip" {
+                if by == SourceRows::Ip {
                     group.source = source.cloned();
                 }
             }
@@ -243,18 +254,20 @@ pub async fn sources<S: rampart_store::Store>(
         domain: entry.name,
         from: window.from.to_string(),
         to: window.to.to_string(),
-        by,
+        by: by.as_str(),
         sources: page(rows, offset, limit),
-        next: params.next_cursor(offset + limit, total),
+        next: at.next(total),
         total,
     })
 }
 
 /// `GET /v1/domains/{domain}/spoofing`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct SpoofingView {
     pub domain: String,
+    #[schema(format = Date)]
     pub from: String,
+    #[schema(format = Date)]
     pub to: String,
     pub sources: Vec<SpoofingSource>,
     pub next: Option<String>,
@@ -264,7 +277,7 @@ pub struct SpoofingView {
 }
 
 /// One unrecognised address whose mail failed both SPF and DKIM.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct SpoofingSource {
     pub ip: String,
     pub country: Option<String>,
@@ -273,7 +286,9 @@ pub struct SpoofingSource {
     pub reverse_dns: Option<ReverseDns>,
     pub messages: u64,
     /// Start of the earliest and end of the latest report period it appears in (UTC).
+    #[schema(format = DateTime)]
     pub first_seen: Option<String>,
+    #[schema(format = DateTime)]
     pub last_seen: Option<String>,
     pub reports: usize,
     pub reporters: Vec<String>,
@@ -298,14 +313,14 @@ struct Seen {
 pub async fn spoofing<S: rampart_store::Store>(
     store: &S,
     domain: &str,
-    pairs: Vec<(String, String)>,
+    query: SpoofingQuery,
     today: NaiveDate,
 ) -> Result<SpoofingView, QueryError> {
-    let params = Params::new(pairs, &filtered_params(&[]))?;
-    let window = Window::from_params(&params, today)?;
-    let filters = Filters::from_params(&params)?;
-    let limit = params.limit(DEFAULT_PAGE, MAX_PAGE)?;
-    let offset = params.cursor()?;
+    let window = query.range.window(today)?;
+    let SpoofingQuery {
+        page: at, filters, ..
+    } = query;
+    let (limit, offset) = (at.limit, at.offset);
     let entry = known_domain(store, domain).await?;
     let mut seen: HashMap<String, Seen> = HashMap::new();
     each_report_in(store, &entry, &window, |stored| {
@@ -365,7 +380,7 @@ pub async fn spoofing<S: rampart_store::Store>(
         from: window.from.to_string(),
         to: window.to.to_string(),
         sources: page(rows, offset, limit),
-        next: params.next_cursor(offset + limit, total),
+        next: at.next(total),
         total,
         messages,
     })

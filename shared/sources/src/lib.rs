@@ -78,6 +78,7 @@ impl<T: NameCache> NameCache for std::sync::Arc<T> {
 }
 
 /// The reverse DNS of a source address.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum ReverseDns {
@@ -110,6 +111,7 @@ impl ReverseDns {
 }
 
 /// What Rampart knows about one source address.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceInfo {
     /// ISO 3166-1 alpha-2, upper-case.

@@ -39,11 +39,14 @@ impl ServiceKind {
 }
 
 /// A service as stored with a source.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Service {
     /// Stable slug: the `service` filter and group key.
     pub id: String,
     pub name: String,
+    /// `mailbox_provider`, `email_security`, `transactional`, `marketing`, or another kind.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub kind: ServiceKind,
 }
 

@@ -155,6 +155,7 @@ pub enum WriteMode {
 }
 
 /// How one raw message ended. Every message ends in exactly one of these.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
@@ -203,11 +204,14 @@ impl std::fmt::Display for Outcome {
 }
 
 /// The recorded outcome of one raw message; the latest processing wins.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageRecord {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub key: RawKey,
     pub outcome: Outcome,
     /// Every report found in the message, whether new or a duplicate.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub reports: Vec<ReportId>,
     /// How many of `reports` were new (or replaced) this time.
     pub stored: u32,
