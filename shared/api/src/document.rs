@@ -1,5 +1,11 @@
 //! The OpenAPI 3.1 document of the REST API, served at `/openapi.json`.
 //!
+//! [`document`] generates it; what is served is the same document written to
+//! `shared/api/openapi.json`, which `tests/document.rs` holds equal to the generated one
+//! (`RAMPART_WRITE_OPENAPI=1 cargo test -p rampart-api --test document` rewrites it). Serving
+//! the file keeps the schema-building code out of the query function: it was 0.3 MB of its
+//! zipped package.
+//!
 //! The operations and schemas come from the code: each handler's `#[utoipa::path]` and the
 //! `ToSchema` derives of the types it answers with ([`crate::rest::Operations`]). This module
 //! adds what is the same for every operation and states two conventions of the answers that
@@ -9,17 +15,17 @@
 //! - a property that may be `null` is always sent (a Rust `Option` serialised as `null`), and
 //!   one that may be absent is never `null`, so every nullable property is required.
 
-use std::sync::OnceLock;
-
 use serde_json::{Value, json};
 use utoipa::OpenApi;
 
 use crate::rest::Operations;
 
 /// The document, as served.
-pub fn json() -> &'static str {
-    static JSON: OnceLock<String> = OnceLock::new();
-    JSON.get_or_init(|| serde_json::to_string_pretty(&document()).expect("a JSON value serialises"))
+pub const JSON: &str = include_str!("../openapi.json");
+
+/// The generated document as it is written to `openapi.json`.
+pub fn pretty() -> String {
+    serde_json::to_string_pretty(&document()).expect("a JSON value serialises") + "\n"
 }
 
 /// The document as a JSON value.

@@ -426,7 +426,7 @@ fn created_or_ok(created: bool) -> StatusCode {
 async fn openapi() -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        crate::document::json(),
+        crate::document::JSON,
     )
         .into_response()
 }

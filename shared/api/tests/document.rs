@@ -57,9 +57,19 @@ fn answers_are_closed_and_nullable_properties_required() {
             .contains(&Value::from("retire_at"))
     );
     assert_eq!(version["properties"]["retire_at"]["type"], "string");
-    std::fs::write(
-        std::env::temp_dir().join("rampart-openapi.json"),
-        document::json(),
-    )
-    .unwrap();
+}
+
+#[test]
+fn the_served_document_is_the_generated_one() {
+    let generated = document::pretty();
+    if std::env::var_os("RAMPART_WRITE_OPENAPI").is_some() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json");
+        std::fs::write(path, &generated).unwrap();
+        return;
+    }
+    assert!(
+        document::JSON == generated,
+        "shared/api/openapi.json is not what the code generates; rewrite it with \
+         RAMPART_WRITE_OPENAPI=1 cargo test -p rampart-api --test document"
+    );
 }

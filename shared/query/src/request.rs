@@ -1,71 +1,152 @@
 //! The query parameters of each resource as a typed struct: what it accepts, documented once.
 //!
-//! A struct's [`IntoParams`] is both the OpenAPI description of its parameters and the list
-//! of names the API accepts (anything else is `unknown_parameter`); [`FromQuery`] reads the
-//! checked [`Params`] into typed values with the error codes of [`Params`]' getters. The
-//! values a request needs "now" for (the default date range) stay unresolved until the query
-//! runs: see [`Range::window`].
+//! A struct's [`Parameters`] list is both the OpenAPI description of its parameters (through
+//! `IntoParams`) and the names the API accepts (anything else is `unknown_parameter`);
+//! [`FromQuery`] reads the checked [`Params`] into typed values with the error codes of
+//! [`Params`]' getters. The list is plain data, so reading a request runs no OpenAPI code
+//! (which would otherwise be linked into the query function). The values a request needs
+//! "now" for (the default date range) stay unresolved until the query runs: see
+//! [`Range::window`].
+
+use std::borrow::Cow;
 
 use chrono::NaiveDate;
 use rampart_store::Outcome;
 use utoipa::IntoParams;
+use utoipa::openapi::Required;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
-use utoipa::openapi::{Object, Required};
 
 use crate::aggregate::{self, RecordFormat};
 use crate::dimension::{Dimension, Filters};
 use crate::params::{Params, key_cursor};
 use crate::{QueryError, Window};
 
-/// Builds a typed request from parameters already checked for unknown and repeated names.
-pub trait FromQuery: IntoParams + Sized {
-    fn from_params(params: &Params) -> Result<Self, QueryError>;
+/// One query parameter as documented.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryParameter {
+    pub name: &'static str,
+    pub description: Cow<'static, str>,
+    pub value: ValueKind,
+    pub required: bool,
+}
 
-    /// The names this request accepts: those its parameters document.
-    fn names() -> Vec<String> {
-        Self::into_params(|| Some(ParameterIn::Query))
-            .into_iter()
-            .map(|p| p.name)
-            .collect()
+/// What a parameter's value is, for the document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    /// Text, with an example that names data of the bundled samples.
+    Text(Option<&'static str>),
+    /// A UTC day, `YYYY-MM-DD`.
+    Day(&'static str),
+    /// A whole number from 1 to `max`.
+    Count { max: usize },
+    /// `true` or `false`.
+    Flag,
+    /// One of these.
+    OneOf(&'static [&'static str]),
+}
+
+impl QueryParameter {
+    fn new(
+        name: &'static str,
+        value: ValueKind,
+        description: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        QueryParameter {
+            name,
+            description: description.into(),
+            value,
+            required: false,
+        }
     }
+
+    /// As an OpenAPI parameter.
+    pub fn openapi(&self) -> Parameter {
+        let string = || ObjectBuilder::new().schema_type(Type::String);
+        let schema = match self.value {
+            ValueKind::Text(None) => string().build(),
+            ValueKind::Text(Some(example)) => string().examples([example]).build(),
+            ValueKind::Day(example) => string()
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)))
+                .examples([example])
+                .build(),
+            ValueKind::Count { max } => ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1))
+                .maximum(Some(max as f64))
+                .build(),
+            ValueKind::Flag => ObjectBuilder::new().schema_type(Type::Boolean).build(),
+            ValueKind::OneOf(values) => string().enum_values(Some(values.iter().copied())).build(),
+        };
+        let required = if self.required {
+            Required::True
+        } else {
+            Required::False
+        };
+        ParameterBuilder::new()
+            .name(self.name)
+            .parameter_in(ParameterIn::Query)
+            .required(required)
+            .description(Some(self.description.as_ref()))
+            .schema(Some(schema))
+            .build()
+    }
+}
+
+/// The parameters a request accepts, in the order the document lists them.
+pub trait Parameters {
+    fn parameters() -> Vec<QueryParameter>;
+}
+
+/// Builds a typed request from parameters already checked for unknown and repeated names.
+pub trait FromQuery: Parameters + Sized {
+    fn from_params(params: &Params) -> Result<Self, QueryError>;
 }
 
 /// Reads a request of type `T` from query-string pairs: unknown and repeated names are
 /// refused, then the values are checked.
 pub fn from_pairs<T: FromQuery>(pairs: Vec<(String, String)>) -> Result<T, QueryError> {
-    let names = T::names();
-    let allowed: Vec<&str> = names.iter().map(String::as_str).collect();
+    let allowed: Vec<&str> = T::parameters().iter().map(|p| p.name).collect();
     T::from_params(&Params::new(pairs, &allowed)?)
 }
 
+/// The document's side of each request type.
+macro_rules! documented {
+    ($($request:ty),* $(,)?) => {$(
+        impl IntoParams for $request {
+            fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+                <$request as Parameters>::parameters()
+                    .iter()
+                    .map(QueryParameter::openapi)
+                    .collect()
+            }
+        }
+    )*};
+}
+
+documented!(
+    NoQuery,
+    DomainsQuery,
+    RemovalQuery,
+    RangeQuery,
+    StatsQuery,
+    RecordsQuery,
+    SourcesQuery,
+    SpoofingQuery,
+    ReportsQuery,
+    TlsQuery,
+    MessagesQuery,
+);
+
 /// The default page size of every listing.
 pub const DEFAULT_PAGE: usize = 100;
-
-fn query_parameter(name: &str, schema: Object, description: &str) -> Parameter {
-    ParameterBuilder::new()
-        .name(name)
-        .parameter_in(ParameterIn::Query)
-        .required(Required::False)
-        .description(Some(description))
-        .schema(Some(schema))
-        .build()
-}
-
-fn string() -> ObjectBuilder {
-    ObjectBuilder::new().schema_type(Type::String)
-}
-
-fn one_of(values: &[&str]) -> Object {
-    string().enum_values(Some(values.iter().copied())).build()
-}
 
 /// No parameters at all: anything given is refused.
 #[derive(Debug, Default)]
 pub struct NoQuery;
 
-impl IntoParams for NoQuery {
-    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+impl Parameters for NoQuery {
+    fn parameters() -> Vec<QueryParameter> {
         Vec::new()
     }
 }
@@ -91,22 +172,16 @@ impl Range {
         })
     }
 
-    fn parameters() -> Vec<Parameter> {
-        let day = |example: &str| {
-            string()
-                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)))
-                .examples([example])
-                .build()
-        };
+    fn parameters() -> Vec<QueryParameter> {
         vec![
-            query_parameter(
+            QueryParameter::new(
                 "from",
-                day("2022-09-01"),
+                ValueKind::Day("2022-09-01"),
                 "first UTC day, inclusive (default: 29 days before `to`)",
             ),
-            query_parameter(
+            QueryParameter::new(
                 "to",
-                day("2022-11-30"),
+                ValueKind::Day("2022-11-30"),
                 "last UTC day, inclusive (default: today, or 29 days after `from`)",
             ),
         ]
@@ -136,15 +211,10 @@ impl Page {
         })
     }
 
-    fn parameters(max: usize, cursor: &str) -> Vec<Parameter> {
-        let limit = ObjectBuilder::new()
-            .schema_type(Type::Integer)
-            .minimum(Some(1))
-            .maximum(Some(max as f64))
-            .build();
+    fn parameters(max: usize, cursor: &'static str) -> Vec<QueryParameter> {
         vec![
-            query_parameter("limit", limit, "page size (default 100)"),
-            query_parameter("cursor", string().build(), cursor),
+            QueryParameter::new("limit", ValueKind::Count { max }, "page size (default 100)"),
+            QueryParameter::new("cursor", ValueKind::Text(None), cursor),
         ]
     }
 
@@ -183,7 +253,7 @@ const CURSOR: &str = "the `next` of the previous page";
 
 /// Every dimension as a filter, with examples that name data of the bundled samples so a
 /// fuzzer reaches past empty answers.
-fn filter_parameters() -> Vec<Parameter> {
+fn filter_parameters() -> Vec<QueryParameter> {
     Dimension::ALL
         .into_iter()
         .map(|d| {
@@ -199,10 +269,6 @@ fn filter_parameters() -> Vec<Parameter> {
                 Dimension::Classification => Some("suspicious,misconfigured"),
                 _ => None,
             };
-            let schema = match example {
-                Some(e) => string().examples([e]).build(),
-                None => string().build(),
-            };
             let networks = if d == Dimension::SourceIp {
                 " (addresses or CIDR networks)"
             } else {
@@ -212,7 +278,7 @@ fn filter_parameters() -> Vec<Parameter> {
                 "only records whose {} is one of these comma-separated values{networks}",
                 d.name()
             );
-            query_parameter(d.name(), schema, &description)
+            QueryParameter::new(d.name(), ValueKind::Text(example), description)
         })
         .collect()
 }
@@ -223,8 +289,8 @@ pub struct DomainsQuery {
     pub page: KeyPage,
 }
 
-impl IntoParams for DomainsQuery {
-    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+impl Parameters for DomainsQuery {
+    fn parameters() -> Vec<QueryParameter> {
         Page::parameters(crate::domains::MAX_PAGE, CURSOR)
     }
 }
@@ -244,12 +310,11 @@ pub struct RemovalQuery {
     pub purge: bool,
 }
 
-impl IntoParams for RemovalQuery {
-    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
-        let boolean = ObjectBuilder::new().schema_type(Type::Boolean).build();
-        vec![query_parameter(
+impl Parameters for RemovalQuery {
+    fn parameters() -> Vec<QueryParameter> {
+        vec![QueryParameter::new(
             "purge",
-            boolean,
+            ValueKind::Flag,
             "delete reports and counters too",
         )]
     }
@@ -269,8 +334,8 @@ pub struct RangeQuery {
     pub range: Range,
 }
 
-impl IntoParams for RangeQuery {
-    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+impl Parameters for RangeQuery {
+    fn parameters() -> Vec<QueryParameter> {
         Range::parameters()
     }
 }
@@ -294,24 +359,25 @@ pub struct StatsQuery {
     pub filters: Filters,
 }
 
-impl IntoParams for StatsQuery {
-    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+impl Parameters for StatsQuery {
+    fn parameters() -> Vec<QueryParameter> {
         let dimensions: Vec<&str> = Dimension::names().collect();
-        let group_by = ParameterBuilder::from(query_parameter(
-            "group_by",
-            string().examples(["reporter,dmarc"]).build(),
-            &format!(
-                "one or two comma-separated dimensions: {}",
-                dimensions.join(", ")
-            ),
-        ))
-        .required(Required::True)
-        .build();
+        let group_by = QueryParameter {
+            required: true,
+            ..QueryParameter::new(
+                "group_by",
+                ValueKind::Text(Some("reporter,dmarc")),
+                format!(
+                    "one or two comma-separated dimensions: {}",
+                    dimensions.join(", ")
+                ),
+            )
+        };
         let mut all = Range::parameters();
         all.push(group_by);
-        all.push(query_parameter(
+        all.push(QueryParameter::new(
             "sort",
-            one_of(&aggregate::SORTS),
+            ValueKind::OneOf(&aggregate::SORTS),
             "order of groups (default -messages)",
         ));
         all.extend(Page::parameters(aggregate::MAX_PAGE, CURSOR));
@@ -343,17 +409,17 @@ pub struct RecordsQuery {
     pub filters: Filters,
 }
 
-impl IntoParams for RecordsQuery {
-    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+impl Parameters for RecordsQuery {
+    fn parameters() -> Vec<QueryParameter> {
         let mut all = Range::parameters();
-        all.push(query_parameter(
+        all.push(QueryParameter::new(
             "q",
-            string().build(),
+            ValueKind::Text(None),
             "free text: an IP, domain, organisation or report id",
         ));
-        all.push(query_parameter(
+        all.push(QueryParameter::new(
             "format",
-            one_of(&["json", "csv"]),
+            ValueKind::OneOf(&["json", "csv"]),
             "json (default) or csv",
         ));
         all.extend(Page::parameters(
@@ -410,12 +476,12 @@ pub struct SourcesQuery {
     pub filters: Filters,
 }
 
-impl IntoParams for SourcesQuery {
-    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+impl Parameters for SourcesQuery {
+    fn parameters() -> Vec<QueryParameter> {
         let mut all = Range::parameters();
-        all.push(query_parameter(
+        all.push(QueryParameter::new(
             "by",
-            one_of(&["service", "ip"]),
+            ValueKind::OneOf(&["service", "ip"]),
             "one row per sending service (default) or per address",
         ));
         all.extend(Page::parameters(aggregate::MAX_PAGE, CURSOR));
@@ -446,8 +512,8 @@ pub struct SpoofingQuery {
     pub filters: Filters,
 }
 
-impl IntoParams for SpoofingQuery {
-    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+impl Parameters for SpoofingQuery {
+    fn parameters() -> Vec<QueryParameter> {
         let mut all = Range::parameters();
         all.extend(Page::parameters(aggregate::MAX_PAGE, CURSOR));
         all.extend(filter_parameters());
@@ -476,17 +542,17 @@ pub struct ReportsQuery {
     pub page: Page,
 }
 
-impl IntoParams for ReportsQuery {
-    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+impl Parameters for ReportsQuery {
+    fn parameters() -> Vec<QueryParameter> {
         let mut all = Range::parameters();
-        all.push(query_parameter(
+        all.push(QueryParameter::new(
             "reporter",
-            string().build(),
+            ValueKind::Text(None),
             "comma-separated reporting organisations",
         ));
-        all.push(query_parameter(
+        all.push(QueryParameter::new(
             "kind",
-            one_of(&["aggregate", "tlsrpt", "all"]),
+            ValueKind::OneOf(&["aggregate", "tlsrpt", "all"]),
             "report kind (default all)",
         ));
         all.extend(Page::parameters(crate::listing::MAX_PAGE, CURSOR));
@@ -514,8 +580,8 @@ pub struct TlsQuery {
     pub page: Page,
 }
 
-impl IntoParams for TlsQuery {
-    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+impl Parameters for TlsQuery {
+    fn parameters() -> Vec<QueryParameter> {
         let mut all = Range::parameters();
         all.extend(Page::parameters(crate::listing::MAX_PAGE, CURSOR));
         all
@@ -539,11 +605,11 @@ pub struct MessagesQuery {
     pub page: KeyPage,
 }
 
-impl IntoParams for MessagesQuery {
-    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
-        let mut all = vec![query_parameter(
+impl Parameters for MessagesQuery {
+    fn parameters() -> Vec<QueryParameter> {
+        let mut all = vec![QueryParameter::new(
             "outcome",
-            string().examples(["stored,rejected"]).build(),
+            ValueKind::Text(Some("stored,rejected")),
             "comma-separated: stored, duplicate, rejected, held, failed",
         )];
         all.extend(Page::parameters(crate::listing::MAX_PAGE, CURSOR));
