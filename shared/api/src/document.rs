@@ -163,11 +163,9 @@ fn close(schema: &mut Value) {
         }
         object.insert("unevaluatedProperties".to_owned(), Value::Bool(false));
     }
-    for key in ["properties"] {
-        if let Some(properties) = object.get_mut(key).and_then(Value::as_object_mut) {
-            for property in properties.values_mut() {
-                close(property);
-            }
+    if let Some(properties) = object.get_mut("properties").and_then(Value::as_object_mut) {
+        for property in properties.values_mut() {
+            close(property);
         }
     }
     for key in ["items", "additionalProperties"] {

@@ -148,11 +148,6 @@ impl Params {
             _ => Err(invalid()),
         }
     }
-
-    /// The cursor of the page after one that ends at `offset`, if more remain.
-    pub fn next_cursor(&self, offset: usize, total: usize) -> Option<String> {
-        (offset < total).then(|| format!("{offset}.{}", self.fingerprint()))
-    }
 }
 
 impl Params {
@@ -179,11 +174,12 @@ impl Params {
             .map_err(|_| invalid())?;
         String::from_utf8(bytes).map(Some).map_err(|_| invalid())
     }
+}
 
-    /// The store-level cursor of the page after one whose last key is `last`.
-    pub fn next_key_cursor(&self, last: &str) -> String {
-        key_cursor(last, &self.fingerprint())
-    }
+/// The cursor of the page after one that ends at `offset`, if more of `total` remain: the
+/// offset and the query's [`Params::fingerprint`].
+pub(crate) fn offset_cursor(offset: usize, total: usize, fingerprint: &str) -> Option<String> {
+    (offset < total).then(|| format!("{offset}.{fingerprint}"))
 }
 
 /// A store-level cursor: the key `last`, hex, and the query's fingerprint.
@@ -248,12 +244,12 @@ mod tests {
     #[test]
     fn a_cursor_only_fits_the_query_that_issued_it() {
         let p = params(&[("q", "a")]).unwrap();
-        let next = p.next_cursor(50, 120).unwrap();
+        let next = offset_cursor(50, 120, &p.fingerprint()).unwrap();
         let again = params(&[("q", "a"), ("cursor", &next)]).unwrap();
         assert_eq!(again.cursor().unwrap(), 50);
         let other = params(&[("q", "b"), ("cursor", &next)]).unwrap();
         assert_eq!(other.cursor().unwrap_err().code, "invalid_cursor");
-        assert_eq!(p.next_cursor(120, 120), None);
+        assert_eq!(offset_cursor(120, 120, &p.fingerprint()), None);
         let fingerprint = p.fingerprint();
         for huge in [
             "100000001".to_owned(),

@@ -19,7 +19,7 @@ use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
 
 use crate::aggregate::{self, RecordFormat};
 use crate::dimension::{Dimension, Filters};
-use crate::params::{Params, key_cursor};
+use crate::params::{Params, key_cursor, offset_cursor};
 use crate::{QueryError, Window};
 
 /// One query parameter as documented.
@@ -221,8 +221,7 @@ impl Page {
     /// The cursor of the next page, when `total` rows go past this one.
     pub fn next(&self, total: usize) -> Option<String> {
         // offset is at most MAX_OFFSET and limit a page: no overflow.
-        let end = self.offset + self.limit;
-        (end < total).then(|| format!("{end}.{}", self.fingerprint))
+        offset_cursor(self.offset + self.limit, total, &self.fingerprint)
     }
 }
 
