@@ -1176,3 +1176,77 @@ async fn every_corpus_day_matches_expected_json<B: Backend + 'static>(store: Arc
         (17, 16, 14)
     );
 }
+
+/// The dashboard's files are public (they hold no data) while the API keeps its token; each
+/// file is served as vendored, with its type, an ETag that answers 304, and gzip on request.
+#[tokio::test]
+async fn the_dashboard_files_are_public_and_cached() {
+    let app = app(common::backends::embedded(), Some("s3cret"));
+    let send = |uri: &'static str, headers: Vec<(&'static str, String)>| {
+        let app = app.clone();
+        async move {
+            let mut request = axum::http::Request::get(uri);
+            for (name, value) in headers {
+                request = request.header(name, value);
+            }
+            into_reply(
+                app.oneshot(request.body(axum::body::Body::empty()).unwrap())
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    let vendored = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/api/ui/vendor/");
+    for (uri, file, media) in [
+        ("/ui/vendor/lit/index.js", "lit/index.js", "text/javascript"),
+        // Any JavaScript MIME type loads a module script (HTML, "JavaScript MIME type").
+        (
+            "/ui/vendor/d3-geo/d3-geo.min.mjs",
+            "d3-geo/d3-geo.min.mjs",
+            "application/javascript",
+        ),
+        (
+            "/ui/vendor/world-atlas/countries-50m.json",
+            "world-atlas/countries-50m.json",
+            "application/json",
+        ),
+    ] {
+        let reply = send(uri, vec![]).await;
+        assert_eq!(reply.status, 200, "{uri}");
+        assert_eq!(reply.content_type(), media, "{uri}");
+        assert_eq!(
+            reply.bytes,
+            std::fs::read(format!("{vendored}{file}")).unwrap()
+        );
+        let etag = reply.headers["etag"].to_str().unwrap().to_owned();
+        let again = send(uri, vec![("if-none-match", etag)]).await;
+        assert_eq!(again.status, 304, "{uri}");
+    }
+    let zipped = send(
+        "/ui/vendor/chart.js/chart.umd.min.js",
+        vec![("accept-encoding", "gzip".to_owned())],
+    )
+    .await;
+    assert_eq!(
+        zipped
+            .headers
+            .get("content-encoding")
+            .map(|v| v.to_str().unwrap()),
+        Some("gzip"),
+        "{:?}",
+        zipped.headers
+    );
+    let mut unzipped = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(&zipped.bytes[..]),
+        &mut unzipped,
+    )
+    .unwrap();
+    assert_eq!(
+        unzipped,
+        std::fs::read(format!("{vendored}chart.js/chart.umd.min.js")).unwrap()
+    );
+    assert_eq!(send("/ui/vendor/nothing.js", vec![]).await.status, 404);
+    assert_eq!(send("/v1/domains", vec![]).await.error(401), "unauthorized");
+}

@@ -6,6 +6,7 @@
 //! - [`document`]: its OpenAPI 3.1 document, generated from the handlers and the types they
 //!   answer with, served at `/openapi.json`.
 //! - [`policy_host`]: the MTA-STS policy host (`/.well-known/mta-sts.txt`).
+//! - [`ui`]: the dashboard's files at `/ui/`.
 //! - [`edge`]: what bounds every request: the request timeout, the token, admin callers.
 //!
 //! Handlers translate HTTP only: the work is done by [`rampart_query`], [`rampart_ingest`]
@@ -16,3 +17,4 @@ pub mod document;
 pub mod edge;
 pub mod policy_host;
 pub mod rest;
+pub mod ui;

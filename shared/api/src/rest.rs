@@ -236,6 +236,8 @@ pub fn router<S: Store + 'static>(api: Arc<Api<S>>) -> Router {
         ));
     public
         .router
+        // The dashboard's files hold no data: public, like the upload.
+        .merge(crate::ui::router())
         .merge(protected)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(api)
