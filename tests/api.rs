@@ -30,6 +30,7 @@ on_both_backends!(
     a_mailed_report_shows_its_ses_verdicts,
     tls_sessions_and_failures,
     domains_register_show_and_remove,
+    every_domain_at_a_glance,
     bad_requests_are_400_with_a_code,
     every_corpus_day_matches_expected_json,
 );
@@ -751,7 +752,7 @@ async fn domains_register_show_and_remove<B: Backend + 'static>(store: Arc<B>) {
         created.json(),
         json!({
             "domain": "shop.example", "registered": true, "registered_at": "2024-06-01T00:00:00Z",
-            "reports": 0, "messages": 0, "records": 0,
+            "reports": 0, "messages": 0, "records": 0, "latest_day": null,
             "dns": [
                 {"name": "_dmarc.shop.example", "type": "TXT",
                  "value": "v=DMARC1; p=none; rua=mailto:reports@rua.rampart.example",
@@ -863,6 +864,39 @@ async fn domains_register_show_and_remove<B: Backend + 'static>(store: Arc<B>) {
         let reply = call(&app, Method::POST, "/v1/domains", Some(body.clone())).await;
         assert_eq!(reply.error(400), code, "{body}");
     }
+}
+
+async fn every_domain_at_a_glance<B: Backend + 'static>(store: Arc<B>) {
+    let (app, _) = loaded(store).await;
+    let row = json!({
+        "domain": "api.example", "registered": false,
+        "messages": 33, "dmarc_pass": 24, "dmarc_fail": 9, "dmarc_pass_share": 0.7273,
+        "reports": 3, "tls_successful_sessions": 100, "tls_failed_sessions": 5,
+        // C ends on May 3; every report found p=reject.
+        "latest_day": "2024-05-03", "policy": "reject"
+    });
+    assert_eq!(
+        get(&app, &format!("/v1/overview?{RANGE}")).await.json(),
+        json!({"from": "2024-05-01", "to": "2024-05-03", "domains": [row], "next": null})
+    );
+    // A range with nothing still names the latest report's day, for the dashboard to open on.
+    let quiet = get(&app, "/v1/overview?from=2024-06-01&to=2024-06-01")
+        .await
+        .json();
+    assert_eq!(
+        quiet["domains"][0],
+        json!({
+            "domain": "api.example", "registered": false,
+            "messages": 0, "dmarc_pass": 0, "dmarc_fail": 0, "dmarc_pass_share": null,
+            "reports": 0, "tls_successful_sessions": 0, "tls_failed_sessions": 0,
+            "latest_day": "2024-05-03", "policy": "reject"
+        })
+    );
+    // The domain itself says the same.
+    let shown = get(&app, "/v1/domains/api.example").await.json();
+    assert_eq!(shown["latest_day"], "2024-05-03");
+    let page = get(&app, "/v1/overview?limit=0").await;
+    assert_eq!(page.error(400), "invalid_limit");
 }
 
 async fn bad_requests_are_400_with_a_code<B: Backend + 'static>(store: Arc<B>) {
@@ -1248,5 +1282,20 @@ async fn the_dashboard_files_are_public_and_cached() {
         std::fs::read(format!("{vendored}chart.js/chart.umd.min.js")).unwrap()
     );
     assert_eq!(send("/ui/vendor/nothing.js", vec![]).await.status, 404);
+    // A screen's address is the page that reads it; `/` opens the first screen.
+    let index = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/api/ui/index.html"
+    ))
+    .unwrap();
+    for screen in ["/ui/domains", "/ui/d/example.com/overview"] {
+        let page = send(screen, vec![]).await;
+        assert_eq!(page.status, 200, "{screen}");
+        assert!(page.content_type().starts_with("text/html"), "{screen}");
+        assert_eq!(page.bytes, index, "{screen}");
+    }
+    let home = send("/", vec![]).await;
+    assert_eq!(home.status, 303);
+    assert_eq!(home.headers["location"], "/ui/domains");
     assert_eq!(send("/v1/domains", vec![]).await.error(401), "unauthorized");
 }

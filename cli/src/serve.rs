@@ -260,6 +260,7 @@ async fn run<S: Store + 'static>(store: S, args: &ServeArgs) -> anyhow::Result<(
         out,
         "Rampart API: {url}/v1/domains  (OpenAPI: {url}/openapi.json)"
     )?;
+    writeln!(out, "Rampart dashboard: {url}/  (open it in a browser)")?;
     let policies: std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>> =
         match policy_listener {
             Some(listener) => {

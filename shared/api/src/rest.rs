@@ -28,9 +28,10 @@ use rampart_query::aggregate::{self, Records, Stats, Summary, Timeseries};
 use rampart_query::domains::{self, DomainList, DomainSetup, Endpoints, Removal};
 use rampart_query::hosting::{self, HostedPolicy, PolicyRequest};
 use rampart_query::listing::{self, MessageList, ReportDetail, ReportList, TlsView};
+use rampart_query::overview::{self, Overview};
 use rampart_query::request::{
-    DomainsQuery, FromQuery, MessagesQuery, NoQuery, RangeQuery, RecordsQuery, RemovalQuery,
-    ReportsQuery, SourcesQuery, SpoofingQuery, StatsQuery, TlsQuery, from_pairs,
+    DomainsQuery, FromQuery, MessagesQuery, NoQuery, OverviewQuery, RangeQuery, RecordsQuery,
+    RemovalQuery, ReportsQuery, SourcesQuery, SpoofingQuery, StatsQuery, TlsQuery, from_pairs,
 };
 use rampart_query::sources::{self, SourcesView, SpoofingView};
 use rampart_query::{ErrorKind, QueryError};
@@ -162,6 +163,7 @@ fn routes<S: Store + 'static>() -> (Routes<S>, Routes<S>) {
     let protected = Routes::new()
         .add::<__path_openapi, _, _>(openapi)
         .add::<__path_list_domains, _, _>(list_domains::<S>)
+        .add::<__path_overview, _, _>(overview::<S>)
         .add::<__path_register_domain, _, _>(register_domain::<S>)
         .add::<__path_show_domain, _, _>(show_domain::<S>)
         .add::<__path_remove_domain, _, _>(remove_domain::<S>)
@@ -190,6 +192,7 @@ fn routes<S: Store + 'static>() -> (Routes<S>, Routes<S>) {
     upload_tls_report,
     openapi,
     list_domains,
+    overview,
     register_domain,
     show_domain,
     remove_domain,
@@ -443,6 +446,16 @@ async fn list_domains<S: Store>(
     Ok(Json(domains::list(&api.store, q).await?))
 }
 
+/// Every domain over a range: messages, DMARC verdicts, TLS sessions, published policy and latest report day
+#[utoipa::path(get, path = "/v1/overview", operation_id = "overview", params(OverviewQuery),
+    responses((status = 200, description = "OK", body = Overview)))]
+async fn overview<S: Store>(
+    State(api): Shared<S>,
+    Query(q): Query<OverviewQuery>,
+) -> Answer<Overview> {
+    Ok(Json(overview::overview(&api.store, q, api.today()).await?))
+}
+
 /// Register a domain; answers with the DNS records to publish
 #[utoipa::path(post, path = "/v1/domains", operation_id = "registerDomain",
     request_body = Registration,
@@ -472,7 +485,7 @@ async fn show_domain<S: Store>(
     _: Query<NoQuery>,
 ) -> Answer<DomainSetup> {
     Ok(Json(
-        domains::show(&api.store, &p.domain, &api.endpoints).await?,
+        domains::show(&api.store, &p.domain, &api.endpoints, (api.now)()).await?,
     ))
 }
 

@@ -90,7 +90,7 @@ fn total(days: &[(String, Counters)]) -> Counters {
 }
 
 /// Two stored counter values added: both are within 0..=MAX_COUNT, so is the sum.
-fn add_counter(a: i64, b: i64) -> i64 {
+pub(crate) fn add_counter(a: i64, b: i64) -> i64 {
     let max = rampart_formats::limits::MAX_COUNT as i64;
     a.clamp(0, max).saturating_add(b.clamp(0, max)).min(max)
 }

@@ -106,6 +106,10 @@ pub struct DomainSetup {
     #[serde(flatten)]
     #[schema(inline)]
     pub domain: DomainView,
+    /// The last day (up to today, UTC) any report of the domain covers; null before the
+    /// first.
+    #[schema(format = Date)]
+    pub latest_day: Option<String>,
     pub dns: Vec<DnsRecord>,
 }
 
@@ -150,15 +154,16 @@ pub async fn register<S: Store>(
     // ingest on AWS, by `rampart serve`'s background loop on one machine).
     store.request_release(&name).await?;
     let entry = known_domain(store, &name).await?;
-    Ok((setup(entry, endpoints), created))
+    Ok((setup(store, entry, endpoints, now).await?, created))
 }
 
 pub async fn show<S: Store>(
     store: &S,
     name: &str,
     endpoints: &Endpoints,
+    now: i64,
 ) -> Result<DomainSetup, QueryError> {
-    Ok(setup(known_domain(store, name).await?, endpoints))
+    setup(store, known_domain(store, name).await?, endpoints, now).await
 }
 
 /// What `DELETE /v1/domains/{domain}` did.
@@ -201,7 +206,17 @@ pub async fn remove<S: Store>(
     })
 }
 
-fn setup(entry: DomainEntry, at: &Endpoints) -> DomainSetup {
+async fn setup<S: Store>(
+    store: &S,
+    entry: DomainEntry,
+    at: &Endpoints,
+    now: i64,
+) -> Result<DomainSetup, QueryError> {
+    let today = chrono::DateTime::from_timestamp(now, 0)
+        .unwrap_or_default()
+        .date_naive()
+        .to_string();
+    let latest_day = store.latest_day(&entry.name, &today).await?;
     let d = entry.name.clone();
     let inbound = at.inbound_domain().to_owned();
     let zone = at.policy_zone.clone();
@@ -250,10 +265,11 @@ fn setup(entry: DomainEntry, at: &Endpoints) -> DomainSetup {
              (RFC 7489 section 7.1); published by Rampart's operator",
         ),
     ];
-    DomainSetup {
+    Ok(DomainSetup {
         domain: DomainView::from(entry),
+        latest_day,
         dns,
-    }
+    })
 }
 
 /// A domain name as registered: lower-case ASCII (A-labels for IDNs), at least two labels.

@@ -15,6 +15,7 @@ pub mod dimension;
 pub mod domains;
 pub mod hosting;
 pub mod listing;
+pub mod overview;
 pub mod params;
 pub mod request;
 pub mod schema;

@@ -127,6 +127,7 @@ macro_rules! documented {
 documented!(
     NoQuery,
     DomainsQuery,
+    OverviewQuery,
     RemovalQuery,
     RangeQuery,
     StatsQuery,
@@ -298,6 +299,30 @@ impl FromQuery for DomainsQuery {
     fn from_params(params: &Params) -> Result<Self, QueryError> {
         Ok(DomainsQuery {
             page: KeyPage::read(params, crate::domains::MAX_PAGE)?,
+        })
+    }
+}
+
+/// `GET /v1/overview`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OverviewQuery {
+    pub range: Range,
+    pub page: KeyPage,
+}
+
+impl Parameters for OverviewQuery {
+    fn parameters() -> Vec<QueryParameter> {
+        let mut all = Range::parameters();
+        all.extend(Page::parameters(crate::overview::MAX_PAGE, CURSOR));
+        all
+    }
+}
+
+impl FromQuery for OverviewQuery {
+    fn from_params(params: &Params) -> Result<Self, QueryError> {
+        Ok(OverviewQuery {
+            range: Range::read(params)?,
+            page: KeyPage::read(params, crate::overview::MAX_PAGE)?,
         })
     }
 }

@@ -177,6 +177,14 @@ pub trait Store: NameCache<Error = StoreError> + PolicySource + Send + Sync {
         days: &DayRange,
     ) -> impl Future<Output = Result<Vec<(String, Counters)>, StoreError>> + Send;
 
+    /// The latest day, up to `not_after`, with any counter of the domain: the day its
+    /// latest report covers. Reads a few items, never a range.
+    fn latest_day(
+        &self,
+        domain: &str,
+        not_after: &str,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
     /// Adds a version of a domain's hosted MTA-STS policy; `false` if that version number
     /// exists already (another writer got there first).
     fn put_policy(
@@ -358,6 +366,14 @@ impl<T: Store> Store for std::sync::Arc<T> {
         days: &DayRange,
     ) -> impl Future<Output = Result<Vec<(String, Counters)>, StoreError>> + Send {
         T::day_counts(self, domain, days)
+    }
+
+    fn latest_day(
+        &self,
+        domain: &str,
+        not_after: &str,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send {
+        T::latest_day(self, domain, not_after)
     }
 
     fn put_policy(

@@ -36,6 +36,9 @@ pub const MAX_SPREAD_DAYS: usize = 31;
 /// The day reports without a readable begin are filed under.
 pub const UNKNOWN_DAY: &str = "0000-00-00";
 
+/// The first real day: every day a report can be filed under sorts after [`UNKNOWN_DAY`].
+pub const FIRST_DAY: &str = "0000-01-01";
+
 /// Counter names. Dynamic ones are a prefix plus a value: `disposition:none`, `reporter:<org>`.
 pub mod counter {
     pub const REPORTS: &str = "reports";
@@ -52,6 +55,10 @@ pub mod counter {
     /// `disposition:<value>`: messages by the disposition applied: `none`, `quarantine`,
     /// `reject`, `pass`, `unknown` when absent, `other` for anything else.
     pub const DISPOSITION: &str = "disposition:";
+    /// `policy:<p>`: aggregate reports ending on the day (the last day of their period) by
+    /// the `p=` they found published (`none`, `quarantine`, `reject`; `unknown` when
+    /// absent, `other` for anything else).
+    pub const POLICY: &str = "policy:";
     /// `reporter:<org>`: 1 for each report of that reporter covering the day.
     pub const REPORTER: &str = "reporter:";
     /// `cell:<dmarc>␟<disposition>␟<org>`: messages by DMARC verdict, disposition and
@@ -277,6 +284,17 @@ impl Tally {
         match report {
             Report::Aggregate(r) => {
                 tally.add(&first, counter::REPORTS, 1);
+                let published = match disposition_key(r.policy.p.as_ref()) {
+                    // `pass` is a disposition, not a policy.
+                    "pass" => "other",
+                    p => p,
+                };
+                // On the last day: the day a domain's latest report shows (`latest_day`).
+                tally.add(
+                    span.last_day(),
+                    &format!("{}{published}", counter::POLICY),
+                    1,
+                );
                 tally.add(
                     &first,
                     counter::RECORDS,

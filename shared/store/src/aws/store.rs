@@ -419,22 +419,34 @@ impl Store for AwsStore {
     ) -> Result<Vec<(String, Counters)>, StoreError> {
         let (from, to) = (format!("A#{}", days.from), format!("A#{}", days.to));
         let items = self.domain_range(domain, from, to).await?;
+        Ok(items.iter().filter_map(day_counters).collect())
+    }
+
+    async fn latest_day(
+        &self,
+        domain: &str,
+        not_after: &str,
+    ) -> Result<Option<String>, StoreError> {
+        // Newest first; a day whose counters a replacement or purge brought to zero is
+        // skipped, and more than a few such days in a row are not looked past.
+        let items = self
+            .query_page(
+                None,
+                "pk = :pk AND sk BETWEEN :from AND :to",
+                &[
+                    (":pk", s(format!("D#{}", normalise_domain(domain)))),
+                    (":from", s(format!("A#{}", crate::tally::FIRST_DAY))),
+                    (":to", s(format!("A#{not_after}"))),
+                ],
+                false,
+                LATEST_DAY_LOOKBACK,
+            )
+            .await?;
         Ok(items
             .iter()
-            .filter_map(|item| {
-                let day = text(item, "sk")?.strip_prefix("A#")?.to_owned();
-                let counters: Counters = item
-                    .iter()
-                    .filter(|(name, _)| !matches!(name.as_str(), "pk" | "sk"))
-                    .filter_map(|(name, v)| match v {
-                        AttributeValue::N(v) => Some((name.clone(), counter_value(v)?)),
-                        _ => None,
-                    })
-                    .filter(|(_, v)| *v != 0)
-                    .collect();
-                Some((day, counters))
-            })
-            .collect())
+            .filter_map(day_counters)
+            .find(|(_, counters)| !counters.is_empty())
+            .map(|(day, _)| day))
     }
 
     async fn put_policy(&self, version: &PolicyVersion) -> Result<bool, StoreError> {
@@ -599,4 +611,22 @@ impl NameCache for AwsStore {
             .collect::<Result<Vec<_>, _>>()?;
         self.write_all(requests).await
     }
+}
+
+/// Day items `latest_day` reads at most.
+const LATEST_DAY_LOOKBACK: usize = 8;
+
+/// A day item's day and its nonzero counters.
+fn day_counters(item: &Item) -> Option<(String, Counters)> {
+    let day = text(item, "sk")?.strip_prefix("A#")?.to_owned();
+    let counters: Counters = item
+        .iter()
+        .filter(|(name, _)| !matches!(name.as_str(), "pk" | "sk"))
+        .filter_map(|(name, v)| match v {
+            AttributeValue::N(v) => Some((name.clone(), counter_value(v)?)),
+            _ => None,
+        })
+        .filter(|(_, v)| *v != 0)
+        .collect();
+    Some((day, counters))
 }

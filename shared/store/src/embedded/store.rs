@@ -352,6 +352,26 @@ impl Store for EmbeddedStore {
         .await
     }
 
+    async fn latest_day(
+        &self,
+        domain: &str,
+        not_after: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let (domain, not_after) = (normalise_domain(domain), not_after.to_owned());
+        self.blocking(move |inner| {
+            inner
+                .conn()
+                .query_row(
+                    "SELECT MAX(day) FROM day_counts
+                     WHERE domain = ?1 AND day BETWEEN ?2 AND ?3 AND value != 0",
+                    params![domain, crate::tally::FIRST_DAY, not_after],
+                    |r| r.get::<_, Option<String>>(0),
+                )
+                .map_err(|e| sql("read latest day", e))
+        })
+        .await
+    }
+
     async fn put_policy(&self, version: &PolicyVersion) -> Result<bool, StoreError> {
         let json =
             serde_json::to_string(version).map_err(|e| StoreError::corrupt("policy version", e))?;

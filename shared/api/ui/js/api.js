@@ -1,0 +1,78 @@
+// The REST API as the screens use it: one `get` that adds the bearer token (kept for this
+// tab only), turns `{"error","message"}` answers into ApiError, and tells the app when the
+// API asks for a token.
+
+const TOKEN_KEY = 'rampart.token';
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+export function token() {
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+// A token from the prompt, or later from a sign-in provider.
+export function setToken(value) {
+  if (value) sessionStorage.setItem(TOKEN_KEY, value);
+  else sessionStorage.removeItem(TOKEN_KEY);
+}
+
+// `/v1/...` with its query parameters; parameters that are empty are left out.
+export function apiUrl(path, params = {}) {
+  const query = new URLSearchParams();
+  for (const [name, value] of Object.entries(params)) {
+    if (value !== undefined && value !== null && value !== '') query.set(name, value);
+  }
+  const q = query.toString();
+  return q ? `${path}?${q}` : path;
+}
+
+async function send(method, path, params, body) {
+  const headers = { accept: 'application/json' };
+  const t = token();
+  if (t) headers.authorization = `Bearer ${t}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  let response;
+  try {
+    response = await fetch(apiUrl(path, params), {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (e) {
+    throw new ApiError(0, 'unreachable', `Rampart did not answer (${e.message}). Is it running?`);
+  }
+  if (response.status === 401) {
+    window.dispatchEvent(new CustomEvent('rampart-unauthorized'));
+  }
+  const text = await response.text();
+  let json = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {
+    json = null;
+  }
+  if (!response.ok) {
+    const code = json?.error ?? `http_${response.status}`;
+    const message = json?.message ?? `${response.status} ${response.statusText}`;
+    throw new ApiError(response.status, code, message);
+  }
+  return json;
+}
+
+export const api = {
+  get: (path, params) => send('GET', path, params),
+  post: (path, body) => send('POST', path, {}, body),
+  put: (path, body) => send('PUT', path, {}, body),
+  delete: (path, params) => send('DELETE', path, params),
+};
+
+// The path of a domain's resource: the name is one path segment.
+export function domainPath(domain, rest = '') {
+  return `/v1/domains/${encodeURIComponent(domain)}${rest}`;
+}

@@ -1,0 +1,165 @@
+// <rampart-app>: the header every screen shares (domain switcher, UTC date range with
+// presets, search, theme), the domain's tabs, the screen the address names, and the token
+// prompt when the API asks for one.
+
+import { html, nothing } from 'lit';
+import { api, setToken } from './api.js';
+import { Element } from './widgets.js';
+import { PRESETS, current, followLinks, href, navigate, range, withParams } from './state.js';
+import './screens/domains.js';
+import './screens/overview.js';
+
+// Screens that exist, by the name in the address, with their tab label.
+const SCREENS = {
+  domains: { tag: 'r-domains', label: 'Domains' },
+  overview: { tag: 'r-overview', label: 'Overview', tab: true },
+};
+
+const THEMES = ['system', 'light', 'dark'];
+
+class App extends Element {
+  static properties = { route: { state: true }, domains: { state: true }, theme: { state: true } };
+
+  constructor() {
+    super();
+    this.route = current();
+    this.theme = localStorage.getItem('rampart.theme') ?? 'system';
+    this.applyTheme();
+  }
+
+  connectedCallback() {
+    super.connectedCallback();
+    followLinks(this);
+    window.addEventListener('popstate', () => this.changed());
+    window.addEventListener('rampart-navigate', () => this.changed());
+    window.addEventListener('rampart-unauthorized', () => this.askToken());
+    this.loadDomains();
+  }
+
+  loadDomains() {
+    api.get('/v1/domains', { limit: 1000 }).then(
+      (list) => { this.domains = list.domains.map((d) => d.domain).filter(Boolean); },
+      () => { this.domains = []; },
+    );
+  }
+
+  changed() {
+    this.route = current();
+  }
+
+  applyTheme() {
+    if (this.theme === 'system') document.documentElement.removeAttribute('data-theme');
+    else document.documentElement.dataset.theme = this.theme;
+  }
+
+  cycleTheme() {
+    this.theme = THEMES[(THEMES.indexOf(this.theme) + 1) % THEMES.length];
+    localStorage.setItem('rampart.theme', this.theme);
+    this.applyTheme();
+    // Charts draw on canvases with colours read once: draw them again.
+    this.querySelectorAll('r-chart').forEach((c) => c.requestUpdate());
+  }
+
+  askToken() {
+    const dialog = this.querySelector('#token-dialog');
+    if (dialog && !dialog.open) dialog.showModal();
+  }
+
+  submitToken(event) {
+    event.preventDefault();
+    const input = this.querySelector('#token-input');
+    setToken(input.value.trim());
+    input.value = '';
+    this.querySelector('#token-dialog').close();
+    this.loadDomains();
+    this.querySelector('[data-screen]')?.refresh();
+  }
+
+  updated() {
+    const screen = this.querySelector('[data-screen]');
+    if (screen && screen.dataset.address !== location.pathname + location.search) {
+      screen.dataset.address = location.pathname + location.search;
+      screen.route = this.route;
+      screen.refresh();
+    }
+    const name = SCREENS[this.route.screen]?.label ?? 'Not found';
+    document.title = this.route.domain ? `${name} · ${this.route.domain} · Rampart` : `${name} · Rampart`;
+  }
+
+  render() {
+    const { screen, domain, params } = this.route;
+    const r = range(params);
+    const known = SCREENS[screen];
+    return html`
+      <header class="top">
+        <a class="brand" href=${href('domains', null)}>Ram<span>part</span></a>
+        <form role="search" @submit=${(e) => this.search(e)}>
+          <label class="field">Domain
+            <input list="domain-list" name="domain" .value=${domain ?? ''} placeholder="example.com" size="18"
+              aria-label="Go to domain" @change=${(e) => this.search(e)}>
+          </label>
+          <datalist id="domain-list">${(this.domains ?? []).map((d) => html`<option value=${d}></option>`)}</datalist>
+        </form>
+        <div class="presets" role="group" aria-label="Date range presets">
+          ${PRESETS.map((n) => html`<a href=${withParams({ range: n, from: null, to: null })}
+            aria-current=${r.days === n ? 'true' : 'false'}>${n} d</a>`)}
+        </div>
+        <form class="range" @submit=${(e) => this.setRange(e)}>
+          <label class="field">From (UTC)<input type="date" name="from" .value=${r.from} required></label>
+          <label class="field">To (UTC)<input type="date" name="to" .value=${r.to} required></label>
+          <button type="submit">Apply</button>
+        </form>
+        <span class="spacer"></span>
+        <button type="button" @click=${() => this.cycleTheme()} aria-label="Theme: ${this.theme}. Change theme">
+          ${this.theme === 'dark' ? '☾' : this.theme === 'light' ? '☀' : '◐'} ${this.theme}
+        </button>
+      </header>
+      ${domain !== null ? this.tabs(domain, screen) : nothing}
+      <main id="main">
+        ${known
+          ? this.screen(known.tag)
+          : html`<div class="error-box" role="alert"><strong>not_found</strong>: there is no screen “${screen}”. <a href=${href('domains', null)}>All domains</a></div>`}
+      </main>
+      <dialog id="token-dialog" aria-labelledby="token-title">
+        <form @submit=${(e) => this.submitToken(e)}>
+          <h2 id="token-title">API token</h2>
+          <p>This Rampart asks for its API token (the one <code>rampart serve --token-file</code> was given).
+            It is kept for this tab only.</p>
+          <label class="field">Token <input id="token-input" type="password" autocomplete="current-password" required></label>
+          <p><button class="primary" type="submit">Use token</button></p>
+        </form>
+      </dialog>`;
+  }
+
+  tabs(domain, screen) {
+    return html`<nav class="tabs" aria-label="Views of ${domain}">
+      <a href=${href('domains', null)}>← All domains</a>
+      ${Object.entries(SCREENS).filter(([, s]) => s.tab).map(([name, s]) => html`
+        <a href=${href(name, domain)} aria-current=${name === screen ? 'page' : 'false'}>${s.label}</a>`)}
+    </nav>`;
+  }
+
+  screen(tag) {
+    // A fresh element per screen kind; the same one is refreshed as the address changes.
+    switch (tag) {
+      case 'r-domains': return html`<r-domains data-screen></r-domains>`;
+      case 'r-overview': return html`<r-overview data-screen></r-overview>`;
+      default: return nothing;
+    }
+  }
+
+  search(event) {
+    event.preventDefault();
+    const value = new FormData(event.target.form ?? event.target).get('domain')?.trim().toLowerCase();
+    if (!value) return;
+    if ((this.domains ?? []).includes(value)) navigate(href('overview', value));
+    else navigate(href('domains', null, { q: value }));
+  }
+
+  setRange(event) {
+    event.preventDefault();
+    const form = new FormData(event.target);
+    navigate(withParams({ from: form.get('from'), to: form.get('to'), range: null, cursor: null }));
+  }
+}
+customElements.define('rampart-app', App);
