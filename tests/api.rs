@@ -752,7 +752,7 @@ async fn domains_register_show_and_remove<B: Backend + 'static>(store: Arc<B>) {
         created.json(),
         json!({
             "domain": "shop.example", "registered": true, "registered_at": "2024-06-01T00:00:00Z",
-            "reports": 0, "messages": 0, "records": 0, "latest_day": null,
+            "reports": 0, "messages": 0, "records": 0, "latest_day": null, "policy": null, "hosted_policy": false,
             "dns": [
                 {"name": "_dmarc.shop.example", "type": "TXT",
                  "value": "v=DMARC1; p=none; rua=mailto:reports@rua.rampart.example",
@@ -894,7 +894,10 @@ async fn every_domain_at_a_glance<B: Backend + 'static>(store: Arc<B>) {
     );
     // The domain itself says the same.
     let shown = get(&app, "/v1/domains/api.example").await.json();
-    assert_eq!(shown["latest_day"], "2024-05-03");
+    assert_eq!(
+        (&shown["latest_day"], &shown["policy"]),
+        (&json!("2024-05-03"), &json!("reject"))
+    );
     let page = get(&app, "/v1/overview?limit=0").await;
     assert_eq!(page.error(400), "invalid_limit");
 }

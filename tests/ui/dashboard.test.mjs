@@ -121,11 +121,29 @@ async function tableRows(page, caption) {
 const number = (text) => Number(text.replace(/[^\d.-]/g, ''));
 const percent = (share) => new Intl.NumberFormat('en-US', { style: 'percent', maximumFractionDigits: 1 }).format(share);
 
+// A domain of the samples with a TLS report of 5,629 sessions, 303 failed, in 2016.
+const TLS_DOMAIN = 'company-y.example';
+const TLS_RANGE = 'from=2016-03-01&to=2016-04-01';
+// A domain of the samples with one suspicious source (Korea Telecom) in July 2024.
+const SPOOFED = 'foobar.de';
+const SPOOF_RANGE = 'from=2024-06-19&to=2024-07-18';
+const YEAR = 'from=2021-11-28&to=2022-11-27';
+
 const SCREENS = [
   ['domains', '/ui/domains?from=2022-01-01&to=2022-12-31'],
   ['domains-default', '/'],
   ['overview', `/ui/d/${DOMAIN}/overview?${RANGE}`],
   ['overview-latest', `/ui/d/${DOMAIN}/overview`],
+  ['readiness', `/ui/d/${DOMAIN}/readiness?${YEAR}`],
+  ['sources', `/ui/d/${DOMAIN}/sources?${YEAR}`],
+  ['sources-by-address', `/ui/d/${DOMAIN}/sources?${YEAR}&by=ip`],
+  ['spoofing', `/ui/d/${SPOOFED}/spoofing?${SPOOF_RANGE}`],
+  ['explore', `/ui/d/${DOMAIN}/explore?${YEAR}&group_by=reporter,dmarc`],
+  ['reports', `/ui/d/${DOMAIN}/reports?${YEAR}`],
+  ['tls', `/ui/d/${TLS_DOMAIN}/tls?${TLS_RANGE}`],
+  ['tls-empty', `/ui/d/${DOMAIN}/tls?${YEAR}`],
+  ['mta-sts', `/ui/d/${DOMAIN}/mta-sts`],
+  ['messages', '/ui/messages?show=all'],
 ];
 
 describe('every screen, light and dark, desktop and phone', () => {
@@ -203,6 +221,100 @@ describe('the numbers on screen are the API\'s', () => {
   });
 });
 
+describe('the numbers on every other screen are the API\'s', () => {
+  test('readiness', async () => {
+    const { page, context, problems } = await open(`/ui/d/${DOMAIN}/readiness?${YEAR}`);
+    const stats = await api(`/v1/domains/${DOMAIN}/stats?${YEAR}&group_by=classification`);
+    const failing = Object.fromEntries(stats.groups.map((g) => [g.key.classification, g.dmarc_fail]));
+    const rows = await tableRows(page, 'Mail failing DMARC by who sent it');
+    assert.deepEqual(rows.map((r) => number(r[1])), [failing.misconfigured ?? 0, failing.forwarded ?? 0, failing.suspicious ?? 0]);
+    // 3 of 5 messages from the domain's own services fail: more than 1 %.
+    assert.equal(await page.locator('[data-verdict]').getAttribute('data-verdict'), 'fix-first');
+    assert.deepEqual(problems, []);
+    await context.close();
+  });
+
+  test('sources, by service and by address', async () => {
+    for (const by of ['service', 'ip']) {
+      const { page, context, problems } = await open(`/ui/d/${DOMAIN}/sources?${YEAR}&by=${by}`);
+      const answer = await api(`/v1/domains/${DOMAIN}/sources?${YEAR}&by=${by}&limit=100`);
+      const rows = await tableRows(page, by === 'ip' ? 'address' : 'service');
+      assert.equal(rows.length, answer.sources.length, by);
+      const messagesColumn = by === 'ip' ? 4 : 2;
+      assert.deepEqual(rows.map((r) => number(r[messagesColumn])).sort(), answer.sources.map((x) => x.messages).sort(), by);
+      assert.deepEqual(problems, []);
+      await context.close();
+    }
+  });
+
+  test('spoofing', async () => {
+    const { page, context, problems } = await open(`/ui/d/${SPOOFED}/spoofing?${SPOOF_RANGE}`);
+    const answer = await api(`/v1/domains/${SPOOFED}/spoofing?${SPOOF_RANGE}`);
+    const rows = await tableRows(page, 'suspicious address');
+    assert.deepEqual(rows.map((r) => [r[0], number(r[1])]), answer.sources.map((x) => [x.ip, x.messages]));
+    assert.equal(rows[0][2], 'South Korea');
+    const countries = await tableRows(page, 'Suspicious messages by country');
+    assert.deepEqual(countries, [['South Korea', '1']]);
+    assert.deepEqual(problems, []);
+    await context.close();
+  });
+
+  test('tls', async () => {
+    const { page, context, problems } = await open(`/ui/d/${TLS_DOMAIN}/tls?${TLS_RANGE}`);
+    const answer = await api(`/v1/domains/${TLS_DOMAIN}/tls?${TLS_RANGE}&limit=100`);
+    const tile = (id) => page.locator(`[data-tile="${id}"] .value`).textContent();
+    assert.equal(number(await tile('sessions')), answer.successful_sessions + answer.failed_sessions);
+    assert.equal(number(await tile('failed')), answer.failed_sessions);
+    const types = await tableRows(page, 'Failed sessions by result type');
+    assert.deepEqual(types.map((r) => [r[0], number(r[1])]), answer.by_result_type.map((g) => [g.value, g.failed_sessions]));
+    const details = await tableRows(page, 'failure detail');
+    assert.equal(details.length, answer.failures.length);
+    assert.match(details.find((r) => r[0].startsWith('certificate-expired'))[0], /certificate has expired/);
+    assert.deepEqual(problems, []);
+    await context.close();
+  });
+
+  test('reports, and each report in full', async () => {
+    const list = await api(`/v1/domains/${TLS_DOMAIN}/reports?${TLS_RANGE}`);
+    const { page, context, problems } = await open(`/ui/d/${TLS_DOMAIN}/reports?${TLS_RANGE}`);
+    assert.equal((await tableRows(page, ' report')).length, list.total);
+    await page.getByRole('link', { name: /2016/ }).first().click();
+    await settled(page);
+    assert.equal(new URL(page.url()).searchParams.get('report'), list.reports[0].id);
+    await page.getByText('5,326 successful, 303 failed sessions.').waitFor();
+    await page.screenshot({ path: path.join(SHOTS, 'report-tls-light-desktop.png'), fullPage: true });
+    assert.deepEqual(await axe(page), []);
+
+    const aggregate = (await api(`/v1/domains/${DOMAIN}/reports?${YEAR}`)).reports[0];
+    await page.goto(`${server.origin}/ui/d/${DOMAIN}/reports?${YEAR}&report=${aggregate.id}`);
+    await settled(page);
+    const detail = await api(`/v1/reports/${aggregate.id}`);
+    const records = await tableRows(page, 'record');
+    assert.deepEqual(records.map((r) => [r[0], number(r[1])]), detail.report.records.map((x) => [x.source_ip, x.count]));
+    await page.screenshot({ path: path.join(SHOTS, 'report-aggregate-light-desktop.png'), fullPage: true });
+    // The raw mail downloads with the API's bytes.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download the raw mail' }).click()]);
+    const raw = await fetch(`${server.origin}/v1/reports/${aggregate.id}/raw`).then((r) => r.arrayBuffer());
+    assert.deepEqual(fs.readFileSync(await download.path()), Buffer.from(raw));
+    assert.deepEqual(problems, []);
+    await context.close();
+  });
+
+  test('ingest health', async () => {
+    const { page, context, problems } = await open('/ui/messages?show=all');
+    const answer = await api('/v1/messages?outcome=stored,duplicate,rejected,held,failed&limit=100');
+    const rows = await tableRows(page, 'newest first');
+    assert.equal(rows.length, answer.messages.length);
+    assert.deepEqual(rows.map((r) => number(r[5])), answer.messages.map((m) => m.size));
+    // The samples hold no rejected mail: the default view says so.
+    await page.goto(`${server.origin}/ui/messages`);
+    await settled(page);
+    await page.getByText('No mail was rejected, held or failed.').waitFor();
+    assert.deepEqual(problems, []);
+    await context.close();
+  });
+});
+
 describe('interactions', () => {
   test('a country filter round-trips through the address', async () => {
     const { page, context, problems } = await open(`/ui/d/${DOMAIN}/overview?${RANGE}`);
@@ -253,6 +365,67 @@ describe('interactions', () => {
     const rows = await tableRows(page, 'DNS records to publish');
     assert.deepEqual(rows.map((r) => r[0]), setup.dns.map((d) => d.name));
     await context.close();
+  });
+});
+
+describe('more interactions', () => {
+  test('the records page through the address, and the CSV is the API\'s', async () => {
+    const { page, context, problems } = await open(`/ui/d/${DOMAIN}/explore?${YEAR}&limit=2`);
+    const first = (await tableRows(page, 'record')).map((r) => r[0] + r[2]);
+    await page.getByRole('link', { name: 'Next records →' }).click();
+    await settled(page);
+    const cursor = new URL(page.url()).searchParams.get('cursor');
+    const second = await api(`/v1/domains/${DOMAIN}/records?${YEAR}&limit=2&cursor=${cursor}`);
+    const shown = (await tableRows(page, 'record')).map((r) => r[0] + r[2]);
+    assert.deepEqual(shown, second.records.map((r) => r.source_ip + r.day));
+    assert.notDeepEqual(shown, first);
+
+    const link = page.getByRole('link', { name: 'CSV of this query' });
+    const href = await link.getAttribute('href');
+    assert.equal(href, `/v1/domains/${DOMAIN}/records?${YEAR}&format=csv`);
+    const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+    const expected = await fetch(server.origin + href).then((r) => r.text());
+    assert.equal(fs.readFileSync(await download.path(), 'utf8'), expected);
+    assert.equal(download.suggestedFilename(), `${DOMAIN}-records.csv`);
+    assert.deepEqual(problems, []);
+    await context.close();
+  });
+
+  test('the MTA-STS form shows errors in place and asks before enforce', async () => {
+    const domain = 'policy-test.example';
+    const { page, context } = await open(`/ui/d/${domain}/mta-sts`);
+    // An unknown domain: the API's message in place.
+    await page.getByRole('alert').filter({ hasText: 'unknown_domain' }).waitFor();
+    await context.close();
+
+    await fetch(`${server.origin}/v1/domains`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ domain }) });
+    const second = await open(`/ui/d/${domain}/mta-sts`);
+    const form = second.page.getByRole('region', { name: 'Host a policy' });
+    await form.getByLabel('MX hosts, one per line').fill('mx1.policy-test.example\nbad host!');
+    await form.getByRole('button', { name: 'Host this policy' }).click();
+    await form.getByText('“bad host!” is not a host name').waitFor();
+    assert.equal((await fetch(`${server.origin}/v1/domains/${domain}/mta-sts`)).status, 404, 'nothing was sent');
+
+    await form.getByLabel('MX hosts, one per line').fill('mx1.policy-test.example');
+    await form.getByRole('button', { name: 'Host this policy' }).click();
+    await second.page.getByText('Version 1 published').waitFor();
+    const hosted = await api(`/v1/domains/${domain}/mta-sts`);
+    assert.deepEqual([hosted.current.mode, hosted.current.mx, hosted.current.max_age], ['testing', ['mx1.policy-test.example'], 604800]);
+
+    const change = second.page.getByRole('region', { name: 'Change the policy' });
+    await change.getByRole('radio', { name: /Enforce/ }).check();
+    await change.getByRole('button', { name: 'Publish this policy' }).click();
+    const dialog = second.page.getByRole('dialog', { name: `Switch ${domain} to enforce?` });
+    await dialog.waitFor();
+    await second.page.screenshot({ path: path.join(SHOTS, 'mta-sts-enforce-light-desktop.png') });
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    assert.equal((await api(`/v1/domains/${domain}/mta-sts`)).current.mode, 'testing', 'cancel changes nothing');
+    await change.getByRole('button', { name: 'Publish this policy' }).click();
+    await dialog.getByRole('button', { name: 'Switch to enforce' }).click();
+    await second.page.getByText('Version 2 published').waitFor();
+    assert.equal((await api(`/v1/domains/${domain}/mta-sts`)).current.mode, 'enforce');
+    assert.deepEqual(second.problems, []);
+    await second.context.close();
   });
 });
 

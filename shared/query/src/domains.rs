@@ -6,7 +6,7 @@ use super::request::{DomainsQuery, RemovalQuery};
 use super::{QueryError, known_domain};
 use rampart_formats::time::format_utc;
 use rampart_mta_sts::{id_record_name, tlsrpt_record};
-use rampart_store::{DomainEntry, Store, normalise_domain};
+use rampart_store::{DayRange, DomainEntry, Store, normalise_domain};
 
 /// Where Rampart receives reports and serves policies; the DNS records point here.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +110,11 @@ pub struct DomainSetup {
     /// first.
     #[schema(format = Date)]
     pub latest_day: Option<String>,
+    /// The DMARC `p=` the aggregate reports ending on `latest_day` found published, as in
+    /// `GET /v1/overview`.
+    pub policy: Option<String>,
+    /// Rampart hosts (or is retiring) an MTA-STS policy for it: `GET …/mta-sts` shows it.
+    pub hosted_policy: bool,
     pub dns: Vec<DnsRecord>,
 }
 
@@ -217,6 +222,15 @@ async fn setup<S: Store>(
         .date_naive()
         .to_string();
     let latest_day = store.latest_day(&entry.name, &today).await?;
+    let policy = match &latest_day {
+        Some(day) => store
+            .day_counts(&entry.name, &DayRange::new(day, day))
+            .await?
+            .pop()
+            .and_then(|(_, counters)| crate::overview::published_policy(&counters)),
+        None => None,
+    };
+    let hosted_policy = store.latest_policy(&entry.name).await?.is_some();
     let d = entry.name.clone();
     let inbound = at.inbound_domain().to_owned();
     let zone = at.policy_zone.clone();
@@ -268,6 +282,8 @@ async fn setup<S: Store>(
     Ok(DomainSetup {
         domain: DomainView::from(entry),
         latest_day,
+        policy,
+        hosted_policy,
         dns,
     })
 }

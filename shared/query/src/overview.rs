@@ -126,7 +126,7 @@ async fn state<S: Store>(
 }
 
 /// The most common `policy:` of a day's counters (of equal counts, the first in key order).
-fn published_policy(counters: &Counters) -> Option<String> {
+pub(crate) fn published_policy(counters: &Counters) -> Option<String> {
     counters
         .iter()
         .filter_map(|(name, n)| Some((name.strip_prefix(counter::POLICY)?, *n)))

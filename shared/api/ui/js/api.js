@@ -76,3 +76,25 @@ export const api = {
 export function domainPath(domain, rest = '') {
   return `/v1/domains/${encodeURIComponent(domain)}${rest}`;
 }
+
+// Downloads an API resource as a file. A plain link would not carry the bearer token, so
+// the bytes are fetched here and handed to the browser as a blob.
+export async function download(path, params, filename) {
+  const headers = {};
+  const t = token();
+  if (t) headers.authorization = `Bearer ${t}`;
+  const response = await fetch(apiUrl(path, params), { headers });
+  if (!response.ok) {
+    let body = null;
+    try { body = await response.json(); } catch { body = null; }
+    throw new ApiError(response.status, body?.error ?? `http_${response.status}`, body?.message ?? response.statusText);
+  }
+  const url = URL.createObjectURL(await response.blob());
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = filename;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}

@@ -8,11 +8,27 @@ import { Element } from './widgets.js';
 import { PRESETS, current, followLinks, href, navigate, range, withParams } from './state.js';
 import './screens/domains.js';
 import './screens/overview.js';
+import './screens/readiness.js';
+import './screens/sources.js';
+import './screens/spoofing.js';
+import './screens/explore.js';
+import './screens/reports.js';
+import './screens/tls.js';
+import './screens/mta-sts.js';
+import './screens/messages.js';
 
 // Screens that exist, by the name in the address, with their tab label.
 const SCREENS = {
   domains: { tag: 'r-domains', label: 'Domains' },
+  messages: { tag: 'r-messages', label: 'Ingest health' },
   overview: { tag: 'r-overview', label: 'Overview', tab: true },
+  readiness: { tag: 'r-readiness', label: 'Readiness', tab: true },
+  sources: { tag: 'r-sources', label: 'Sources', tab: true },
+  spoofing: { tag: 'r-spoofing', label: 'Spoofing', tab: true },
+  explore: { tag: 'r-explore', label: 'Explore', tab: true },
+  reports: { tag: 'r-reports', label: 'Reports', tab: true },
+  tls: { tag: 'r-tls', label: 'TLS', tab: true },
+  'mta-sts': { tag: 'r-mta-sts', label: 'MTA-STS', tab: true },
 };
 
 const THEMES = ['system', 'light', 'dark'];
@@ -104,12 +120,16 @@ class App extends Element {
           ${PRESETS.map((n) => html`<a href=${withParams({ range: n, from: null, to: null })}
             aria-current=${r.days === n ? 'true' : 'false'}>${n} d</a>`)}
         </div>
-        <form class="range" @submit=${(e) => this.setRange(e)}>
-          <label class="field">From (UTC)<input type="date" name="from" .value=${r.from} required></label>
-          <label class="field">To (UTC)<input type="date" name="to" .value=${r.to} required></label>
-          <button type="submit">Apply</button>
-        </form>
+        <details class="custom-range">
+          <summary><span class="visually-hidden">Range: </span>${r.from} to ${r.to} <abbr title="Coordinated Universal Time">UTC</abbr></summary>
+          <form class="range" @submit=${(e) => this.setRange(e)}>
+            <label class="field">From (UTC)<input type="date" name="from" .value=${r.from} required></label>
+            <label class="field">To (UTC)<input type="date" name="to" .value=${r.to} required></label>
+            <button type="submit">Apply</button>
+          </form>
+        </details>
         <span class="spacer"></span>
+        <a href=${href('messages', null)} aria-current=${screen === 'messages' ? 'page' : 'false'}>Ingest health</a>
         <button type="button" @click=${() => this.cycleTheme()} aria-label="Theme: ${this.theme}. Change theme">
           ${this.theme === 'dark' ? '☾' : this.theme === 'light' ? '☀' : '◐'} ${this.theme}
         </button>
@@ -140,10 +160,19 @@ class App extends Element {
   }
 
   screen(tag) {
-    // A fresh element per screen kind; the same one is refreshed as the address changes.
+    // Lit cannot bind a tag name: one element per screen kind, refreshed as the address
+    // changes (see updated()).
     switch (tag) {
       case 'r-domains': return html`<r-domains data-screen></r-domains>`;
+      case 'r-messages': return html`<r-messages data-screen></r-messages>`;
       case 'r-overview': return html`<r-overview data-screen></r-overview>`;
+      case 'r-readiness': return html`<r-readiness data-screen></r-readiness>`;
+      case 'r-sources': return html`<r-sources data-screen></r-sources>`;
+      case 'r-spoofing': return html`<r-spoofing data-screen></r-spoofing>`;
+      case 'r-explore': return html`<r-explore data-screen></r-explore>`;
+      case 'r-reports': return html`<r-reports data-screen></r-reports>`;
+      case 'r-tls': return html`<r-tls data-screen></r-tls>`;
+      case 'r-mta-sts': return html`<r-mta-sts data-screen></r-mta-sts>`;
       default: return nothing;
     }
   }
@@ -158,6 +187,7 @@ class App extends Element {
 
   setRange(event) {
     event.preventDefault();
+    event.target.closest('details').open = false;
     const form = new FormData(event.target);
     navigate(withParams({ from: form.get('from'), to: form.get('to'), range: null, cursor: null }));
   }

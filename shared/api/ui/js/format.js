@@ -7,6 +7,11 @@ export function count(n) {
   return n === null || n === undefined ? '–' : integer.format(n);
 }
 
+// A count with its noun: "1 message", "2 messages".
+export function counted(n, singular, plural = `${singular}s`) {
+  return `${count(n)} ${n === 1 ? singular : plural}`;
+}
+
 // A share from 0 to 1; "–" when there is nothing to share.
 export function share(x) {
   return x === null || x === undefined ? '–' : percent.format(x);
@@ -23,11 +28,20 @@ export function day(d) {
   return date.toLocaleDateString(undefined, { timeZone: 'UTC', weekday: 'short', day: 'numeric', month: 'short', year: 'numeric' });
 }
 
-// A moment in the viewer's own zone, with the offset; the UTC form goes into a tooltip.
-export function moment(iso) {
-  if (!iso) return '–';
-  const d = new Date(iso);
-  return d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short', timeZoneName: 'short' });
+// A moment in the viewer's own zone, with the offset; `utc` gives the UTC form for a
+// tooltip. The API gives ISO 8601 text or, for a few fields, epoch seconds.
+function asDate(t) {
+  return typeof t === 'number' ? new Date(t * 1000) : new Date(t);
+}
+
+export function moment(t) {
+  if (t === null || t === undefined) return '–';
+  return asDate(t).toLocaleString(undefined, { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', timeZoneName: 'short' });
+}
+
+export function utc(t) {
+  if (t === null || t === undefined) return '';
+  return asDate(t).toISOString().replace('.000Z', 'Z');
 }
 
 // Classification: colour for fills (Okabe-Ito), a glyph and a word, never colour alone.

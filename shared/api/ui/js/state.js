@@ -4,7 +4,6 @@
 //   /ui/domains?range=90
 //   /ui/d/example.com/overview?from=2026-11-01&to=2026-11-30&country=CN
 
-export const SCREENS = ['overview', 'readiness', 'sources', 'spoofing', 'explore', 'reports', 'tls', 'mta-sts'];
 
 // Parameters every screen keeps when moving to another one.
 const GLOBAL = ['from', 'to', 'range'];

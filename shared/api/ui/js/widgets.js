@@ -4,7 +4,7 @@
 
 import { LitElement, html, svg, nothing } from 'lit';
 import { ApiError } from './api.js';
-import { count, cssColor } from './format.js';
+import { count, counted, cssColor } from './format.js';
 import { COUNTRIES, BY_NUMERIC, countryName } from './countries.js';
 
 // Light DOM: the one stylesheet applies, and tests and assistive tools see one tree.
@@ -228,7 +228,7 @@ customElements.define('r-map', CountryMap);
 
 // Lit's `html` cannot build SVG children; `svg` can.
 function svgPath(p, n, fill, active, onClick) {
-  return svg`<path d=${p.d} style=${`fill:${fill}`} data-country=${p.alpha2 ?? ''} data-active=${active ? 'true' : 'false'} @click=${onClick}><title>${p.name}: ${count(n)} messages</title></path>`;
+  return svg`<path d=${p.d} style=${`fill:${fill}`} data-country=${p.alpha2 ?? ''} data-active=${active ? 'true' : 'false'} @click=${onClick}><title>${p.name}: ${counted(n, 'message', 'messages')}</title></path>`;
 }
 
 export { COUNTRIES, countryName };

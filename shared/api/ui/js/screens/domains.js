@@ -4,7 +4,7 @@
 
 import { html, nothing } from 'lit';
 import { api } from '../api.js';
-import { POLICIES, count, day, ratio, share } from '../format.js';
+import { POLICIES, count, counted, day, ratio, share } from '../format.js';
 import { addDays, href, navigate, range, withParams } from '../state.js';
 import { Screen, errorBox, table, view } from '../widgets.js';
 import { dnsRecords } from './records.js';
@@ -55,10 +55,10 @@ class Domains extends Screen {
     const latest = o.domains.map((d) => d.latest_day).filter(Boolean).sort().pop();
     const quietRange = !r.explicit && latest && latest < r.from && o.domains.every((d) => d.messages === 0);
     return html`
-      ${quietRange ? html`<div class="notice" role="status">No DMARC report covers these days. The latest report is from ${day(latest)}:
+      ${quietRange ? html`<div class="notice" role="status">No report covers these days. The latest one is from ${day(latest)}:
         <a href=${withParams({ from: addDays(latest, -364), to: latest, range: null, cursor: null })}>show the year up to it</a>.</div>` : nothing}
       ${table({
-        caption: html`${count(rows.length)} domains`,
+        caption: html`${counted(rows.length, 'domain', 'domains')}`,
         sort,
         sortHref: (s) => navigate(withParams({ sort: s })),
         rows,

@@ -4,7 +4,7 @@
 
 import { html, nothing } from 'lit';
 import { api, domainPath } from '../api.js';
-import { CLASSES, count, day, ratio, share } from '../format.js';
+import { CLASSES, count, counted, day, ratio, share } from '../format.js';
 import { addDays, href, navigate, range, utcToday, withParams } from '../state.js';
 import { Screen, countryName, table, view } from '../widgets.js';
 
@@ -112,10 +112,10 @@ class Overview extends Screen {
       const tile = (label, value, sub, id) => html`<div class="tile" data-tile=${id}><div class="label">${label}</div><div class="value">${value}</div><div class="sub">${sub}</div></div>`;
       const all = filtered ? 'all mail, unfiltered' : '';
       return html`<div class="tiles">
-        ${tile('Messages', count(messages), filtered ? 'matching the filters' : `${count(s.reports)} reports`, 'messages')}
+        ${tile('Messages', count(messages), filtered ? 'matching the filters' : `${counted(s.reports, 'report', 'reports')}`, 'messages')}
         ${tile('DMARC pass', share(ratio(pass, messages)), `${count(pass)} of ${count(messages)}`, 'dmarc')}
-        ${tile('SPF aligned', share(s.spf_aligned_share), all || `${count(s.spf_aligned_pass)} messages`, 'spf')}
-        ${tile('DKIM aligned', share(s.dkim_aligned_share), all || `${count(s.dkim_aligned_pass)} messages`, 'dkim')}
+        ${tile('SPF aligned', share(s.spf_aligned_share), all || `${counted(s.spf_aligned_pass, 'message', 'messages')}`, 'spf')}
+        ${tile('DKIM aligned', share(s.dkim_aligned_share), all || `${counted(s.dkim_aligned_pass, 'message', 'messages')}`, 'dkim')}
         ${tile('Reporters', count(s.reporters), `${count(s.reports)} DMARC reports`, 'reporters')}
         ${tile('TLS sessions', count(s.tls.successful_sessions + s.tls.failed_sessions), html`<span class=${s.tls.failed_sessions ? 'fail' : ''}>${count(s.tls.failed_sessions)} failed</span>`, 'tls')}
       </div>`;
