@@ -82,7 +82,7 @@ async fn check_day_counts<B: Backend>(store: &B, domain: &str) -> i64 {
     }
     let mut from_reports = Tally::default();
     for r in store.reports(domain, &DayRange::all()).await.unwrap() {
-        for (day, counters) in Tally::of(&r.report).days {
+        for (day, counters) in Tally::of(&r.report, &r.sources).days {
             for (name, n) in counters {
                 from_reports.add(&day, &name, n);
             }
@@ -467,15 +467,22 @@ async fn a_two_day_report_is_spread_over_its_days<B: Backend>(store: Arc<B>) {
                 &[
                     ("cell:fail\u{1f}reject\u{1f}Spread Org", 1),
                     ("cell:pass\u{1f}none\u{1f}Spread Org", 5),
+                    // The roll-ups: no source intelligence here, so no country or service.
+                    ("class:compliant\u{1f}pass\u{1f}none", 5),
+                    ("class:suspicious\u{1f}fail\u{1f}reject", 1),
                     ("disposition:none", 5),
                     ("disposition:reject", 1),
                     ("dkim_aligned_pass", 5),
                     ("dmarc_fail", 1),
                     ("dmarc_pass", 5),
+                    ("geo:\u{1f}compliant\u{1f}pass", 5),
+                    ("geo:\u{1f}suspicious\u{1f}fail", 1),
                     ("messages", 6),
                     ("records", 2),
                     ("reporter:Spread Org", 1),
                     ("reports", 1),
+                    ("svc:\u{1f}compliant\u{1f}pass", 5),
+                    ("svc:\u{1f}suspicious\u{1f}fail", 1),
                 ]
             ),
             c(
@@ -483,13 +490,21 @@ async fn a_two_day_report_is_spread_over_its_days<B: Backend>(store: Arc<B>) {
                 &[
                     ("cell:fail\u{1f}reject\u{1f}Spread Org", 2),
                     ("cell:pass\u{1f}none\u{1f}Spread Org", 5),
+                    ("class:compliant\u{1f}pass\u{1f}none", 5),
+                    ("class:suspicious\u{1f}fail\u{1f}reject", 2),
                     ("disposition:none", 5),
                     ("disposition:reject", 2),
                     ("dkim_aligned_pass", 5),
                     ("dmarc_fail", 2),
                     ("dmarc_pass", 5),
+                    ("geo:\u{1f}compliant\u{1f}pass", 5),
+                    ("geo:\u{1f}suspicious\u{1f}fail", 2),
                     ("messages", 7),
+                    // On the report's last day: the day a domain's latest report shows.
+                    ("policy:reject", 1),
                     ("reporter:Spread Org", 1),
+                    ("svc:\u{1f}compliant\u{1f}pass", 5),
+                    ("svc:\u{1f}suspicious\u{1f}fail", 2),
                 ]
             ),
         ]
@@ -689,16 +704,20 @@ async fn aws_items_are_as_documented() {
             ("pk", &s("D#stalw.art")),
             ("sk", &s("A#2022-11-27")),
             ("cell:pass\u{1f}none\u{1f}google.com", &n(1)),
+            ("class:compliant\u{1f}pass\u{1f}none", &n(1)),
             ("disposition:none", &n(1)),
             ("dkim_aligned_pass", &n(1)),
             ("dmarc_pass", &n(1)),
+            ("geo:\u{1f}compliant\u{1f}pass", &n(1)),
             ("messages", &n(1)),
+            ("policy:none", &n(1)),
             ("records", &n(1)),
             ("reporter:google.com", &n(1)),
             // The reporters with counters of their own (at most 200 a day).
             ("reporters", &V::Ss(vec!["google.com".to_owned()])),
             ("reports", &n(1)),
             ("spf_aligned_pass", &n(1)),
+            ("svc:\u{1f}compliant\u{1f}pass", &n(1)),
         ])
     );
     let message = &items[&(format!("M#{key}"), "M".to_owned())];

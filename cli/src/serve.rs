@@ -255,21 +255,26 @@ async fn run<S: Store + 'static>(store: S, args: &ServeArgs) -> anyhow::Result<(
     }
     let limits = args.listen_limits();
     let request_timeout = Duration::from_secs(args.request_timeout.max(1));
+    // One write: a reader that takes the first line and closes the pipe (a test, `head`)
+    // must not make a later line fail and stop the server.
+    let mut banner = format!(
+        "Rampart API: {url}/v1/domains  (OpenAPI: {url}/openapi.json)\n\
+         Rampart dashboard: {url}/  (open it in a browser)\n"
+    );
+    if let Some(listener) = &policy_listener {
+        banner.push_str(&format!(
+            "MTA-STS policies: {scheme}://{}/.well-known/mta-sts.txt  (ids in {})\n",
+            listener.local_addr()?,
+            zone_file.display()
+        ));
+    }
     let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "Rampart API: {url}/v1/domains  (OpenAPI: {url}/openapi.json)"
-    )?;
-    writeln!(out, "Rampart dashboard: {url}/  (open it in a browser)")?;
+    out.write_all(banner.as_bytes())?;
+    out.flush()?;
+    drop(out);
     let policies: std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>> =
         match policy_listener {
             Some(listener) => {
-                writeln!(
-                    out,
-                    "MTA-STS policies: {scheme}://{}/.well-known/mta-sts.txt  (ids in {})",
-                    listener.local_addr()?,
-                    zone_file.display()
-                )?;
                 let host = Arc::new(PolicyHost {
                     store,
                     host_header: HeaderName::from_static("host"),
@@ -285,8 +290,6 @@ async fn run<S: Store + 'static>(store: S, args: &ServeArgs) -> anyhow::Result<(
             }
             None => Box::pin(std::future::pending()),
         };
-    out.flush()?;
-    drop(out);
     tokio::select! {
         served = listen::serve(listener, tls, with_request_timeout(router(api), request_timeout), limits) => {
             served.context("serving the API")

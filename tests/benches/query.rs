@@ -1,6 +1,5 @@
 //! Query cost for one big domain: 1,500 aggregate reports with 1,000,500 records over 30
-//! days (50 reports a day), made from 50 reports of 667 records by `tests/tools/gen_aggregate.py`
-//! (eight reporter profiles, seeds 1001..1050), each copied onto every day of June 2026.
+//! days ([`common::bench_domain`]).
 //!
 //! Measured: a 30-day summary and a two-dimension grouped stats query, in-process, on the
 //! embedded store (criterion: wall time, CPU-bound) and on DynamoDB + S3 on moto (items and
@@ -14,93 +13,17 @@
 #[path = "../common/mod.rs"]
 mod common;
 
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::bench_domain::{DOMAIN, TEMPLATES, all_reports, templates};
 use criterion::{Criterion, criterion_group, criterion_main};
-use rampart_formats::Limits;
 use rampart_formats::Report;
-use rampart_formats::intake::{Origin, parse_input};
 use rampart_query::aggregate;
 use rampart_query::request::{FromQuery, from_pairs};
-use rampart_store::{RawKey, Store, StoredReport, WriteMode};
+use rampart_store::{Store, StoredReport, WriteMode};
 
-const TEMPLATES: u64 = 50;
-const RECORDS: u64 = 667;
-const DAYS: i64 = 30;
-/// 2026-06-01T00:00:00Z.
-const JUNE1: i64 = 1_780_272_000;
-const DOMAIN: &str = "bench.example";
 /// Days loaded into moto.
 const MOTO_DAYS: usize = 3;
-const ORGS: [&str; 8] = [
-    "google",
-    "outlook",
-    "yahoo",
-    "mailru",
-    "amazonses",
-    "comcast",
-    "fastmail",
-    "enterprise-outlook",
-];
-
-/// The 50 generated reports, parsed.
-fn templates() -> Vec<Report> {
-    let tool = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/gen_aggregate.py");
-    let dir = std::env::temp_dir().join("rampart-bench-query");
-    std::fs::create_dir_all(&dir).unwrap();
-    (0..TEMPLATES)
-        .map(|i| {
-            let out = dir.join(format!("t{i}.xml"));
-            if !out.exists() {
-                let status = Command::new("python3")
-                    .arg(&tool)
-                    .args(["--org", ORGS[i as usize % ORGS.len()]])
-                    .args(["--records", &RECORDS.to_string()])
-                    .args(["--seed", &(1001 + i).to_string()])
-                    .args(["--domain", DOMAIN, "--no-validate", "-o"])
-                    .arg(&out)
-                    .stderr(std::process::Stdio::null())
-                    .status()
-                    .expect("python3 runs gen_aggregate.py");
-                assert!(status.success());
-            }
-            let bytes = std::fs::read(&out).unwrap();
-            parse_input(&bytes, &Limits::default())
-                .reports
-                .remove(0)
-                .report
-        })
-        .collect()
-}
-
-/// Every template copied onto every day: 1,500 distinct reports.
-fn all_reports() -> Vec<StoredReport> {
-    let templates = templates();
-    let mut out = Vec::new();
-    for day in 0..DAYS {
-        for (i, template) in templates.iter().cloned().enumerate() {
-            let Report::Aggregate(mut r) = template else {
-                unreachable!()
-            };
-            r.metadata.begin = Some(JUNE1 + day * 86_400);
-            r.metadata.end = Some(JUNE1 + day * 86_400 + 86_399);
-            r.metadata.report_id = format!("{}-{day}-{i}", r.metadata.report_id);
-            let report = Report::Aggregate(r);
-            out.push(StoredReport {
-                id: report.id(),
-                message: RawKey::new(format!("bench/{day}-{i}")).unwrap(),
-                received_at: JUNE1 + DAYS * 86_400,
-                mail: None,
-                origin: Origin::default(),
-                report,
-                sources: Default::default(),
-            });
-        }
-    }
-    out
-}
 
 async fn fill<S: Store>(store: &S, reports: &[StoredReport]) -> Duration {
     let start = Instant::now();
@@ -173,7 +96,7 @@ fn cpu_seconds() -> f64 {
 
 fn query(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let mut reports = all_reports();
+    let mut reports = all_reports(&templates(), &[]);
     let records: usize = reports
         .iter()
         .map(|r| match &r.report {

@@ -32,6 +32,9 @@ pub trait Backend: Store {
     /// Writes an unreadable newest version of a domain's hosted policy, as a bug or a bad
     /// hand edit would leave it.
     fn corrupt_policy(&self, domain: &str) -> impl Future<Output = ()> + Send;
+    /// Deletes the roll-up counters (`class:`, `geo:`, `svc:`) of a domain's day, as a day
+    /// counted before the roll-ups existed has none.
+    fn forget_rollups(&self, domain: &str, day: &str) -> impl Future<Output = ()> + Send;
 }
 
 pub fn embedded() -> EmbeddedStore {
@@ -84,6 +87,20 @@ impl Backend for EmbeddedStore {
         )
         .unwrap();
     }
+
+    async fn forget_rollups(&self, domain: &str, day: &str) {
+        let db =
+            rusqlite::Connection::open(self.dir().join(rampart_store::embedded::DATABASE_FILE))
+                .unwrap();
+        let deleted = db
+            .execute(
+                "DELETE FROM day_counts WHERE domain = ?1 AND day = ?2
+                 AND (name LIKE 'class:%' OR name LIKE 'geo:%' OR name LIKE 'svc:%')",
+                [domain, day],
+            )
+            .unwrap();
+        assert!(deleted > 0, "{domain} {day} had no roll-ups");
+    }
 }
 
 impl Backend for AwsStore {
@@ -119,6 +136,37 @@ impl Backend for AwsStore {
             .item("pk", AttributeValue::S(format!("D#{domain}")))
             .item("sk", AttributeValue::S("P#0000000099".into()))
             .item("policy", AttributeValue::S("garbage".into()))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn forget_rollups(&self, domain: &str, day: &str) {
+        let (pk, sk) = (format!("D#{domain}"), format!("A#{day}"));
+        let item = all_items(self)
+            .await
+            .into_iter()
+            .find(|i| {
+                i["pk"] == AttributeValue::S(pk.clone()) && i["sk"] == AttributeValue::S(sk.clone())
+            })
+            .expect("the day item");
+        let rollups: Vec<&String> = item
+            .keys()
+            .filter(|k| ["class:", "geo:", "svc:"].iter().any(|p| k.starts_with(p)))
+            .collect();
+        assert!(!rollups.is_empty(), "{domain} {day} had no roll-ups");
+        let mut update = self
+            .dynamodb()
+            .update_item()
+            .table_name(&self.location().table)
+            .key("pk", AttributeValue::S(pk))
+            .key("sk", AttributeValue::S(sk));
+        let names: Vec<String> = (0..rollups.len()).map(|i| format!("#r{i}")).collect();
+        for (alias, name) in names.iter().zip(&rollups) {
+            update = update.expression_attribute_names(alias, *name);
+        }
+        update
+            .update_expression(format!("REMOVE {}", names.join(", ")))
             .send()
             .await
             .unwrap();

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod backends;
+pub mod bench_domain;
 pub mod dns;
 pub mod expected;
 

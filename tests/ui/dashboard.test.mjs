@@ -315,6 +315,28 @@ describe('the numbers on every other screen are the API\'s', () => {
   });
 });
 
+describe('the first screens read counters, not records', () => {
+  // Record-reading routes; `stats` says in `counted` which way it answered.
+  const RECORD_ROUTES = /\/(records|sources|spoofing|reports|tls)(\?|$)/;
+  for (const address of ['/ui/domains?from=2022-01-01&to=2022-12-31', `/ui/d/${DOMAIN}/overview?${RANGE}`, `/ui/d/${DOMAIN}/readiness?${YEAR}`]) {
+    test(address, async () => {
+      const context = await browser.newContext(DEVICES.desktop);
+      const page = await context.newPage();
+      const answers = [];
+      page.on('response', (r) => { if (new URL(r.url()).pathname.startsWith('/v1/')) answers.push(r); });
+      await page.goto(server.origin + address);
+      await settled(page);
+      const paths = answers.map((r) => new URL(r.url()).pathname + new URL(r.url()).search);
+      assert.deepEqual(paths.filter((p) => RECORD_ROUTES.test(new URL(p, server.origin).pathname)), []);
+      for (const r of answers.filter((a) => new URL(a.url()).pathname.endsWith('/stats'))) {
+        assert.equal((await r.json()).counted, true, r.url());
+      }
+      assert.ok(answers.length > 0);
+      await context.close();
+    });
+  }
+});
+
 describe('interactions', () => {
   test('a country filter round-trips through the address', async () => {
     const { page, context, problems } = await open(`/ui/d/${DOMAIN}/overview?${RANGE}`);

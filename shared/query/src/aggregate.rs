@@ -12,7 +12,7 @@ use super::{Filters, Params, QueryError, Window, each_report_in, known_domain, s
 use rampart_formats::intake::Report;
 use rampart_formats::limits::add_counts;
 use rampart_formats::time::format_utc;
-use rampart_store::tally::{Cell, Counters, Span, counter, shown_reporter};
+use rampart_store::tally::{Cell, Counters, Family, Rollup, Span, counter, shown_reporter};
 use rampart_store::{Store, StoredReport};
 
 /// `GET /v1/domains/{domain}/summary`.
@@ -191,6 +191,9 @@ pub struct Stats {
     pub next: Option<String>,
     /// Groups over all pages.
     pub total_groups: usize,
+    /// True when the per-day counters answered (a few small reads); false when every record
+    /// of the range was read (see `docs/query.md`).
+    pub counted: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -256,37 +259,98 @@ fn add_to(groups: &mut Grouped, key: Vec<Option<String>>, n: u64, pass: bool) {
     g[verdict] = add_counts(g[verdict], n);
 }
 
-/// Groups from the per-day counters: for group-bys and filters on reporter, disposition,
-/// DMARC verdict and day only. Reads one small item per day, no record.
+/// Counters that answer grouped statistics without reading records: the reporter cells or
+/// one of the roll-up families of [`rampart_store::tally`]. Each carries three dimensions;
+/// the day is the day item's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CounterSource {
+    Cells,
+    Rollup(Family),
+}
+
+impl CounterSource {
+    const ALL: [CounterSource; 4] = [
+        CounterSource::Cells,
+        CounterSource::Rollup(Family::Class),
+        CounterSource::Rollup(Family::Geo),
+        CounterSource::Rollup(Family::Service),
+    ];
+
+    fn dimensions(self) -> [Dimension; 3] {
+        use Dimension::*;
+        match self {
+            CounterSource::Cells => [Reporter, Disposition, Dmarc],
+            CounterSource::Rollup(Family::Class) => [Classification, Dmarc, Disposition],
+            CounterSource::Rollup(Family::Geo) => [Country, Classification, Dmarc],
+            CounterSource::Rollup(Family::Service) => [Service, Classification, Dmarc],
+        }
+    }
+
+    /// The first source that carries every dimension of `needed`.
+    fn covering(needed: &[Dimension]) -> Option<CounterSource> {
+        CounterSource::ALL.into_iter().find(|source| {
+            needed
+                .iter()
+                .all(|d| *d == Dimension::Day || source.dimensions().contains(d))
+        })
+    }
+
+    /// The values of [`Self::dimensions`] in one counter name, if it is one of this source.
+    fn read(self, name: &str) -> Option<[Option<&str>; 3]> {
+        match self {
+            CounterSource::Cells => {
+                let cell = Cell::parse(name)?;
+                Some([Some(cell.reporter), cell.disposition, Some(cell.dmarc)])
+            }
+            CounterSource::Rollup(family) => {
+                let rollup = Rollup::parse(name).filter(|r| r.family == family)?;
+                Some(rollup.values.map(|v| (!v.is_empty()).then_some(v)))
+            }
+        }
+    }
+}
+
+/// Groups from the per-day counters of `source`, reading one small item per day and no
+/// record; `None` when a day's roll-ups do not add up to its messages (reports stored before
+/// the roll-ups existed), so the records must answer.
 async fn counted_groups<S: Store>(
     store: &S,
     entry: &rampart_store::DomainEntry,
     window: &Window,
     filters: &Filters,
     group_by: &[Dimension],
-) -> Result<Grouped, QueryError> {
+    source: CounterSource,
+) -> Result<Option<Grouped>, QueryError> {
+    let dimensions = source.dimensions();
     let mut groups = Grouped::new();
     for (day, counters) in store.day_counts(&entry.name, &window.days()).await? {
+        let mut rolled_up: i64 = 0;
         for (name, n) in &counters {
-            let Some(cell) = Cell::parse(name) else {
+            let Some(values) = source.read(name) else {
                 continue;
             };
-            let value_of = |d: Dimension| match d {
-                Dimension::Reporter => Some(cell.reporter.to_owned()),
-                Dimension::Disposition => cell.disposition.map(str::to_owned),
-                Dimension::Dmarc => Some(cell.dmarc.to_owned()),
-                Dimension::Day => Some(day.clone()),
-                _ => None,
+            rolled_up = add_counter(rolled_up, *n);
+            let value_of = |d: Dimension| {
+                if d == Dimension::Day {
+                    return Some(day.clone());
+                }
+                let at = dimensions.iter().position(|x| *x == d)?;
+                values[at].map(str::to_owned)
             };
             let Ok(n) = u64::try_from(*n) else { continue };
             if n == 0 || !filters.accepts_values(value_of) {
                 continue;
             }
             let key = group_by.iter().map(|d| value_of(*d)).collect();
-            add_to(&mut groups, key, n, cell.dmarc == "pass");
+            let pass = value_of(Dimension::Dmarc).as_deref() == Some("pass");
+            add_to(&mut groups, key, n, pass);
+        }
+        let messages = counters.get(counter::MESSAGES).copied().unwrap_or(0);
+        if matches!(source, CounterSource::Rollup(_)) && rolled_up != messages {
+            return Ok(None);
         }
     }
-    Ok(groups)
+    Ok(Some(groups))
 }
 
 /// Groups from the records of the range, for every other group-by or filter.
@@ -335,11 +399,19 @@ pub async fn stats<S: Store>(
     } = query;
     let (limit, offset) = (at.limit, at.offset);
     let entry = known_domain(store, domain).await?;
-    let counted = group_by.iter().all(|d| d.is_counted()) && filters.all_counted();
-    let groups = if counted {
-        counted_groups(store, &entry, &window, &filters, &group_by).await?
-    } else {
-        record_groups(store, &entry, &window, &filters, &group_by).await?
+    let needed: Vec<Dimension> = group_by
+        .iter()
+        .copied()
+        .chain(filters.dimensions())
+        .collect();
+    let counted = match CounterSource::covering(&needed) {
+        Some(source) => counted_groups(store, &entry, &window, &filters, &group_by, source).await?,
+        None => None,
+    };
+    let from_counters = counted.is_some();
+    let groups = match counted {
+        Some(groups) => groups,
+        None => record_groups(store, &entry, &window, &filters, &group_by).await?,
     };
 
     let mut groups: Vec<(Vec<Option<String>>, [u64; 3])> = groups.into_iter().collect();
@@ -383,6 +455,7 @@ pub async fn stats<S: Store>(
         groups: page,
         next: at.next(total_groups),
         total_groups,
+        counted: from_counters,
     })
 }
 

@@ -80,15 +80,6 @@ impl Dimension {
         Dimension::ALL.into_iter().find(|d| d.name() == name)
     }
 
-    /// True for the dimensions the per-day counters carry (see [`rampart_store::tally::Cell`]):
-    /// grouping and filtering by these alone reads no records.
-    pub fn is_counted(self) -> bool {
-        matches!(
-            self,
-            Dimension::Reporter | Dimension::Disposition | Dimension::Dmarc | Dimension::Day
-        )
-    }
-
     /// Every dimension name, for error messages and the API's accepted parameters.
     pub fn names() -> impl Iterator<Item = &'static str> {
         Dimension::ALL.into_iter().map(Dimension::name)
@@ -340,9 +331,9 @@ impl Filters {
         Ok(Filters(filters))
     }
 
-    /// True when every filter is on a dimension the per-day counters carry.
-    pub fn all_counted(&self) -> bool {
-        self.0.iter().all(|f| f.dimension.is_counted())
+    /// The dimensions filtered on.
+    pub fn dimensions(&self) -> impl Iterator<Item = Dimension> + '_ {
+        self.0.iter().map(|f| f.dimension)
     }
 
     /// True when the values given for each filtered dimension pass.

@@ -29,6 +29,7 @@ use chrono::{DateTime, Days, NaiveDate};
 use rampart_formats::dmarc::{Disposition, DmarcResult, Record};
 use rampart_formats::intake::Report;
 use rampart_formats::limits::MAX_COUNT;
+use rampart_sources::{Sources, classify};
 
 /// Longest period that is spread over its days; longer ones are counted on their first day.
 pub const MAX_SPREAD_DAYS: usize = 31;
@@ -64,6 +65,13 @@ pub mod counter {
     /// `cell:<dmarc>␟<disposition>␟<org>`: messages by DMARC verdict, disposition and
     /// reporter together, so grouped statistics over those dimensions need no records.
     pub const CELL: &str = "cell:";
+    /// The roll-ups of what ingest learnt of each source ([`Rollup`]): messages by
+    /// `class:<classification>␟<dmarc>␟<disposition>`,
+    /// `geo:<country>␟<classification>␟<dmarc>` and
+    /// `svc:<service>␟<classification>␟<dmarc>`.
+    pub const CLASS: &str = "class:";
+    pub const GEO: &str = "geo:";
+    pub const SERVICE: &str = "svc:";
 }
 
 /// Separates the parts of a cell counter name; it cannot occur in well-formed XML text.
@@ -100,6 +108,65 @@ impl<'a> Cell<'a> {
             self.dmarc,
             clean(self.disposition.unwrap_or("")),
             self.reporter
+        )
+    }
+}
+
+/// A roll-up counter: messages by three values of one [`Family`], so the dashboard's
+/// classification, country and service views read day items instead of records. The values
+/// come from Rampart's own data (the classification, the IP database's country, the service
+/// list), not from report text, so each family has a bounded number of names per day: at
+/// most 4 × 2 × 6 `class:`, 250 × 4 × 2 `geo:`, and the known services × 4 × 2 `svc:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rollup<'a> {
+    pub family: Family,
+    /// In the family's order (see [`Family::prefix`]); empty where the record had none
+    /// (no country, no known service, no disposition).
+    pub values: [&'a str; 3],
+}
+
+/// The roll-up families, by counter prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// classification, DMARC verdict, disposition.
+    Class,
+    /// country, classification, DMARC verdict.
+    Geo,
+    /// service, classification, DMARC verdict.
+    Service,
+}
+
+impl Family {
+    pub const ALL: [Family; 3] = [Family::Class, Family::Geo, Family::Service];
+
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Family::Class => counter::CLASS,
+            Family::Geo => counter::GEO,
+            Family::Service => counter::SERVICE,
+        }
+    }
+}
+
+/// Longest value kept in a roll-up name (a service id, a country code).
+const MAX_ROLLUP_VALUE: usize = 64;
+
+impl<'a> Rollup<'a> {
+    pub fn parse(name: &'a str) -> Option<Rollup<'a>> {
+        let (family, rest) = Family::ALL
+            .into_iter()
+            .find_map(|f| Some((f, name.strip_prefix(f.prefix())?)))?;
+        let mut parts = rest.splitn(3, CELL_SEPARATOR);
+        let values = [parts.next()?, parts.next()?, parts.next()?];
+        Some(Rollup { family, values })
+    }
+
+    fn name(&self) -> String {
+        let clean = |s: &str| cut(s, MAX_ROLLUP_VALUE).replace(CELL_SEPARATOR, " ");
+        let [a, b, c] = self.values.map(clean);
+        format!(
+            "{}{a}{CELL_SEPARATOR}{b}{CELL_SEPARATOR}{c}",
+            self.family.prefix()
         )
     }
 }
@@ -267,7 +334,9 @@ fn counter_value(n: u64) -> i64 {
 }
 
 impl Tally {
-    pub fn of(report: &Report) -> Tally {
+    /// The counters of a report, with `sources` (what ingest learnt of its addresses) for
+    /// the roll-ups.
+    pub fn of(report: &Report, sources: &Sources) -> Tally {
         let span = Span::of_report(report);
         let mut tally = Tally::default();
         let first = span.first_day().to_owned();
@@ -302,7 +371,7 @@ impl Tally {
                 );
                 for record in &r.records {
                     for (day, share) in span.spread(record.count) {
-                        tally.add_record(day, record, &org, counter_value(share));
+                        tally.add_record(day, record, &org, sources, counter_value(share));
                     }
                 }
             }
@@ -319,7 +388,14 @@ impl Tally {
         tally
     }
 
-    fn add_record(&mut self, day: &str, record: &Record, reporter: &str, n: i64) {
+    fn add_record(
+        &mut self,
+        day: &str,
+        record: &Record,
+        reporter: &str,
+        sources: &Sources,
+        n: i64,
+    ) {
         let eval = &record.policy_evaluated;
         self.add(day, counter::MESSAGES, n);
         let (verdict, dmarc) = if eval.dmarc_pass() {
@@ -342,6 +418,21 @@ impl Tally {
             self.add(day, counter::DKIM_ALIGNED_PASS, n);
         }
         self.add(day, &format!("{}{disposition}", counter::DISPOSITION), n);
+
+        let source = record.source_ip.ip().and_then(|ip| sources.get(&ip));
+        let class = classify(record, source).as_str();
+        let country = source.and_then(|s| s.country.as_deref()).unwrap_or("");
+        let service = source
+            .and_then(|s| s.service.as_ref())
+            .map_or("", |s| s.id.as_str());
+        let disposition = cell.disposition.unwrap_or("");
+        for (family, values) in [
+            (Family::Class, [class, dmarc, disposition]),
+            (Family::Geo, [country, class, dmarc]),
+            (Family::Service, [service, class, dmarc]),
+        ] {
+            self.add(day, &Rollup { family, values }.name(), n);
+        }
     }
 
     /// Adds `n` to a counter; zero changes nothing. A counter stays within ±[`MAX_COUNT`]
@@ -506,7 +597,7 @@ mod tests {
             .reports
             .remove(0)
             .report;
-        let mut tally = Tally::of(&report);
+        let mut tally = Tally::of(&report, &Sources::new());
         assert_eq!(tally.reporter_on("2024-01-01"), Some("Big Mail"));
         let before = tally.clone();
         tally.fold_day("2024-01-01");
@@ -520,13 +611,16 @@ mod tests {
             day1,
             [
                 ("cell:pass\u{1f}other\u{1f}\u{1f}", 5),
+                ("class:compliant\u{1f}pass\u{1f}other", 5),
                 ("disposition:other", 5),
                 ("dkim_aligned_pass", 5),
                 ("dmarc_pass", 5),
+                ("geo:\u{1f}compliant\u{1f}pass", 5),
                 ("messages", 5),
                 ("records", 1),
                 ("reporter:\u{1f}", 1),
                 ("reports", 1),
+                ("svc:\u{1f}compliant\u{1f}pass", 5),
                 ("warnings", 1),
             ]
         );

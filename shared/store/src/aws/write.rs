@@ -14,7 +14,7 @@ impl AwsStore {
         // The claim needs only the hash: a duplicate is recognised without compressing.
         let hash = Body::hash_of(&report.report, &report.sources)?;
         // Computed once: the header keeps it, and completing the report adds it.
-        let tally = Tally::of(&report.report);
+        let tally = Tally::of(&report.report, &report.sources);
         let span = Span::of_report(&report.report).len();
         let (pk, sk, item) = header_item(report, (&tally, span), &hash, None, PENDING)?;
         let sum = report.summary();

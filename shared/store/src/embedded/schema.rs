@@ -88,7 +88,7 @@ CREATE TABLE releases (
     domain TEXT PRIMARY KEY
 ) WITHOUT ROWID;
 ";
-pub(super) const SCHEMA_VERSION: i64 = 5;
+pub(super) const SCHEMA_VERSION: i64 = 6;
 
 /// Brings an older database up to [`SCHEMA_VERSION`] in one transaction.
 pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
@@ -112,6 +112,12 @@ pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         }
         if version < 5 {
             conn.execute_batch(SCHEMA_5)?;
+        }
+        if (2..6).contains(&version) {
+            // Version 6 adds the roll-ups (classification, country, service): the day
+            // counters are counted again from the stored reports and their sources.
+            conn.execute_batch("DELETE FROM day_counts")?;
+            retally(conn)?;
         }
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)
     })();
@@ -137,10 +143,10 @@ pub(super) fn retally(conn: &Connection) -> rusqlite::Result<()> {
     for row in rows {
         let (id, domain, blob) = row?;
         let limit = rampart_formats::Limits::default().max_total_bytes;
-        let Ok((report, _)) = body::decode([blob.as_slice()], limit) else {
+        let Ok((report, sources)) = body::decode([blob.as_slice()], limit) else {
             continue;
         };
-        let tally = Tally::of(&report);
+        let tally = Tally::of(&report, &sources);
         let span = Span::of_report(&report).len() as i64;
         conn.execute(
             "UPDATE reports SET tally = ?1, span = ?2 WHERE id = ?3",

@@ -273,7 +273,7 @@ impl Row {
             ],
             body_hash: body.hash.clone(),
             body: body.pieces.concat(),
-            tally: Tally::of(&r.report),
+            tally: Tally::of(&r.report, &r.sources),
             span: Span::of_report(&r.report).len() as i64,
         })
     }

@@ -57,7 +57,8 @@ class Overview extends Screen {
     this.load('filtered', () => Object.keys(filters).length ? allGroups(domain, { ...span, ...filters, group_by: 'dmarc' }) : null);
     this.load('daily', () => allGroups(domain, { ...span, ...filters, group_by: 'day,classification' }));
     this.load('timeseries', () => api.get(domainPath(domain, '/timeseries'), span));
-    this.load('sources', () => api.get(domainPath(domain, '/sources'), { ...span, ...filters, limit: 10 }));
+    // From the day counters (service by classification), not the records.
+    this.load('sources', () => allGroups(domain, { ...span, ...filters, group_by: 'service,classification' }));
     this.load('reporters', () => api.get(domainPath(domain, '/stats'), { ...span, ...filters, group_by: 'reporter', sort: '-messages', limit: 10 }));
     this.load('countries', () => allGroups(domain, { ...span, ...filters, group_by: 'country', sort: '-messages' }));
   }
@@ -158,19 +159,28 @@ class Overview extends Screen {
     return html`${chart}<p class="muted">${totals}.</p>`;
   }
 
-  sources(s) {
+  sources(groups) {
+    const by = new Map();
+    for (const g of groups) {
+      const key = g.key.service ?? '';
+      const row = by.get(key) ?? { service: g.key.service, messages: 0, dmarc_pass: 0, classifications: {} };
+      row.messages += g.messages;
+      row.dmarc_pass += g.dmarc_pass;
+      row.classifications[g.key.classification] = (row.classifications[g.key.classification] ?? 0) + g.messages;
+      by.set(key, row);
+    }
+    const rows = [...by.values()].sort((a, b) => b.messages - a.messages);
     const { domain } = this.route;
     return table({
-      caption: s.total > 10 ? html`The 10 of ${count(s.total)} services with the most messages` : html`${count(s.total)} ${s.total === 1 ? 'service' : 'services'}`,
-      rows: s.sources,
+      caption: rows.length > 10 ? html`The 10 of ${count(rows.length)} services with the most messages` : html`${counted(rows.length, 'service')}`,
+      rows: rows.slice(0, 10),
       columns: [
-        { key: 'service', label: 'Service', render: (x) => x.service ?? html`<span class="muted">not recognised</span>` },
+        { key: 'service', label: 'Service', render: (x) => html`<a href=${href('sources', domain, x.service ? { service: x.service } : {})}>${x.service ?? 'not recognised'}</a>` },
         { key: 'messages', label: 'Messages', num: true },
-        { key: 'addresses', label: 'Addresses', num: true },
-        { key: 'dmarc_pass_share', label: 'DMARC pass', num: true, render: (x) => passShare(x.dmarc_pass_share) },
+        { key: 'share', label: 'DMARC pass', num: true, render: (x) => passShare(ratio(x.dmarc_pass, x.messages)) },
         { key: 'classifications', label: 'Classification', render: (x) => classMix(x.classifications) },
       ],
-      empty: html`No sources in this range. <a href=${href('domains', null)}>All domains</a>`,
+      empty: 'No DMARC report in this range.',
     });
   }
 

@@ -26,7 +26,8 @@ class Readiness extends Screen {
     const span = { from: r.from, to: r.to };
     this.load('classes', () => api.get(domainPath(domain, '/stats'), { ...span, group_by: 'classification', limit: 10 }));
     this.load('setup', () => api.get(domainPath(domain)));
-    this.load('own', () => api.get(domainPath(domain, '/sources'), { ...span, classification: 'misconfigured', limit: 10 }));
+    // From the day counters (service by classification), not the records.
+    this.load('own', () => api.get(domainPath(domain, '/stats'), { ...span, classification: 'misconfigured', group_by: 'service', sort: '-messages', limit: 10 }));
   }
 
   render() {
@@ -68,12 +69,11 @@ class Readiness extends Screen {
         </section>
         <section class="card span-12" aria-labelledby="own-title">
           <h2 id="own-title">Your services that fail, and why</h2>
-          ${view(this.slot('own'), (s) => s.sources.length === 0
+          ${view(this.slot('own'), (s) => s.groups.length === 0
             ? html`<p class="pass">✓ None of your services fails DMARC in this range.</p>`
-            : html`<ul>${s.sources.map((x) => html`<li><strong>${x.service?.name ?? 'Unrecognised senders'}</strong>: ${counted(x.classifications.misconfigured ?? 0, 'message', 'messages')} fail.
-                ${(x.spf_failures ?? []).slice(0, 2).map((f) => html` SPF ${f.domain ?? '(none)'} ${f.result === 'pass' ? 'passes but is not your domain (set a custom return-path)' : f.result}.`)}
-                ${(x.dkim_failures ?? []).slice(0, 2).map((f) => html` DKIM ${f.domain ?? '(none)'} ${f.result === 'pass' ? 'signs with another domain (set up DKIM for your domain)' : f.result}.`)}
-                <a href=${href('sources', this.route.domain, { classification: 'misconfigured', service: x.key ?? null })}>details</a></li>`)}</ul>`)}
+            : html`<ul>${s.groups.map((g) => html`<li><strong>${g.key.service ?? 'Senders Rampart does not recognise'}</strong>:
+                ${counted(g.messages, 'message')} fail DMARC.
+                <a href=${href('sources', this.route.domain, { classification: 'misconfigured', ...(g.key.service ? { service: g.key.service } : {}) })}>Which SPF and DKIM results fail, and why</a></li>`)}</ul>`)}
         </section>
       </div>`;
   }
