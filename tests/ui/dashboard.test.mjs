@@ -8,7 +8,7 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -146,13 +146,14 @@ const SCREENS = [
   ['messages', '/ui/messages?show=all'],
 ];
 
-describe('every screen, light and dark, desktop and phone', () => {
+function screenTests(schemes, devices, prefix = '') {
+  describe(`every screen, ${schemes.join(' and ')}, ${devices.join(' and ')}`, () => {
   for (const [name, address] of SCREENS) {
-    for (const scheme of ['light', 'dark']) {
-      for (const device of Object.keys(DEVICES)) {
+    for (const scheme of schemes) {
+      for (const device of devices) {
         test(`${name} ${scheme} ${device}`, async () => {
           const { page, context, problems } = await open(address, { scheme, device });
-          await page.screenshot({ path: path.join(SHOTS, `${name}-${scheme}-${device}.png`), fullPage: true });
+          await page.screenshot({ path: path.join(SHOTS, `${prefix}${name}-${scheme}-${device}.png`), fullPage: true });
           assert.deepEqual(await axe(page), [], 'axe-core: serious or critical violations');
           // Nothing wider than the screen but tables, which scroll inside their card.
           const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
@@ -164,7 +165,9 @@ describe('every screen, light and dark, desktop and phone', () => {
     }
   }
 });
+}
 
+function numberTests() {
 describe('the numbers on screen are the API\'s', () => {
   test('domains', async () => {
     const { page, context, problems } = await open('/ui/domains?from=2022-01-01&to=2022-12-31');
@@ -314,6 +317,10 @@ describe('the numbers on every other screen are the API\'s', () => {
     await context.close();
   });
 });
+}
+
+screenTests(['light', 'dark'], Object.keys(DEVICES));
+numberTests();
 
 describe('the first screens read counters, not records', () => {
   // Record-reading routes; `stats` says in `counted` which way it answered.
@@ -386,6 +393,14 @@ describe('interactions', () => {
     const setup = await api('/v1/domains/newly-added.example');
     const rows = await tableRows(page, 'DNS records to publish');
     assert.deepEqual(rows.map((r) => r[0]), setup.dns.map((d) => d.name));
+    // Its overview teaches: the records to publish, before any report.
+    await page.getByRole('link', { name: 'Open newly-added.example' }).click();
+    await settled(page);
+    const first = page.getByRole('region', { name: 'No report has arrived for newly-added.example yet' });
+    await first.waitFor();
+    assert.deepEqual((await tableRows(page, 'DNS records to publish')).map((r) => [r[0], r[1]]), setup.dns.map((d) => [d.name, d.type]));
+    await page.screenshot({ path: path.join(SHOTS, 'overview-new-domain-light-desktop.png'), fullPage: true });
+    assert.deepEqual(await axe(page), []);
     await context.close();
   });
 });
@@ -477,4 +492,37 @@ describe('with a token', () => {
     assert.equal(await page.evaluate(() => localStorage.length), 0, 'the token is not kept beyond the tab');
     await context.close();
   });
+});
+
+// The same screens and numbers over DynamoDB + S3 (moto): the samples ingested with
+// `rampart ingest --backend aws`, served by `rampart serve --backend aws`.
+describe('on DynamoDB and S3', { skip: !process.env.RAMPART_TEST_AWS_ENDPOINT && 'RAMPART_TEST_AWS_ENDPOINT is not set' }, () => {
+  let embedded;
+  before(async () => {
+    embedded = server;
+    const name = `rampart-ui-${process.pid}`;
+    const env = {
+      AWS_ENDPOINT_URL: process.env.RAMPART_TEST_AWS_ENDPOINT,
+      AWS_ACCESS_KEY_ID: 'testing',
+      AWS_SECRET_ACCESS_KEY: 'testing',
+      AWS_REGION: 'us-east-1',
+      RAMPART_TABLE: name,
+      RAMPART_BUCKET: name,
+      RAMPART_RESOLVER: 'off',
+    };
+    const run = (args) => {
+      const done = spawnSync(BIN, args, { env: { ...process.env, ...env }, encoding: 'utf8' });
+      assert.equal(done.status, 0, `rampart ${args.join(' ')}: ${done.stderr}`);
+    };
+    run(['setup', '--backend', 'aws']);
+    const corpus = path.join(here, '../fixtures/corpus');
+    run(['ingest', '--backend', 'aws', '--accept', 'any', ...['email', 'tlsrpt', 'aggregate/cry-inc'].map((d) => path.join(corpus, d))]);
+    server = await serve(['--backend', 'aws'], env);
+  });
+  after(() => {
+    server?.stop();
+    server = embedded;
+  });
+  screenTests(['light'], ['desktop'], 'aws-');
+  numberTests();
 });

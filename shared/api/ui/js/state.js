@@ -53,8 +53,11 @@ export function withParams(changes) {
 }
 
 export function navigate(to, { replace = false } = {}) {
+  const screenChanged = new URL(to, location.href).pathname !== location.pathname;
   if (replace) history.replaceState(null, '', to);
   else history.pushState(null, '', to);
+  // A new screen starts at its top; a filter or a sort keeps the reader's place.
+  if (screenChanged) window.scrollTo(0, 0);
   window.dispatchEvent(new CustomEvent('rampart-navigate'));
 }
 

@@ -7,6 +7,7 @@ import { api, domainPath } from '../api.js';
 import { CLASSES, count, counted, day, ratio, share } from '../format.js';
 import { addDays, href, navigate, range, utcToday, withParams } from '../state.js';
 import { Screen, countryName, table, view } from '../widgets.js';
+import { dnsRecords } from './records.js';
 
 // The filters this screen takes from the address, as the stats API names them.
 const FILTERS = ['classification', 'country', 'reporter'];
@@ -43,13 +44,15 @@ class Overview extends Screen {
     const r = range(params);
     const span = { from: r.from, to: r.to };
     const filters = this.filters();
+    const setup = api.get(domainPath(domain));
+    this.load('setup', () => setup);
     this.load('summary', async () => {
       const summary = await api.get(domainPath(domain, '/summary'), span);
       // Nothing in the default range: open on the 30 days up to the latest report.
       if (!r.explicit && summary.messages === 0 && summary.tls.successful_sessions + summary.tls.failed_sessions === 0) {
-        const setup = await api.get(domainPath(domain));
-        if (setup.latest_day && setup.latest_day < r.from) {
-          navigate(withParams({ from: addDays(setup.latest_day, -29), to: setup.latest_day, range: null, auto: 'latest' }), { replace: true });
+        const { latest_day: latest } = await setup;
+        if (latest && latest < r.from) {
+          navigate(withParams({ from: addDays(latest, -29), to: latest, range: null, auto: 'latest' }), { replace: true });
         }
       }
       return summary;
@@ -75,6 +78,7 @@ class Overview extends Screen {
         ${Object.entries(filters).map(([name, value]) => html`<span class="chip">${name}: ${name === 'country' ? countryName(value) : value}
           <a href=${withParams({ [name]: null })} aria-label="Remove filter ${name}">×</a></span>`)}
         <a href=${withParams(Object.fromEntries(FILTERS.map((f) => [f, null])))}>clear filters</a></div>` : nothing}
+      ${this.firstSteps()}
       ${this.tiles(filters)}
       <div class="grid">
         <section class="card span-8" aria-labelledby="daily-title">
@@ -98,6 +102,17 @@ class Overview extends Screen {
           ${view(this.slot('countries'), (groups) => this.countries(groups), { height: '240px' })}
         </section>
       </div>`;
+  }
+
+  // A domain no report has arrived for yet: the records that send them here.
+  firstSteps() {
+    const setup = this.slot('setup');
+    if (setup.state !== 'ready' || setup.data.latest_day) return nothing;
+    return html`<section class="card" aria-labelledby="first-title" style="margin-bottom:1rem">
+      <h2 id="first-title">No report has arrived for ${setup.data.domain} yet</h2>
+      <p>Publish these records. Mailbox providers send their first reports within 24 to 48 hours.</p>
+      ${dnsRecords(setup.data.dns)}
+    </section>`;
   }
 
   tiles(filters) {
@@ -140,7 +155,9 @@ class Overview extends Screen {
     chart.summary = `Messages per day by classification, ${r.from} to ${r.to}. Totals: ${totals}.`;
     chart.spec = { type: 'bar', stacked: true, labels: days, series };
     chart.onSelect = ({ series: s }) => navigate(withParams({ classification: s.key }));
-    return html`${chart}<p class="muted">Click a bar to keep only that classification. ${totals}.</p>`;
+    // The totals are links too: the chart's filter without a mouse.
+    return html`${chart}<p class="muted">Keep only one classification (or click its bar):
+      ${series.map((x, i) => html`${i ? ', ' : ''}<a href=${withParams({ classification: x.key })}>${x.label}: ${count(x.data.reduce((a, b) => a + b, 0))}</a>`)}.</p>`;
   }
 
   dispositions(t) {

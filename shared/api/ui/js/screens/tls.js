@@ -77,9 +77,9 @@ class Tls extends Screen {
             empty: '✓ No failure.',
           })}
         </section>
-        ${[['by_receiving_mx', 'Receiving MX'], ['by_sending_mta_ip', 'Sending MTA']].map(([k, label]) => html`
-          <section class="card span-6" aria-label="Failures by ${label}">${table({
-            caption: `Failed sessions by ${label.toLowerCase()}`,
+        ${[['by_receiving_mx', 'Receiving MX', 'receiving MX'], ['by_sending_mta_ip', 'Sending MTA', 'sending MTA']].map(([k, label, phrase]) => html`
+          <section class="card span-6" aria-label="Failures by ${phrase}">${table({
+            caption: `Failed sessions by ${phrase}`,
             rows: t[k],
             columns: [
               { key: 'value', label, render: (g) => html`<span class="mono">${g.value ?? '(not given)'}</span>` },
