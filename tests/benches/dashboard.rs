@@ -65,6 +65,12 @@ fn main() {
         .arg(DOMAIN)
         .status()
         .expect("node runs tests/ui/bench.mjs");
+    // The server's peak resident memory over every screen load (Linux).
+    let proc_status =
+        std::fs::read_to_string(format!("/proc/{}/status", serve.id())).unwrap_or_default();
+    if let Some(peak) = proc_status.lines().find_map(|l| l.strip_prefix("VmHWM:")) {
+        println!("\nrampart serve peak resident memory: {}", peak.trim());
+    }
     let _ = serve.kill();
     let _ = serve.wait();
     assert!(status.success(), "tests/ui/bench.mjs failed");
