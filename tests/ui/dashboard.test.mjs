@@ -273,6 +273,12 @@ describe('the numbers on every other screen are the API\'s', () => {
     const details = await tableRows(page, 'failure detail');
     assert.equal(details.length, answer.failures.length);
     assert.match(details.find((r) => r[0].startsWith('certificate-expired'))[0], /certificate has expired/);
+    // The raw JSON is one click away.
+    await page.getByRole('link', { name: "the report's JSON" }).first().click();
+    await settled(page);
+    const json = page.locator('#report-json pre');
+    await json.waitFor();
+    assert.equal(JSON.parse(await json.textContent()).policies[0].summary.total_failure_session_count, 303);
     assert.deepEqual(problems, []);
     await context.close();
   });

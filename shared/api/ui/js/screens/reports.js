@@ -15,6 +15,7 @@ class Reports extends Screen {
     const { domain, params } = this.route;
     const r = range(params);
     const id = params.get('report');
+    this.jsonShown = false;
     if (id) {
       this.load('report', () => api.get(`/v1/reports/${encodeURIComponent(id)}`));
     } else {
@@ -42,6 +43,14 @@ class Reports extends Screen {
         <h2 id="reports-title" class="visually-hidden">Reports</h2>
         ${view(this.slot('reports'), (list) => this.list(list))}
       </section>`;
+  }
+
+  updated() {
+    // Opened from a TLS failure's link: the JSON is what was asked for.
+    if (this.route?.params.get('json') === 'open' && this.slot('report').state === 'ready' && !this.jsonShown) {
+      this.jsonShown = true;
+      this.querySelector('#report-json')?.scrollIntoView();
+    }
   }
 
   list(list) {
@@ -120,7 +129,7 @@ class Reports extends Screen {
         </section>
         <section class="card span-12" aria-labelledby="json-title">
           <h2 id="json-title">As stored</h2>
-          <details><summary>The report as JSON</summary><pre class="raw" tabindex="0">${JSON.stringify(r, null, 2)}</pre></details>
+          <details id="report-json" ?open=${this.route.params.get('json') === 'open'}><summary>The report as JSON</summary><pre class="raw" tabindex="0">${JSON.stringify(r, null, 2)}</pre></details>
         </section>
       </div>`;
   }

@@ -134,7 +134,8 @@ export function failureList(failures, domain) {
       { key: 'receiving_mx_hostname', label: 'Receiving MX', render: (f) => html`<span class="mono">${f.receiving_mx_hostname ?? '–'}</span>${f.receiving_ip ? html`<br><span class="mono muted">${f.receiving_ip}</span>` : nothing}` },
       { key: 'sending_mta_ip', label: 'Sending MTA', render: (f) => html`<span class="mono">${f.sending_mta_ip ?? '–'}</span>` },
       { key: 'reporter', label: 'Reporter', render: (f) => f.report ? html`<a href=${href('reports', domain, { report: f.report })}>${f.reporter ?? 'report'}</a>` : f.reporter ?? '–' },
-      { key: 'detail', label: 'Details', sortable: false, render: (f) => [f.failure_reason_code, f.additional_information].filter(Boolean).join(' · ') || '–' },
+      { key: 'detail', label: 'Details', sortable: false, render: (f) => html`${[f.failure_reason_code, f.additional_information].filter(Boolean).join(' · ') || '–'}
+        ${f.report && domain ? html`<br><a href=${href('reports', domain, { report: f.report, json: 'open' })}>the report's JSON</a>` : nothing}` },
     ],
     empty: '✓ No failure in this range.',
   });
