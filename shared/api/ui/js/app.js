@@ -4,7 +4,7 @@
 
 import { html, nothing } from 'lit';
 import { api, setToken } from './api.js';
-import { Element } from './widgets.js';
+import { LightElement } from './widgets.js';
 import { PRESETS, current, followLinks, href, navigate, range, withParams } from './state.js';
 import './screens/domains.js';
 import './screens/overview.js';
@@ -33,7 +33,7 @@ const SCREENS = {
 
 const THEMES = ['system', 'light', 'dark'];
 
-class App extends Element {
+class App extends LightElement {
   static properties = { route: { state: true }, domains: { state: true }, theme: { state: true } };
 
   constructor() {

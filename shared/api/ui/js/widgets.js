@@ -8,7 +8,7 @@ import { count, counted, cssColor } from './format.js';
 import { COUNTRIES, BY_NUMERIC, countryName } from './countries.js';
 
 // Light DOM: the one stylesheet applies, and tests and assistive tools see one tree.
-export class Element extends LitElement {
+export class LightElement extends LitElement {
   createRenderRoot() {
     return this;
   }
@@ -17,7 +17,7 @@ export class Element extends LitElement {
 // A screen: `load(name, fn)` runs one widget's request; `slot(name)` is its state. The
 // element carries `data-ready` once every widget has an answer or an error, and
 // `aria-busy` until then.
-export class Screen extends Element {
+export class Screen extends LightElement {
   static properties = { route: { attribute: false } };
 
   constructor() {
@@ -122,7 +122,7 @@ function compare(a, b) {
 
 // A Chart.js chart on a canvas that states its numbers (`summary`), with the same numbers
 // as a table under it. `spec`: {type, labels, series: [{label, data, color}], stacked}.
-export class Chart extends Element {
+export class ChartView extends LightElement {
   static properties = { spec: { attribute: false }, summary: {}, caption: {} };
 
   render() {
@@ -183,7 +183,7 @@ export class Chart extends Element {
     this.chart?.destroy();
   }
 }
-customElements.define('r-chart', Chart);
+customElements.define('r-chart', ChartView);
 
 // The country map: an Equal Earth projection of Natural Earth's 1:50m countries, shaded by
 // messages, one <title> per country. The shapes are loaded once, when a map is first shown.
@@ -202,7 +202,7 @@ async function countryShapes() {
   return shapes;
 }
 
-export class CountryMap extends Element {
+export class CountryMap extends LightElement {
   static properties = { rows: { attribute: false }, active: {}, tone: {}, paths: { state: true }, caption: {} };
 
   connectedCallback() {

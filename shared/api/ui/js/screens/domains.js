@@ -7,7 +7,7 @@ import { api } from '../api.js';
 import { POLICIES, count, counted, day, ratio, share } from '../format.js';
 import { addDays, href, navigate, range, withParams } from '../state.js';
 import { Screen, errorBox, table, view } from '../widgets.js';
-import { dnsRecords } from './records.js';
+import { dnsRecords } from './dns-records.js';
 
 class Domains extends Screen {
   start() {

@@ -7,7 +7,7 @@ import { api, domainPath } from '../api.js';
 import { CLASSES, count, counted, day, ratio, share } from '../format.js';
 import { addDays, href, navigate, range, utcToday, withParams } from '../state.js';
 import { Screen, countryName, table, view } from '../widgets.js';
-import { dnsRecords } from './records.js';
+import { dnsRecords } from './dns-records.js';
 
 // The filters this screen takes from the address, as the stats API names them.
 const FILTERS = ['classification', 'country', 'reporter'];
