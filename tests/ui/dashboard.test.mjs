@@ -156,7 +156,7 @@ function screenTests(schemes, devices, prefix = '') {
           await page.screenshot({ path: path.join(SHOTS, `${prefix}${name}-${scheme}-${device}.png`), fullPage: true });
           assert.deepEqual(await axe(page), [], 'axe-core: serious or critical violations');
           // Nothing wider than the screen but tables, which scroll inside their card.
-          const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+          const overflow = await page.evaluate(() => Math.max(document.documentElement.scrollWidth, document.body.scrollWidth) - document.documentElement.clientWidth);
           assert.ok(overflow <= 0, `the page is ${overflow}px wider than the screen`);
           assert.deepEqual(problems, []);
           await context.close();
