@@ -1071,6 +1071,83 @@ async fn jwt_callers_need_the_admin_claim_to_change_anything() {
     }
 }
 
+/// `GET /v1/sign-in` tells the dashboard how to sign in, without a token; `GET /v1/me` who
+/// the API takes the caller to be, behind the token or API Gateway's JWT authorizer.
+#[tokio::test]
+async fn the_dashboard_learns_how_to_sign_in_and_who_it_is() {
+    let get = |app: Router, path: &'static str, auth: Option<&'static str>| async move {
+        let mut request = axum::http::Request::get(path);
+        if let Some(a) = auth {
+            request = request.header("authorization", a);
+        }
+        into_reply(
+            app.oneshot(request.body(axum::body::Body::empty()).unwrap())
+                .await
+                .unwrap(),
+        )
+        .await
+    };
+    let guarded = app(common::backends::embedded(), Some("s3cret"));
+    let sign_in = get(guarded.clone(), "/v1/sign-in", None).await;
+    assert_eq!(sign_in.status, 200);
+    assert_eq!(sign_in.json(), json!({"method": "token", "oidc": null}));
+    assert_eq!(
+        get(guarded.clone(), "/v1/me", None).await.error(401),
+        "unauthorized"
+    );
+    assert_eq!(
+        get(guarded.clone(), "/v1/me", Some("Bearer s3cret"))
+            .await
+            .json(),
+        json!({"admin": true, "name": "API token"})
+    );
+    assert_eq!(
+        get(guarded, "/v1/sign-in?x=1", None).await.error(400),
+        "unknown_parameter"
+    );
+    let open = app(common::backends::embedded(), None);
+    assert_eq!(
+        get(open.clone(), "/v1/sign-in", None).await.json(),
+        json!({"method": "none", "oidc": null})
+    );
+    assert_eq!(
+        get(open, "/v1/me", None).await.json(),
+        json!({"admin": true, "name": null})
+    );
+
+    // On AWS: the caller API Gateway's JWT authorizer vouched for.
+    let service = query::lambda_service(app(common::backends::embedded(), None));
+    let events = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events");
+    let me_as = |claims: Value| {
+        let mut event: Value = serde_json::from_str(
+            &std::fs::read_to_string(events.join("apigw-v2-summary.json")).unwrap(),
+        )
+        .unwrap();
+        event["rawPath"] = json!("/v1/me");
+        event["requestContext"]["http"]["path"] = json!("/v1/me");
+        event["rawQueryString"] = json!("");
+        event
+            .as_object_mut()
+            .unwrap()
+            .remove("queryStringParameters");
+        event["requestContext"]["authorizer"] = json!({"jwt": {"claims": claims}});
+        lambda_http::request::from_str(&event.to_string()).unwrap()
+    };
+    for (claims, expected) in [
+        (
+            json!({"sub": "u1", "email": "ann@example.com", "cognito:groups": "[readers]"}),
+            json!({"admin": false, "name": "ann@example.com"}),
+        ),
+        (
+            json!({"sub": "u2", "cognito:groups": "[rampart-admin]"}),
+            json!({"admin": true, "name": "u2"}),
+        ),
+    ] {
+        let reply = into_reply(service.clone().oneshot(me_as(claims)).await.unwrap()).await;
+        assert_eq!(reply.json(), expected);
+    }
+}
+
 /// Replays the sample API Gateway events (HTTP API v2 and REST v1) through the Lambda
 /// adapter: same routes, and the REST stage is not part of the path.
 #[tokio::test]

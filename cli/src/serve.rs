@@ -9,16 +9,20 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use axum::http::HeaderName;
-use rampart_api::edge::with_request_timeout;
+use rampart_api::edge::{
+    Access, BearerCheck, Caller, OidcClient, SignIn, SignInMethod, with_request_timeout,
+};
 use rampart_api::policy_host::{self, PolicyHost};
 use rampart_api::rest::{Api, MAX_UPLOAD_BYTES, router, system_now};
 use rampart_ingest::{Ingest, UploadRefusal};
 use rampart_mta_sts::{Timing, ZoneFile, settle_all};
+use rampart_oidc::Verifier;
 use rampart_query::domains::Endpoints;
 use rampart_store::{Outcome, RawKey, Store};
 
@@ -59,6 +63,32 @@ pub struct ServeArgs {
     /// Read the token from this file (its first line; surrounding white space ignored).
     #[arg(long, value_name = "FILE")]
     token_file: Option<PathBuf>,
+    /// Sign people in to the dashboard with this OpenID Connect issuer: its discovery
+    /// document and keys are fetched at start, and its tokens accepted beside the API token.
+    #[arg(
+        long,
+        env = "RAMPART_OIDC_ISSUER",
+        value_name = "URL",
+        requires = "oidc_audience"
+    )]
+    oidc_issuer: Option<String>,
+    /// The dashboard's client id at the issuer (a public client, no secret): tokens must
+    /// name it in `aud` (or, for Cognito access tokens, `client_id`).
+    #[arg(
+        long,
+        env = "RAMPART_OIDC_AUDIENCE",
+        value_name = "CLIENT_ID",
+        requires = "oidc_issuer"
+    )]
+    oidc_audience: Option<String>,
+    /// The scopes the dashboard asks the issuer for (space-separated); add the one that
+    /// puts groups in the ID token where the issuer needs it (`groups`, `roles`).
+    #[arg(
+        long,
+        env = "RAMPART_OIDC_SCOPE",
+        default_value = "openid email profile"
+    )]
+    oidc_scope: String,
     /// Serve the token over plain HTTP beyond loopback: only behind a proxy that ends TLS.
     #[arg(long)]
     insecure_http: bool,
@@ -139,6 +169,50 @@ impl ServeArgs {
         Ok(Some(token.to_owned()))
     }
 
+    /// Who may call the API: the API token, and people signed in with --oidc-issuer.
+    async fn access(&self) -> anyhow::Result<Access> {
+        let token = self.token()?;
+        let (Some(issuer), Some(audience)) = (&self.oidc_issuer, &self.oidc_audience) else {
+            let method = match token {
+                Some(_) => SignInMethod::Token,
+                None => SignInMethod::None,
+            };
+            return Ok(Access {
+                token,
+                bearer: None,
+                sign_in: SignIn { method, oidc: None },
+            });
+        };
+        let (verifier, discovery) = Verifier::discover(issuer, audience)
+            .await
+            .with_context(|| format!("--oidc-issuer {issuer}"))?;
+        let keys = verifier
+            .load_keys()
+            .await
+            .with_context(|| format!("--oidc-issuer {issuer}: the signing keys"))?;
+        anyhow::ensure!(
+            keys > 0,
+            "--oidc-issuer {issuer}: {} lists no signing key Rampart can use",
+            discovery.jwks_uri
+        );
+        let client = OidcClient {
+            issuer: issuer.clone(),
+            client_id: audience.clone(),
+            scope: self.oidc_scope.clone(),
+            authorization_endpoint: Some(discovery.authorization_endpoint),
+            token_endpoint: Some(discovery.token_endpoint),
+            end_session_endpoint: discovery.end_session_endpoint,
+        };
+        Ok(Access {
+            token,
+            bearer: Some(Arc::new(OidcBearer(verifier))),
+            sign_in: SignIn {
+                method: SignInMethod::Oidc,
+                oidc: Some(client),
+            },
+        })
+    }
+
     fn listen_limits(&self) -> listen::Limits {
         listen::Limits {
             max_connections: self.max_connections.max(1),
@@ -147,13 +221,33 @@ impl ServeArgs {
     }
 }
 
+/// People's tokens, checked by the issuer's keys; the caller is read from the claims.
+struct OidcBearer(Verifier);
+
+impl BearerCheck for OidcBearer {
+    fn check<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<Caller, String>> + Send + 'a>> {
+        Box::pin(async move {
+            match self.0.verify(token).await {
+                Ok(claims) => Ok(Caller::from_claims(&claims)),
+                Err(refusal) => {
+                    tracing::info!(issuer = self.0.issuer(), "bearer token refused: {refusal}");
+                    Err(refusal.to_string())
+                }
+            }
+        })
+    }
+}
+
 pub async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
-    let token = args.token()?;
+    let signed_in = args.token.is_some() || args.token_file.is_some() || args.oidc_issuer.is_some();
     let beyond_loopback = !args.listen.ip().is_loopback();
-    if beyond_loopback && token.is_none() {
+    if beyond_loopback && !signed_in {
         anyhow::bail!(
             "listening on {} would show every report to the network; set RAMPART_TOKEN (or \
-             pass --token-file), or listen on 127.0.0.1",
+             pass --token-file) or --oidc-issuer, or listen on 127.0.0.1",
             args.listen
         );
     }
@@ -205,6 +299,7 @@ async fn run<S: Store + 'static>(store: S, args: &ServeArgs) -> anyhow::Result<(
         None => args.store.data_dir()?.join("mta-sts.zone"),
     };
     let zone = ZoneFile::new(&endpoints.policy_zone, &zone_file);
+    let access = args.access().await?;
     let store = Arc::new(store);
     let api = Arc::new(Api {
         store: Arc::clone(&store),
@@ -212,7 +307,7 @@ async fn run<S: Store + 'static>(store: S, args: &ServeArgs) -> anyhow::Result<(
         max_raw_bytes: MAX_RAW_BYTES,
         max_upload_bytes: MAX_UPLOAD_BYTES,
         timing,
-        token: args.token()?,
+        access,
         accept,
         on_refused_upload: log_refusal,
         now: system_now,
@@ -261,6 +356,12 @@ async fn run<S: Store + 'static>(store: S, args: &ServeArgs) -> anyhow::Result<(
         "Rampart API: {url}/v1/domains  (OpenAPI: {url}/openapi.json)\n\
          Rampart dashboard: {url}/  (open it in a browser)\n"
     );
+    if let Some(client) = &api.access.sign_in.oidc {
+        banner.push_str(&format!(
+            "Sign-in: {} (client {}; register {url}/ui/ as its redirect URI)\n",
+            client.issuer, client.client_id
+        ));
+    }
     if let Some(listener) = &policy_listener {
         banner.push_str(&format!(
             "MTA-STS policies: {scheme}://{}/.well-known/mta-sts.txt  (ids in {})\n",

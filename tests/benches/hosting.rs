@@ -42,7 +42,7 @@ fn api(store: EmbeddedStore) -> axum::Router {
         max_raw_bytes: 1 << 20,
         max_upload_bytes: rest::MAX_UPLOAD_BYTES,
         timing: Timing::default(),
-        token: None,
+        access: Default::default(),
         accept: rampart_ingest::Accept::Any,
         on_refused_upload: |_| {},
         now: || NOW,

@@ -53,7 +53,17 @@ pub fn app_accepting<S: Store + 'static>(
         max_raw_bytes: 1 << 20,
         max_upload_bytes: 64 << 10,
         timing: rampart_mta_sts::Timing::default(),
-        token: token.map(str::to_owned),
+        access: rampart_api::edge::Access {
+            token: token.map(str::to_owned),
+            sign_in: rampart_api::edge::SignIn {
+                method: match token {
+                    Some(_) => rampart_api::edge::SignInMethod::Token,
+                    None => rampart_api::edge::SignInMethod::None,
+                },
+                oidc: None,
+            },
+            ..Default::default()
+        },
         accept,
         on_refused_upload: count_refusal,
         now,

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use query::lambda_service;
+use rampart_api::edge::{Access, SignIn};
 use rampart_api::rest::{Api, MAX_UPLOAD_BYTES, router, system_now};
 use rampart_ingest::{Accept, UploadRefusal};
 use rampart_mta_sts::Timing;
@@ -25,8 +26,12 @@ async fn main() -> Result<(), lambda_http::Error> {
         max_raw_bytes: MAX_RAW_BYTES,
         max_upload_bytes: MAX_UPLOAD_BYTES,
         timing: Timing::from_env(var)?,
-        // API Gateway authorises requests before they reach the function.
-        token: None,
+        // API Gateway authorises requests before they reach the function; the dashboard
+        // learns how to sign in from the environment the template sets.
+        access: Access {
+            sign_in: SignIn::from_env(var),
+            ..Access::default()
+        },
         // A deployment counts only registered domains unless told otherwise.
         accept: Accept::from_env(var, Accept::Registered)?,
         on_refused_upload: count_refusal,

@@ -87,6 +87,12 @@ fn finish_operation(path: &str, operation: &mut Value) {
                 json!("binary");
             return;
         }
+        // The dashboard asks how to sign in before it has a token.
+        "/v1/sign-in" => {
+            responses["400"] = error("bad parameters");
+            operation["security"] = json!([{}]);
+            return;
+        }
         "/openapi.json" => {}
         _ => {
             let common = [

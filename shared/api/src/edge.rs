@@ -1,9 +1,12 @@
 //! What bounds a request at the Routers themselves, so `rampart serve` and Lambda answer
-//! alike: how long one may take, and who may change things.
+//! alike: how long one may take, who is calling, and who may change things.
 //!
 //! The listener of `rampart serve` adds what only a socket has (a header-read timeout and a
 //! connection cap); API Gateway does that in front of Lambda.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
@@ -12,8 +15,10 @@ use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use utoipa::ToSchema;
 
 /// `router` with every request cut off after `limit`: a `503 timeout` in the API's error
 /// shape instead of a connection held open by a slow client or a query over years of data.
@@ -47,24 +52,49 @@ pub fn token_matches(given: &str, token: &str) -> bool {
     given.ct_eq(&token).into()
 }
 
-/// Who is calling, as an authorizer in front of the Router vouched for it. A Lambda door
-/// puts it on each request from API Gateway's JWT claims; without it (a local listener, IAM
-/// signatures) the token or IAM alone decides.
+/// Who is calling, as an authorizer vouched for it: API Gateway's JWT authorizer (the
+/// Lambda door puts it on each request), the OpenID Connect verifier of `rampart serve`, or
+/// the API token. Without it (IAM signatures, or loopback without a token) the Router
+/// restricts nothing: IAM policy, or the machine's owner, decides.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     /// May register, remove and purge domains and change or retire MTA-STS policies.
     pub admin: bool,
+    /// Who, for a person to read: e-mail, user name or subject.
+    pub name: Option<String>,
 }
 
-/// The group and the scope that make a JWT an admin's.
+/// The group (or app role) and the scope that make a token an admin's.
 pub const ADMIN_GROUP: &str = "rampart-admin";
 pub const ADMIN_SCOPE: &str = "rampart/admin";
 
+/// Claims that list a person's groups: Cognito's, Keycloak's and Okta's (`groups`), and
+/// Entra ID's app roles (`roles`, whose values an application defines; Entra's `groups`
+/// holds object ids).
+const GROUP_CLAIMS: [&str; 3] = ["cognito:groups", "groups", "roles"];
+/// Claims that name a person, most readable first.
+const NAME_CLAIMS: [&str; 6] = [
+    "email",
+    "preferred_username",
+    "name",
+    "cognito:username",
+    "username",
+    "sub",
+];
+
 impl Caller {
+    /// The bearer of the API token: scripts, which may do everything.
+    pub fn api_token() -> Caller {
+        Caller {
+            admin: true,
+            name: Some("API token".into()),
+        }
+    }
+
     /// From a JWT's claims and scopes as API Gateway passes them on. Admin when a group
-    /// claim (`cognito:groups` or `groups`) holds [`ADMIN_GROUP`], or the token's scopes
-    /// (the `scopes` API Gateway lists, or the `scope` claim) hold [`ADMIN_SCOPE`]. API
-    /// Gateway renders a list claim as one string, `[a b]`; both forms are read.
+    /// claim ([`GROUP_CLAIMS`]) holds [`ADMIN_GROUP`], or the token's scopes (the `scopes`
+    /// API Gateway lists, or the `scope` claim) hold [`ADMIN_SCOPE`]. API Gateway renders a
+    /// list claim as one string, `[a b]`; both forms are read.
     pub fn from_jwt<'a>(
         claim: impl Fn(&str) -> Option<&'a str>,
         scopes: impl IntoIterator<Item = &'a str>,
@@ -74,14 +104,138 @@ impl Caller {
                 .split(|c: char| c.is_whitespace() || c == ',')
                 .map(|w| w.trim_matches('"'))
         };
-        let in_group = ["cognito:groups", "groups"]
+        let in_group = GROUP_CLAIMS
             .into_iter()
             .filter_map(&claim)
             .any(|v| words(v).any(|g| g == ADMIN_GROUP));
         let scoped = scopes.into_iter().any(|s| s == ADMIN_SCOPE)
             || claim("scope").is_some_and(|v| words(v).any(|s| s == ADMIN_SCOPE));
+        let name = NAME_CLAIMS
+            .into_iter()
+            .find_map(&claim)
+            .filter(|n| !n.is_empty())
+            .map(|n| n.chars().take(200).collect());
         Caller {
             admin: in_group || scoped,
+            name,
+        }
+    }
+
+    /// From the claims of a token validated in process: lists are read as API Gateway
+    /// renders them, so both doors decide alike.
+    pub fn from_claims(claims: &serde_json::Map<String, serde_json::Value>) -> Caller {
+        let rendered: Vec<(&str, String)> = claims
+            .iter()
+            .filter_map(|(k, v)| {
+                let text = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Array(items) => items
+                        .iter()
+                        .filter_map(|i| i.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    _ => return None,
+                };
+                Some((k.as_str(), text))
+            })
+            .collect();
+        Caller::from_jwt(
+            |name| {
+                rendered
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.as_str())
+            },
+            [],
+        )
+    }
+}
+
+/// Checks a bearer token that is not the API token: on one machine, an OpenID Connect
+/// token (`rampart serve --oidc-issuer`). The error is a message for the bearer.
+pub trait BearerCheck: Send + Sync {
+    fn check<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<Caller, String>> + Send + 'a>>;
+}
+
+/// Who may call the protected routes, and how the dashboard signs people in.
+#[derive(Default, Clone)]
+pub struct Access {
+    /// The API token (scripts): `Authorization: Bearer <token>`.
+    pub token: Option<String>,
+    /// Other bearer tokens: people signed in with OpenID Connect.
+    pub bearer: Option<Arc<dyn BearerCheck>>,
+    /// What `GET /v1/sign-in` tells the dashboard.
+    pub sign_in: SignIn,
+}
+
+impl Access {
+    /// No token: every request passes (loopback, or API Gateway authorised it).
+    pub fn open(&self) -> bool {
+        self.token.is_none() && self.bearer.is_none()
+    }
+}
+
+/// How a person signs in to the dashboard.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct SignIn {
+    pub method: SignInMethod,
+    /// The identity provider, when `method` is `oidc`.
+    pub oidc: Option<OidcClient>,
+}
+
+/// What the dashboard does to call the API.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SignInMethod {
+    /// Nothing: the API answers without a token (`rampart serve` on loopback).
+    #[default]
+    None,
+    /// Asks for the API token.
+    Token,
+    /// Signs in with the identity provider (authorization code with PKCE).
+    Oidc,
+    /// The deployment takes AWS SigV4 signatures only: a browser cannot sign in.
+    Iam,
+}
+
+/// The dashboard's public client at an OpenID Connect provider. Endpoints left out are read
+/// from the issuer's discovery document by the browser.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct OidcClient {
+    pub issuer: String,
+    pub client_id: String,
+    /// The scopes asked for, space-separated.
+    pub scope: String,
+    pub authorization_endpoint: Option<String>,
+    pub token_endpoint: Option<String>,
+    pub end_session_endpoint: Option<String>,
+}
+
+impl SignIn {
+    /// The Lambda's: an OpenID Connect client from `RAMPART_OIDC_ISSUER`,
+    /// `RAMPART_OIDC_CLIENT_ID`, `RAMPART_OIDC_SCOPE` and the optional
+    /// `RAMPART_OIDC_{AUTHORIZATION,TOKEN,END_SESSION}_ENDPOINT`; IAM without them.
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> SignIn {
+        let set = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        match (set("RAMPART_OIDC_ISSUER"), set("RAMPART_OIDC_CLIENT_ID")) {
+            (Some(issuer), Some(client_id)) => SignIn {
+                method: SignInMethod::Oidc,
+                oidc: Some(OidcClient {
+                    issuer,
+                    client_id,
+                    scope: set("RAMPART_OIDC_SCOPE").unwrap_or_else(|| "openid email".into()),
+                    authorization_endpoint: set("RAMPART_OIDC_AUTHORIZATION_ENDPOINT"),
+                    token_endpoint: set("RAMPART_OIDC_TOKEN_ENDPOINT"),
+                    end_session_endpoint: set("RAMPART_OIDC_END_SESSION_ENDPOINT"),
+                }),
+            },
+            _ => SignIn {
+                method: SignInMethod::Iam,
+                oidc: None,
+            },
         }
     }
 }
@@ -149,5 +303,33 @@ mod tests {
             &[]
         ));
         assert!(!admin(&[("sub", "rampart-admin")], &[]));
+        assert!(admin(&[("roles", "[rampart-admin]")], &[]));
+    }
+
+    #[test]
+    fn claims_validated_in_process_read_like_api_gateways() {
+        let caller =
+            |claims: serde_json::Value| Caller::from_claims(claims.as_object().expect("an object"));
+        assert_eq!(
+            caller(serde_json::json!({
+                "sub": "u-1", "email": "ann@example.com",
+                "groups": ["readers", "rampart-admin"],
+            })),
+            Caller {
+                admin: true,
+                name: Some("ann@example.com".into())
+            }
+        );
+        assert_eq!(
+            caller(serde_json::json!({"sub": "u-2", "cognito:groups": ["readers"], "exp": 1})),
+            Caller {
+                admin: false,
+                name: Some("u-2".into())
+            }
+        );
+        // Entra ID app roles; a group claim that is not a list of names is ignored.
+        assert!(caller(serde_json::json!({"roles": ["rampart-admin"]})).admin);
+        assert!(!caller(serde_json::json!({"groups": {"rampart-admin": true}})).admin);
+        assert!(caller(serde_json::json!({"scope": "openid rampart/admin"})).admin);
     }
 }

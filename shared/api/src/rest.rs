@@ -54,9 +54,9 @@ pub struct Api<S> {
     pub max_upload_bytes: usize,
     /// When MTA-STS policy ids are published (see [`rampart_mta_sts`]).
     pub timing: Timing,
-    /// When set, every request but the public TLS report upload must carry
-    /// `Authorization: Bearer <token>`.
-    pub token: Option<String>,
+    /// Who may call the protected routes (the API token, OpenID Connect tokens), and how
+    /// the dashboard signs in.
+    pub access: edge::Access,
     /// Whose TLS reports `POST /v1/tlsrpt` takes.
     pub accept: Accept,
     /// Told of every refused upload (which is not kept): the Lambda writes a metric line,
@@ -159,9 +159,12 @@ fn method_filter(method: &HttpMethod) -> MethodFilter {
 /// The public routes (senders POST TLS reports without credentials, RFC 8460 section 5.4)
 /// and the protected ones.
 fn routes<S: Store + 'static>() -> (Routes<S>, Routes<S>) {
-    let public = Routes::new().add::<__path_upload_tls_report, _, _>(upload_tls_report::<S>);
+    let public = Routes::new()
+        .add::<__path_upload_tls_report, _, _>(upload_tls_report::<S>)
+        .add::<__path_sign_in, _, _>(sign_in::<S>);
     let protected = Routes::new()
         .add::<__path_openapi, _, _>(openapi)
+        .add::<__path_me, _, _>(me)
         .add::<__path_list_domains, _, _>(list_domains::<S>)
         .add::<__path_overview, _, _>(overview::<S>)
         .add::<__path_register_domain, _, _>(register_domain::<S>)
@@ -190,7 +193,9 @@ fn routes<S: Store + 'static>() -> (Routes<S>, Routes<S>) {
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(
     upload_tls_report,
+    sign_in,
     openapi,
+    me,
     list_domains,
     overview,
     register_domain,
@@ -434,6 +439,40 @@ async fn openapi() -> Response {
         crate::document::JSON,
     )
         .into_response()
+}
+
+/// How the dashboard signs people in; public, no token
+#[utoipa::path(get, path = "/v1/sign-in", operation_id = "signIn",
+    responses((status = 200, description = "OK", body = edge::SignIn)))]
+async fn sign_in<S: Store>(State(api): Shared<S>, _: Query<NoQuery>) -> Json<edge::SignIn> {
+    Json(api.access.sign_in.clone())
+}
+
+/// The caller as the API sees it: whether it may change things
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    /// May register, remove and purge domains and change or retire MTA-STS policies.
+    pub admin: bool,
+    /// Who, for a person to read (e-mail, user name or subject); null without sign-in.
+    pub name: Option<String>,
+}
+
+/// Who is calling, and whether it may change anything
+#[utoipa::path(get, path = "/v1/me", operation_id = "me",
+    responses((status = 200, description = "OK", body = Me)))]
+async fn me(caller: Option<axum::Extension<edge::Caller>>, _: Query<NoQuery>) -> Json<Me> {
+    // Without a caller nothing in the Router restricts changes (IAM policy or the
+    // machine's owner decides), so the dashboard shows them.
+    Json(match caller {
+        Some(axum::Extension(c)) => Me {
+            admin: c.admin,
+            name: c.name,
+        },
+        None => Me {
+            admin: true,
+            name: None,
+        },
+    })
 }
 
 /// Registered domains, and domains reports arrived for, by name
@@ -887,27 +926,52 @@ async fn method_not_allowed() -> Response {
     (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
 }
 
-/// Refuses requests without the configured bearer token (when one is configured).
-async fn require_token<S: Store>(State(api): Shared<S>, request: Request, next: Next) -> Response {
-    let Some(token) = &api.token else {
+/// Refuses requests without a valid bearer token (when the API asks for one): the API
+/// token, or a token the [`edge::BearerCheck`] accepts. The caller it finds goes on the
+/// request for [`edge::require_admin_for_changes`] and `GET /v1/me`.
+async fn require_token<S: Store>(
+    State(api): Shared<S>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let access = &api.access;
+    if access.open() {
         return next.run(request).await;
-    };
+    }
     let given = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    if given.is_some_and(|g| edge::token_matches(g, token)) {
-        return next.run(request).await;
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let found = match (given, &access.token, &access.bearer) {
+        (None, ..) => Err(missing_token_message(access)),
+        (Some(given), Some(token), _) if edge::token_matches(given, token) => {
+            Ok(edge::Caller::api_token())
+        }
+        (Some(given), _, Some(bearer)) => bearer.check(given).await,
+        (Some(_), ..) => Err(missing_token_message(access)),
+    };
+    match found {
+        Ok(caller) => {
+            request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
+        Err(message) => {
+            let body = serde_json::json!({"error": "unauthorized", "message": message});
+            (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                Json(body),
+            )
+                .into_response()
+        }
     }
-    let body = serde_json::json!({
-        "error": "unauthorized",
-        "message": "send the API token as `Authorization: Bearer <token>`",
-    });
-    (
-        StatusCode::UNAUTHORIZED,
-        [(header::WWW_AUTHENTICATE, "Bearer")],
-        Json(body),
-    )
-        .into_response()
+}
+
+fn missing_token_message(access: &edge::Access) -> String {
+    match (&access.token, &access.bearer) {
+        (_, Some(_)) => "sign in, and send the token as `Authorization: Bearer <token>`".into(),
+        _ => "send the API token as `Authorization: Bearer <token>`".into(),
+    }
 }
