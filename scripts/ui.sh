@@ -1,6 +1,6 @@
-# The dashboard in a real browser (tests/ui): Debian's Chromium from apt, playwright-core
-# and axe-core from npm (versions pinned in tests/ui/package-lock.json; no browser
-# download). Source it, then call ui_install (before the cargo builds) and ui_run BIN.
+# The dashboard in a real browser (tests/ui): Debian's Chromium from apt, playwright-core,
+# axe-core and the OpenID provider of the sign-in test (oidc-provider) from npm (versions
+# pinned in tests/ui/package-lock.json; no browser download). Source it, then call ui_install (before the cargo builds) and ui_run BIN.
 
 UI_CHROMIUM=${RAMPART_CHROMIUM:-/usr/bin/chromium}
 
@@ -21,4 +21,6 @@ ui_install() {
 ui_run() {
     echo "== dashboard: every screen in Chromium (screenshots in tests/ui/screenshots/)" >&2
     RAMPART_BIN="$1" RAMPART_CHROMIUM="$UI_CHROMIUM" node --test tests/ui/dashboard.test.mjs
+    echo "== sign-in: OpenID Connect in Chromium against a provider on 127.0.0.1" >&2
+    RAMPART_BIN="$1" RAMPART_CHROMIUM="$UI_CHROMIUM" node --test tests/ui/sign-in.test.mjs
 }

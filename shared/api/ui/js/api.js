@@ -1,8 +1,8 @@
-// The REST API as the screens use it: one `get` that adds the bearer token (kept for this
-// tab only), turns `{"error","message"}` answers into ApiError, and tells the app when the
-// API asks for a token.
+// The REST API as the screens use it: one `send` that adds the bearer token (auth.js), turns
+// `{"error","message"}` answers into ApiError, and after a 401 renews the token once or tells
+// the app the API asks for one.
 
-const TOKEN_KEY = 'rampart.token';
+import { bearer, renew } from './auth.js';
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -10,16 +10,6 @@ export class ApiError extends Error {
     this.status = status;
     this.code = code;
   }
-}
-
-export function token() {
-  return sessionStorage.getItem(TOKEN_KEY);
-}
-
-// A token from the prompt, or later from a sign-in provider.
-export function setToken(value) {
-  if (value) sessionStorage.setItem(TOKEN_KEY, value);
-  else sessionStorage.removeItem(TOKEN_KEY);
 }
 
 // `/v1/...` with its query parameters; parameters that are empty are left out.
@@ -32,9 +22,9 @@ export function apiUrl(path, params = {}) {
   return q ? `${path}?${q}` : path;
 }
 
-async function send(method, path, params, body) {
+async function send(method, path, params, body, again = false) {
   const headers = { accept: 'application/json' };
-  const t = token();
+  const t = await bearer();
   if (t) headers.authorization = `Bearer ${t}`;
   if (body !== undefined) headers['content-type'] = 'application/json';
   let response;
@@ -48,6 +38,7 @@ async function send(method, path, params, body) {
     throw new ApiError(0, 'unreachable', `Rampart did not answer (${e.message}). Is it running?`);
   }
   if (response.status === 401) {
+    if (!again && (await renew())) return send(method, path, params, body, true);
     window.dispatchEvent(new CustomEvent('rampart-unauthorized'));
   }
   const text = await response.text();
@@ -81,7 +72,7 @@ export function domainPath(domain, rest = '') {
 // the bytes are fetched here and handed to the browser as a blob.
 export async function download(path, params, filename) {
   const headers = {};
-  const t = token();
+  const t = await bearer();
   if (t) headers.authorization = `Bearer ${t}`;
   const response = await fetch(apiUrl(path, params), { headers });
   if (!response.ok) {

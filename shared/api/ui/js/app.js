@@ -1,9 +1,11 @@
 // <rampart-app>: the header every screen shares (domain switcher, UTC date range with
-// presets, search, theme), the domain's tabs, the screen the address names, and the token
-// prompt when the API asks for one.
+// presets, search, theme, who is signed in), the domain's tabs, the screen the address names,
+// and the token prompt when the API asks for one. Nothing asks the API for data before
+// sign-in has settled (auth.js).
 
 import { html, nothing } from 'lit';
-import { api, setToken } from './api.js';
+import { api } from './api.js';
+import { session, setToken, signIn, signOut, start } from './auth.js';
 import { LightElement } from './widgets.js';
 import { PRESETS, current, followLinks, href, navigate, range, withParams } from './state.js';
 import './screens/domains.js';
@@ -34,7 +36,9 @@ const SCREENS = {
 const THEMES = ['system', 'light', 'dark'];
 
 class App extends LightElement {
-  static properties = { route: { state: true }, domains: { state: true }, theme: { state: true } };
+  static properties = {
+    route: { state: true }, domains: { state: true }, theme: { state: true }, ready: { state: true },
+  };
 
   constructor() {
     super();
@@ -48,8 +52,28 @@ class App extends LightElement {
     followLinks(this);
     window.addEventListener('popstate', () => this.changed());
     window.addEventListener('rampart-navigate', () => this.changed());
-    window.addEventListener('rampart-unauthorized', () => this.askToken());
-    this.loadDomains();
+    window.addEventListener('rampart-unauthorized', () => { if (session.method === 'token') this.askToken(); });
+    start().then((staying) => {
+      if (!staying) return; // on the way to the identity provider
+      this.route = current();
+      this.ready = true;
+      if (session.error || session.signedOut) return;
+      this.loadMe();
+      this.loadDomains();
+    });
+  }
+
+  // Whether the caller may change things: readers see no forms that would be refused.
+  loadMe() {
+    api.get('/v1/me').then(
+      (me) => {
+        session.admin = me.admin;
+        session.name = me.name;
+        this.requestUpdate();
+        this.querySelector('[data-screen]')?.requestUpdate();
+      },
+      () => {},
+    );
   }
 
   loadDomains() {
@@ -87,11 +111,13 @@ class App extends LightElement {
     setToken(input.value.trim());
     input.value = '';
     this.querySelector('#token-dialog').close();
+    this.loadMe();
     this.loadDomains();
     this.querySelector('[data-screen]')?.refresh();
   }
 
   updated() {
+    if (!this.ready) return;
     const screen = this.querySelector('[data-screen]');
     if (screen && screen.dataset.address !== location.pathname + location.search) {
       screen.dataset.address = location.pathname + location.search;
@@ -130,15 +156,20 @@ class App extends LightElement {
         </details>
         <span class="spacer"></span>
         <a href=${href('messages', null)} aria-current=${screen === 'messages' ? 'page' : 'false'}>Ingest health</a>
-        <button type="button" @click=${() => this.cycleTheme()} aria-label="Theme: ${this.theme}. Change theme">
-          ${this.theme === 'dark' ? '☾' : this.theme === 'light' ? '☀' : '◐'} ${this.theme}
+        ${this.who()}
+        <button type="button" @click=${() => this.cycleTheme()} aria-label="Theme: ${this.theme}. Change theme" title="Theme: ${this.theme}">
+          ${this.theme === 'dark' ? '☾' : this.theme === 'light' ? '☀' : '◐'}<span class="theme-name"> ${this.theme}</span>
         </button>
       </header>
       ${domain !== null ? this.tabs(domain, screen) : nothing}
       <main id="main">
-        ${known
-          ? this.screen(known.tag)
-          : html`<div class="error-box" role="alert"><strong>not_found</strong>: there is no screen “${screen}”. <a href=${href('domains', null)}>All domains</a></div>`}
+        ${!this.ready
+          ? html`<p class="muted" role="status">Signing in…</p>`
+          : session.error || session.signedOut
+            ? this.signInPanel()
+            : known
+              ? this.screen(known.tag)
+              : html`<div class="error-box" role="alert"><strong>not_found</strong>: there is no screen “${screen}”. <a href=${href('domains', null)}>All domains</a></div>`}
       </main>
       <dialog id="token-dialog" aria-labelledby="token-title">
         <form @submit=${(e) => this.submitToken(e)}>
@@ -149,6 +180,26 @@ class App extends LightElement {
           <p><button class="primary" type="submit">Use token</button></p>
         </form>
       </dialog>`;
+  }
+
+  // Who is signed in, whether they may change things, and the way out.
+  who() {
+    if (!this.ready || session.signedOut || !['oidc', 'token'].includes(session.method)) return nothing;
+    return html`<span class="who">
+      ${session.name ? html`<span title="Signed in">${session.name}</span>` : nothing}
+      ${session.admin ? nothing : html`<span class="chip" title="May read, not change: changes need the rampart-admin group">reader</span>`}
+      <button type="button" @click=${() => signOut()} title=${session.name ? `Sign ${session.name} out` : 'Sign out'}>Sign out</button>
+    </span>`;
+  }
+
+  signInPanel() {
+    return html`<section class="card sign-in" aria-labelledby="sign-in-title">
+      <h1 id="sign-in-title">${session.signedOut ? 'Signed out' : 'Not signed in'}</h1>
+      ${session.error ? html`<div class="error-box" role="alert">${session.error}</div>` : html`<p>You have signed out of Rampart.</p>`}
+      ${session.method === 'oidc'
+        ? html`<p><button class="primary" type="button" @click=${() => signIn()}>Sign in</button></p>`
+        : html`<p><a href=${href('domains', null)}>Open the dashboard</a></p>`}
+    </section>`;
   }
 
   tabs(domain, screen) {

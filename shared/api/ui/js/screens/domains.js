@@ -4,6 +4,7 @@
 
 import { html, nothing } from 'lit';
 import { api } from '../api.js';
+import { session } from '../auth.js';
 import { POLICIES, count, counted, day, ratio, share } from '../format.js';
 import { addDays, href, navigate, range, withParams } from '../state.js';
 import { Screen, errorBox, table, view } from '../widgets.js';
@@ -29,6 +30,11 @@ class Domains extends Screen {
         <h2 id="domains-title" class="visually-hidden">All domains</h2>
         ${view(this.slot('overview'), (o) => this.list(o, q, sort, r))}
       </section>
+      ${session.admin ? this.addForm() : nothing}`;
+  }
+
+  addForm() {
+    return html`
       <section class="card" style="margin-top:1rem" aria-labelledby="add-title">
         <h2 id="add-title">Add a domain</h2>
         <p class="muted">Rampart answers with the DNS records that send the domain's reports here.</p>

@@ -4,6 +4,7 @@
 
 import { html, nothing } from 'lit';
 import { ApiError, api, domainPath } from '../api.js';
+import { session } from '../auth.js';
 import { count, counted, moment } from '../format.js';
 import { addDays, href, utcToday } from '../state.js';
 import { Screen, errorBox, table, view } from '../widgets.js';
@@ -51,7 +52,38 @@ class MtaSts extends Screen {
       ${p ? nothing : html`<div class="notice">No policy is hosted for this domain yet. Start in <strong>testing</strong>: senders report
         TLS failures (TLS tab) but deliver anyway. Move to <strong>enforce</strong> after a week or two without failures.</div>`}
       <div class="grid">
-        <section class="card span-6" aria-labelledby="form-title">
+        ${session.admin ? this.form(p, current, mode) : html`<section class="card span-6" aria-labelledby="form-title">
+          <h2 id="form-title">Change the policy</h2>
+          <p class="muted">You may read this policy; changing it needs the <code>rampart-admin</code> group.</p>
+        </section>`}
+        <section class="card span-6" aria-labelledby="served-title">
+          <h2 id="served-title">Served now</h2>
+          ${p ? this.served(p) : html`<p class="muted">Nothing yet.</p>`}
+        </section>
+        ${p ? html`<section class="card span-12" aria-labelledby="history-title">
+          <h2 id="history-title">History</h2>
+          ${table({
+            caption: html`${counted(p.versions.length, 'version', 'versions')}`,
+            rows: p.versions,
+            columns: [
+              { key: 'version', label: 'Version', num: true },
+              { key: 'created_at', label: 'Published', render: (v) => html`<time title=${v.created_at}>${moment(v.created_at)}</time>` },
+              { key: 'mode', label: 'Mode' },
+              { key: 'mx', label: 'MX', render: (v) => html`<span class="mono">${(v.mx ?? []).join(', ') || '–'}</span>` },
+              { key: 'max_age', label: 'max_age', num: true },
+              { key: 'id', label: 'Policy id', render: (v) => html`<span class="mono">${v.id}</span>` },
+            ],
+          })}
+          ${p.state === 'active' && session.admin ? html`<p><button type="button" @click=${() => this.confirmRetire()}>Retire hosting…</button></p>` : nothing}
+        </section>` : nothing}
+      </div>
+      ${this.enforceDialog()}
+      ${this.retireDialog(p)}`;
+  }
+
+  // The form that hosts or changes the policy: admins only.
+  form(p, current, mode) {
+    return html`<section class="card span-6" aria-labelledby="form-title">
           <h2 id="form-title">${p ? 'Change the policy' : 'Host a policy'}</h2>
           <form @submit=${(e) => this.submit(e, current)} novalidate>
             <fieldset><legend>Mode</legend>
@@ -74,30 +106,7 @@ class MtaSts extends Screen {
             <p><button class="primary" type="submit">${p ? 'Publish this policy' : 'Host this policy'}</button></p>
             <div aria-live="polite">${this.saved ? html`<p class="pass">✓ Version ${this.saved.current.version} published; senders see it once the id below is in DNS.</p>` : nothing}</div>
           </form>
-        </section>
-        <section class="card span-6" aria-labelledby="served-title">
-          <h2 id="served-title">Served now</h2>
-          ${p ? this.served(p) : html`<p class="muted">Nothing yet.</p>`}
-        </section>
-        ${p ? html`<section class="card span-12" aria-labelledby="history-title">
-          <h2 id="history-title">History</h2>
-          ${table({
-            caption: html`${counted(p.versions.length, 'version', 'versions')}`,
-            rows: p.versions,
-            columns: [
-              { key: 'version', label: 'Version', num: true },
-              { key: 'created_at', label: 'Published', render: (v) => html`<time title=${v.created_at}>${moment(v.created_at)}</time>` },
-              { key: 'mode', label: 'Mode' },
-              { key: 'mx', label: 'MX', render: (v) => html`<span class="mono">${(v.mx ?? []).join(', ') || '–'}</span>` },
-              { key: 'max_age', label: 'max_age', num: true },
-              { key: 'id', label: 'Policy id', render: (v) => html`<span class="mono">${v.id}</span>` },
-            ],
-          })}
-          ${p.state === 'active' ? html`<p><button type="button" @click=${() => this.confirmRetire()}>Retire hosting…</button></p>` : nothing}
-        </section>` : nothing}
-      </div>
-      ${this.enforceDialog()}
-      ${this.retireDialog(p)}`;
+        </section>`;
   }
 
   served(p) {
