@@ -241,6 +241,48 @@ fn a_token_is_required_when_set_and_beyond_loopback() {
     );
 }
 
+/// An OpenID Connect issuer that cannot be used stops `rampart serve` at start, naming the
+/// address and what failed, rather than at the first sign-in.
+#[test]
+fn an_oidc_issuer_is_checked_at_start() {
+    let data = fresh_dir("serve-oidc");
+    let refused = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_rampart"))
+            .env("RAMPART_RESOLVER", "off")
+            .env_remove("RAMPART_TOKEN")
+            .args(["serve", "--data", data.to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let stderr = refused(&[
+        "--oidc-issuer",
+        "http://127.0.0.1:9",
+        "--oidc-audience",
+        "ui",
+    ]);
+    assert!(
+        stderr.contains(
+            "--oidc-issuer http://127.0.0.1:9: http://127.0.0.1:9/.well-known/openid-configuration: cannot fetch"
+        ),
+        "{stderr}"
+    );
+    let stderr = refused(&[
+        "--oidc-issuer",
+        "http://id.example.com",
+        "--oidc-audience",
+        "ui",
+    ]);
+    assert!(
+        stderr.contains("must be https (http only on a loopback address)"),
+        "{stderr}"
+    );
+    let stderr = refused(&["--oidc-issuer", "https://id.example.com"]);
+    assert!(stderr.contains("--oidc-audience <CLIENT_ID>"), "{stderr}");
+}
+
 /// `--token-file` reads the token's first line; `--insecure-http` lets it be served over
 /// plain HTTP beyond loopback (behind a proxy that ends TLS).
 #[test]

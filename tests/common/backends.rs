@@ -14,7 +14,7 @@ use rampart_store::{Faults, RawKey, Store};
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
-fn unique(prefix: &str) -> String {
+pub fn unique(prefix: &str) -> String {
     format!(
         "{prefix}-{}-{}",
         std::process::id(),

@@ -39,7 +39,7 @@ class Template:
     """The template's Globals, parameters and conditions, and a resolver for the intrinsic
     functions its environment variables use."""
 
-    def __init__(self, path, resources):
+    def __init__(self, path, resources, params=None):
         self.doc, problems = decode(path)
         if self.doc is None:
             raise SystemExit(f"{path}: {problems}")
@@ -47,6 +47,7 @@ class Template:
             name: spec.get("Default", "") for name, spec in self.doc["Parameters"].items()
         }
         self.params["InboundDomain"] = INBOUND_DOMAIN
+        self.params.update(params or {})
         self.resources = resources
         self.conditions = {}
         for name, expr in self.doc["Conditions"].items():
@@ -96,6 +97,8 @@ class Template:
         if fn == "Fn::Join":
             sep, items = arg
             return sep.join(self.resolve(items))
+        if fn == "Fn::Or":
+            return any(self.resolve(x) for x in arg)
         if fn == "Condition":
             return self.conditions[arg]
         raise SystemExit(f"{fn} is not modelled by this check")
@@ -352,6 +355,34 @@ def main():
     source = json.loads(sources["body"])["sources"][0]["source"]
     expect("ingest stored the source's country and AS",
            (source["country"], source["asn"], source["as_org"]), ("DE", 8560, "IONOS SE"))
+
+    # The dashboard's sign-in, as GET /v1/sign-in tells it with the template's environment:
+    # IAM by default; with CognitoSignIn, the stack's pool (created here on moto's Cognito),
+    # its public client and the hosted sign-in page's endpoints.
+    (kind, iam), = invoke(bin_dir / "query", env["query"], [http_event("GET", "/v1/sign-in")])
+    expect("without an issuer the dashboard is told IAM", json.loads(iam["body"]),
+           {"method": "iam", "oidc": None})
+    cognito = boto3.client("cognito-idp", **aws)
+    pool = cognito.create_user_pool(PoolName=f"rampart-people-{suffix}")["UserPool"]["Id"]
+    client = cognito.create_user_pool_client(
+        UserPoolId=pool, ClientName="dashboard", GenerateSecret=False,
+        AllowedOAuthFlows=["code"], AllowedOAuthScopes=["openid", "email"],
+        CallbackURLs=[f"{API_ENDPOINT}/ui/"])["UserPoolClient"]["ClientId"]
+    with_pool = Template(template_path, {
+        **template.resources, "UserPool": pool, "DashboardClient": client,
+        "UserPoolDomain": f"rampart-{ACCOUNT}",
+    }, params={"CognitoSignIn": "true"})
+    query_env = with_pool.environment(with_pool.function("query"))
+    (kind, signin), = invoke(bin_dir / "query", query_env, [http_event("GET", "/v1/sign-in")])
+    hosted = f"https://rampart-{ACCOUNT}.auth.{REGION}.amazoncognito.com"
+    expect("with CognitoSignIn the dashboard signs in at the stack's pool",
+           json.loads(signin["body"]),
+           {"method": "oidc", "oidc": {
+               "issuer": f"https://cognito-idp.{REGION}.amazonaws.com/{pool}",
+               "client_id": client, "scope": "openid email",
+               "authorization_endpoint": f"{hosted}/oauth2/authorize",
+               "token_endpoint": f"{hosted}/oauth2/token",
+               "end_session_endpoint": f"{hosted}/logout"}})
 
 
 main()

@@ -240,3 +240,25 @@ test('on a phone in dark: signed in as a reader, and signed out, the page fits a
   assert.deepEqual(seen.errors, []);
   await context.close();
 });
+
+test('a refused sign-in, and a deployment without sign-in, say so in place', async () => {
+  const { page: p, context } = await page();
+  await p.goto(`${origin}/ui/?error=access_denied&error_description=the+user+cancelled&state=nope`);
+  await p.waitForSelector('.sign-in [role=alert]');
+  assert.equal(
+    (await p.textContent('.sign-in [role=alert]')).trim(),
+    'The identity provider refused the sign-in: access_denied (the user cancelled).',
+  );
+  assert.equal(await p.locator('.sign-in button', { hasText: 'Sign in' }).count(), 1);
+  assert.equal(new URL(p.url()).search, '', 'the error leaves the address');
+
+  // A deployment on IAM alone (the Lambda's answer when neither CognitoSignIn nor JwtIssuer
+  // is set), stood in for by the browser: the only answer here not from Rampart itself.
+  await p.route(`${origin}/v1/sign-in`, (route) => route.fulfill({ json: { method: 'iam', oidc: null } }));
+  await p.goto(`${origin}/ui/domains`);
+  await p.waitForSelector('.sign-in [role=alert]');
+  assert.match(await p.textContent('.sign-in h1'), /Sign-in is not set up/);
+  assert.match(await p.textContent('.sign-in [role=alert]'), /CognitoSignIn=true or with JwtIssuer/);
+  await p.screenshot({ path: path.join(SHOTS, 'sign-in-iam.png') });
+  await context.close();
+});

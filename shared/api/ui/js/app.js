@@ -194,11 +194,11 @@ class App extends LightElement {
 
   signInPanel() {
     return html`<section class="card sign-in" aria-labelledby="sign-in-title">
-      <h1 id="sign-in-title">${session.signedOut ? 'Signed out' : 'Not signed in'}</h1>
+      <h1 id="sign-in-title">${session.signedOut ? 'Signed out' : session.method === 'iam' ? 'Sign-in is not set up' : 'Not signed in'}</h1>
       ${session.error ? html`<div class="error-box" role="alert">${session.error}</div>` : html`<p>You have signed out of Rampart.</p>`}
       ${session.method === 'oidc'
         ? html`<p><button class="primary" type="button" @click=${() => signIn()}>Sign in</button></p>`
-        : html`<p><a href=${href('domains', null)}>Open the dashboard</a></p>`}
+        : session.method === 'iam' ? nothing : html`<p><a href=${href('domains', null)}>Open the dashboard</a></p>`}
     </section>`;
   }
 

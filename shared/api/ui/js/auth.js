@@ -33,20 +33,27 @@ export async function start() {
     return true;
   }
   session.method = config.method;
-  if (config.method !== 'oidc') return true;
-  try {
-    client = await withEndpoints(config.oidc);
-  } catch (e) {
-    session.error = `The identity provider ${config.oidc.issuer} cannot be reached (${e.message}).`;
+  if (config.method === 'iam') {
+    session.error = 'This deployment takes AWS SigV4 signatures only, which a browser cannot make. '
+      + 'To use the dashboard, deploy it with CognitoSignIn=true or with JwtIssuer and JwtAudience (docs/sign-in.md).';
     return true;
   }
+  if (config.method === 'oidc') {
+    try {
+      client = await withEndpoints(config.oidc);
+    } catch (e) {
+      session.error = `The identity provider ${config.oidc.issuer} cannot be reached (${e.message}).`;
+      return true;
+    }
+  }
+  if (location.pathname === SIGNED_OUT && config.method !== 'none') {
+    session.signedOut = true;
+    return true;
+  }
+  if (config.method !== 'oidc') return true;
   const params = new URLSearchParams(location.search);
   if (location.pathname === CALLBACK && (params.has('code') || params.has('error'))) {
     await finish(params);
-    return true;
-  }
-  if (location.pathname === SIGNED_OUT) {
-    session.signedOut = true;
     return true;
   }
   await signIn();
