@@ -1,139 +1,15 @@
-//! The verifier against a real issuer on 127.0.0.1: an axum server publishing a discovery
-//! document and a JWK Set that the test rotates, and tokens signed with ring's keys.
+//! The verifier against a real issuer on 127.0.0.1 (tests/issuer): a discovery document, a
+//! JWK Set the test rotates, and tokens signed with ring's keys.
 
-use std::sync::{Arc, Mutex};
+mod issuer;
+
 use std::time::Duration;
 
-use axum::Json;
-use axum::Router;
-use axum::extract::State;
-use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use issuer::{AUDIENCE, TestKey, now, start_issuer};
 use rampart_oidc::{Refusal, SetupError, Verifier};
-use ring::rand::SystemRandom;
-use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
 use serde_json::{Value, json};
-
-const AUDIENCE: &str = "rampart-dashboard";
-
-/// One signing key of the test issuer.
-enum TestKey {
-    Es256(EcdsaKeyPair),
-    Ed25519(Ed25519KeyPair),
-}
-
-impl TestKey {
-    fn es256() -> TestKey {
-        let rng = SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        TestKey::Es256(
-            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
-                .unwrap(),
-        )
-    }
-
-    fn ed25519() -> TestKey {
-        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
-        TestKey::Ed25519(Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap())
-    }
-
-    fn jwk(&self, kid: &str) -> Value {
-        match self {
-            TestKey::Es256(pair) => {
-                let point = pair.public_key().as_ref();
-                json!({"kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": kid,
-                       "x": B64.encode(&point[1..33]), "y": B64.encode(&point[33..])})
-            }
-            TestKey::Ed25519(pair) => json!({"kty": "OKP", "crv": "Ed25519", "kid": kid,
-                "x": B64.encode(pair.public_key().as_ref())}),
-        }
-    }
-
-    fn alg(&self) -> &'static str {
-        match self {
-            TestKey::Es256(_) => "ES256",
-            TestKey::Ed25519(_) => "EdDSA",
-        }
-    }
-
-    /// A compact JWS of `claims` with header `{alg, kid}`.
-    fn sign(&self, kid: &str, claims: &Value) -> String {
-        let header = json!({"alg": self.alg(), "typ": "JWT", "kid": kid});
-        let message = format!(
-            "{}.{}",
-            B64.encode(header.to_string()),
-            B64.encode(claims.to_string())
-        );
-        let signature = match self {
-            TestKey::Es256(pair) => pair
-                .sign(&SystemRandom::new(), message.as_bytes())
-                .unwrap()
-                .as_ref()
-                .to_vec(),
-            TestKey::Ed25519(pair) => pair.sign(message.as_bytes()).as_ref().to_vec(),
-        };
-        format!("{message}.{}", B64.encode(signature))
-    }
-}
-
-/// The issuer: its address, and the JWK Set it publishes now.
-struct Issuer {
-    url: String,
-    jwks: Arc<Mutex<Value>>,
-    jwks_fetches: Arc<Mutex<usize>>,
-}
-
-#[derive(Clone)]
-struct Published {
-    issuer: String,
-    jwks: Arc<Mutex<Value>>,
-    fetches: Arc<Mutex<usize>>,
-}
-
-async fn start_issuer(jwks: Value, claimed_issuer: Option<&str>) -> Issuer {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let published = Published {
-        issuer: claimed_issuer.map_or(url.clone(), str::to_owned),
-        jwks: Arc::new(Mutex::new(jwks)),
-        fetches: Arc::new(Mutex::new(0)),
-    };
-    let app = Router::new()
-        .route(
-            "/.well-known/openid-configuration",
-            get(|State(p): State<Published>| async move {
-                Json(json!({
-                    "issuer": p.issuer,
-                    "authorization_endpoint": format!("{}/auth", p.issuer),
-                    "token_endpoint": format!("{}/token", p.issuer),
-                    "jwks_uri": format!("{}/jwks", p.issuer),
-                    "end_session_endpoint": format!("{}/session/end", p.issuer),
-                }))
-            }),
-        )
-        .route(
-            "/jwks",
-            get(|State(p): State<Published>| async move {
-                *p.fetches.lock().unwrap() += 1;
-                Json(p.jwks.lock().unwrap().clone())
-            }),
-        )
-        .with_state(published.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Issuer {
-        url,
-        jwks: published.jwks,
-        jwks_fetches: published.fetches,
-    }
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
 
 fn claims(issuer: &str) -> Value {
     json!({"iss": issuer, "aud": AUDIENCE, "sub": "reader-1", "exp": now() + 600,
@@ -155,10 +31,12 @@ fn with(mut base: Value, change: Value) -> Value {
 async fn valid_tokens_pass_and_every_bad_one_is_refused_with_its_reason() {
     let key = TestKey::es256();
     let ed = TestKey::ed25519();
+    let rsa = TestKey::rs256();
     let stranger = TestKey::es256();
     let jwks = json!({"keys": [
         key.jwk("k1"),
         ed.jwk("ed"),
+        rsa.jwk("rsa"),
         // Left out, without spoiling the others: an encryption key, a shared secret, a type
         // nobody knows.
         {"kty": "RSA", "use": "enc", "kid": "enc", "n": "AQAB", "e": "AQAB"},
@@ -172,13 +50,14 @@ async fn valid_tokens_pass_and_every_bad_one_is_refused_with_its_reason() {
         discovery.end_session_endpoint.as_deref(),
         Some(format!("{}/session/end", issuer.url).as_str())
     );
-    assert_eq!(verifier.load_keys().await.unwrap(), 2);
+    assert_eq!(verifier.load_keys().await.unwrap(), 3);
 
     let good = claims(&issuer.url);
     let got = verifier.verify(&key.sign("k1", &good)).await.unwrap();
     assert_eq!(got["sub"], "reader-1");
     assert_eq!(got["groups"], json!(["rampart-readers"]));
     assert!(verifier.verify(&ed.sign("ed", &good)).await.is_ok());
+    assert!(verifier.verify(&rsa.sign("rsa", &good)).await.is_ok());
     // A Cognito access token: no `aud`, the client in `client_id`.
     let access = with(good.clone(), json!({"aud": null, "client_id": AUDIENCE}));
     assert!(verifier.verify(&key.sign("k1", &access)).await.is_ok());

@@ -132,9 +132,41 @@ class App extends LightElement {
     const { screen, domain, params } = this.route;
     const r = range(params);
     const known = SCREENS[screen];
+    // Before sign-in, and on the sign-in panels, the header offers no data to go to.
+    const signedIn = this.ready && !session.error && !session.signedOut;
     return html`
       <header class="top">
         <a class="brand" href=${href('domains', null)}>Ram<span>part</span></a>
+        ${signedIn ? this.controls(screen, domain, r) : html`<span class="spacer"></span>`}
+        ${this.who()}
+        <button type="button" @click=${() => this.cycleTheme()} aria-label="Theme: ${this.theme}. Change theme" title="Theme: ${this.theme}">
+          ${this.theme === 'dark' ? '☾' : this.theme === 'light' ? '☀' : '◐'}<span class="theme-name"> ${this.theme}</span>
+        </button>
+      </header>
+      ${domain !== null && signedIn ? this.tabs(domain, screen) : nothing}
+      <main id="main">
+        ${!this.ready
+          ? html`<p class="muted" role="status">Signing in…</p>`
+          : session.error || session.signedOut
+            ? this.signInPanel()
+            : known
+              ? this.screen(known.tag)
+              : html`<div class="error-box" role="alert"><strong>not_found</strong>: there is no screen “${screen}”. <a href=${href('domains', null)}>All domains</a></div>`}
+      </main>
+      <dialog id="token-dialog" aria-labelledby="token-title">
+        <form @submit=${(e) => this.submitToken(e)}>
+          <h2 id="token-title">API token</h2>
+          <p>This Rampart asks for its API token (the one <code>rampart serve --token-file</code> was given).
+            It is kept for this tab only.</p>
+          <label class="field">Token <input id="token-input" type="password" autocomplete="current-password" required></label>
+          <p><button class="primary" type="submit">Use token</button></p>
+        </form>
+      </dialog>`;
+  }
+
+  // The domain switcher, the range and Ingest health.
+  controls(screen, domain, r) {
+    return html`
         <form role="search" @submit=${(e) => this.search(e)}>
           <label class="field">Domain
             <input list="domain-list" name="domain" .value=${domain ?? ''} placeholder="example.com" size="18"
@@ -155,31 +187,7 @@ class App extends LightElement {
           </form>
         </details>
         <span class="spacer"></span>
-        <a href=${href('messages', null)} aria-current=${screen === 'messages' ? 'page' : 'false'}>Ingest health</a>
-        ${this.who()}
-        <button type="button" @click=${() => this.cycleTheme()} aria-label="Theme: ${this.theme}. Change theme" title="Theme: ${this.theme}">
-          ${this.theme === 'dark' ? '☾' : this.theme === 'light' ? '☀' : '◐'}<span class="theme-name"> ${this.theme}</span>
-        </button>
-      </header>
-      ${domain !== null ? this.tabs(domain, screen) : nothing}
-      <main id="main">
-        ${!this.ready
-          ? html`<p class="muted" role="status">Signing in…</p>`
-          : session.error || session.signedOut
-            ? this.signInPanel()
-            : known
-              ? this.screen(known.tag)
-              : html`<div class="error-box" role="alert"><strong>not_found</strong>: there is no screen “${screen}”. <a href=${href('domains', null)}>All domains</a></div>`}
-      </main>
-      <dialog id="token-dialog" aria-labelledby="token-title">
-        <form @submit=${(e) => this.submitToken(e)}>
-          <h2 id="token-title">API token</h2>
-          <p>This Rampart asks for its API token (the one <code>rampart serve --token-file</code> was given).
-            It is kept for this tab only.</p>
-          <label class="field">Token <input id="token-input" type="password" autocomplete="current-password" required></label>
-          <p><button class="primary" type="submit">Use token</button></p>
-        </form>
-      </dialog>`;
+        <a href=${href('messages', null)} aria-current=${screen === 'messages' ? 'page' : 'false'}>Ingest health</a>`;
   }
 
   // Who is signed in, whether they may change things, and the way out.
