@@ -218,6 +218,20 @@ test('an admin signs in and changes things; an expiring token is refreshed', asy
   assert.ok(provider.refreshes.count >= 1, `the token was refreshed: ${seen.grants}`);
   assert.notEqual(seen.bearers.at(-1), token, 'the new token is sent');
   assert.equal((await as(seen.bearers.at(-1), 'GET', '/v1/me')).status, 200);
+
+  // A 401 (a token the API no longer takes: here one answer stood in for by the browser)
+  // refreshes the token once and sends the request again.
+  const before = provider.refreshes.count;
+  let refused = 0;
+  await p.route(`${origin}/v1/overview*`, (route) => {
+    if (refused++ > 0) return route.continue();
+    return route.fulfill({ status: 401, json: { error: 'unauthorized', message: 'the token has expired; sign in again' } });
+  });
+  await p.click('a.brand');
+  await p.waitForSelector('r-domains[data-ready] table');
+  assert.equal(refused, 2, 'refused once, then sent again');
+  assert.equal(provider.refreshes.count, before + 1);
+  assert.equal(await p.locator('.error-box').count(), 0);
   assert.deepEqual(seen.errors, []);
   await context.close();
 });
