@@ -41,7 +41,12 @@ export async function startProvider(port, dashboardOrigin, { idTokenSeconds = 36
       return grant;
     },
     issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
-    ttl: { IdToken: idTokenSeconds, AccessToken: idTokenSeconds },
+    ttl: {
+      IdToken: idTokenSeconds, AccessToken: idTokenSeconds, RefreshToken: 3600,
+      Interaction: 600, Grant: 3600, Session: 3600,
+    },
+    // The dashboard calls the token endpoint from its own origin, the redirect URI's.
+    clientBasedCORS: (ctx, origin, client) => client.redirectUris.some((uri) => new URL(uri).origin === origin),
     cookies: { keys: ['rampart-test-only'] },
     features: { devInteractions: { enabled: true }, rpInitiatedLogout: { enabled: true } },
   });

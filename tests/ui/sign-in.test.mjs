@@ -134,6 +134,13 @@ test('the API answers people only with a valid token, and scripts with the API t
       end_session_endpoint: `${provider.issuer}/session/end`,
     },
   });
+  // The page may talk to Rampart and the provider only, and run no inline script but its
+  // import map.
+  const ui = await fetch(`${origin}/ui/domains`);
+  const policy = ui.headers.get('content-security-policy');
+  assert.match(policy, /^default-src 'self'; script-src 'self' 'sha256-[A-Za-z0-9+/]{43}='; /);
+  assert.ok(policy.includes(`; connect-src 'self' ${provider.issuer}; `), policy);
+  assert.equal(ui.headers.get('referrer-policy'), 'no-referrer');
   const none = await fetch(`${origin}/v1/domains`);
   assert.equal(none.status, 401);
   assert.deepEqual(await none.json(), {
@@ -246,7 +253,7 @@ test('on a phone in dark: signed in as a reader, and signed out, the page fits a
   await p.goto(`${origin}/ui/signed-out`);
   await p.waitForSelector('.sign-in');
   assert.equal(await overflow(), 0);
-  await p.addScriptTag({ content: AXE });
+  await p.evaluate(AXE); // through DevTools: the page's CSP allows no inline script
   const violations = await p.evaluate(async () => (await window.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa'] }))
     .violations.filter((v) => ['serious', 'critical'].includes(v.impact)).map((v) => v.id));
   assert.deepEqual(violations, []);

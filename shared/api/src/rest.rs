@@ -245,10 +245,22 @@ pub fn router<S: Store + 'static>(api: Arc<Api<S>>) -> Router {
     public
         .router
         // The dashboard's files hold no data: public, like the upload.
-        .merge(crate::ui::router())
+        .merge(crate::ui::router(&sign_in_urls(&api.access.sign_in)))
         .merge(protected)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(api)
+}
+
+/// The identity provider's addresses the dashboard fetches (discovery, tokens).
+fn sign_in_urls(sign_in: &edge::SignIn) -> Vec<&str> {
+    let Some(oidc) = &sign_in.oidc else {
+        return Vec::new();
+    };
+    [Some(&oidc.issuer), oidc.token_endpoint.as_ref()]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .collect()
 }
 
 /// What every error answers.

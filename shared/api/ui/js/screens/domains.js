@@ -49,7 +49,9 @@ class Domains extends Screen {
   list(o, q, sort, r) {
     const rows = o.domains.filter((d) => d.domain.includes(q));
     if (o.domains.length === 0) {
-      return html`<p>No domain yet. Add one below: Rampart shows the records to publish, and reports usually arrive within 24 to 48 hours.</p>`;
+      return session.admin
+        ? html`<p>No domain yet. Add one below: Rampart shows the records to publish, and reports usually arrive within 24 to 48 hours.</p>`
+        : html`<p>No domain yet. An admin adds domains; reports usually arrive within 24 to 48 hours of that.</p>`;
     }
     const domainLink = (d) => {
       if (!d.domain) return html`<span class="muted">(reports naming no domain)</span>`;
