@@ -384,5 +384,26 @@ def main():
                "token_endpoint": f"{hosted}/oauth2/token",
                "end_session_endpoint": f"{hosted}/logout"}})
 
+    # Another issuer (Entra ID's form): what the operator gave; endpoints left empty are
+    # for the browser to discover.
+    entra = "https://login.microsoftonline.com/00000000-0000-0000-0000-000000000001/v2.0"
+    with_issuer = Template(template_path, template.resources, params={
+        "JwtIssuer": entra, "JwtAudience": "dashboard-app-id",
+        "JwtTokenEndpoint": "https://tokens.example.net/oauth2/v2.0/token",
+    })
+    query_env = with_issuer.environment(with_issuer.function("query"))
+    (kind, signin), = invoke(bin_dir / "query", query_env, [http_event("GET", "/v1/sign-in")])
+    expect("with JwtIssuer the dashboard signs in there", json.loads(signin["body"]),
+           {"method": "oidc", "oidc": {
+               "issuer": entra, "client_id": "dashboard-app-id",
+               "scope": "openid email profile", "authorization_endpoint": None,
+               "token_endpoint": "https://tokens.example.net/oauth2/v2.0/token",
+               "end_session_endpoint": None}})
+    (kind, page), = invoke(bin_dir / "query", query_env, [http_event("GET", "/ui/domains")])
+    policy = page["headers"]["content-security-policy"]
+    expect("and its page may connect to the issuer and the token endpoint only",
+           next(d for d in policy.split("; ") if d.startswith("connect-src")),
+           "connect-src 'self' https://login.microsoftonline.com https://tokens.example.net")
+
 
 main()
