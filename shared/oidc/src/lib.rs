@@ -90,15 +90,20 @@ pub struct Verifier {
     keys: RwLock<Cached>,
     /// One fetch of the keys at a time; others wait for it and use its result.
     fetching: tokio::sync::Mutex<()>,
-    /// A token naming an unknown key fetches the keys again at most this often, so a flood
-    /// of forged key ids cannot turn Rampart into a load on the issuer.
+    /// The keys are fetched at most this often, whatever asks (a token naming an unknown
+    /// key, stale keys) and whether the last fetch worked or not: neither a flood of forged
+    /// key ids nor an issuer that is down makes every request wait on a fetch.
     min_refetch: Duration,
 }
 
 #[derive(Default)]
 struct Cached {
     set: Arc<KeySet>,
+    /// The last fetch that worked.
     fetched: Option<Instant>,
+    /// The last fetch, worked or not, and why it failed if it did.
+    attempted: Option<Instant>,
+    failure: Option<String>,
 }
 
 impl Verifier {
@@ -213,30 +218,68 @@ impl Verifier {
     }
 
     /// The key set to look `kid` up in: fetched again when stale, or when `kid` is not in
-    /// it and the last fetch is old enough (the issuer may have rotated its keys).
+    /// it (the issuer may have rotated its keys), unless a fetch was tried within
+    /// `min_refetch`.
     async fn keys_for(&self, kid: Option<&str>) -> Result<Arc<KeySet>, Refusal> {
-        let (set, fetched) = self.cached();
-        let age = fetched.map(|at| at.elapsed());
-        let stale = age.is_none_or(|age| age >= KEYS_MAX_AGE);
-        let missing = set.find(kid).is_none() && age.is_none_or(|age| age >= self.min_refetch);
-        if stale || missing {
-            match self.refresh(fetched).await {
+        let (set, fetched, attempted, failure) = {
+            let c = self.keys.read().unwrap_or_else(|e| e.into_inner());
+            (
+                Arc::clone(&c.set),
+                c.fetched,
+                c.attempted,
+                c.failure.clone(),
+            )
+        };
+        let stale = fetched.is_none_or(|at| at.elapsed() >= KEYS_MAX_AGE);
+        let wanted = stale || set.find(kid).is_none();
+        let allowed = attempted.is_none_or(|at| at.elapsed() >= self.min_refetch);
+        if wanted && allowed {
+            match self.refresh(attempted).await {
                 Ok(()) => {}
                 // Keys that worked a moment ago still work while the issuer is unreachable.
                 Err(e) if set.by_id.is_empty() => return Err(e),
                 Err(e) => tracing::warn!(issuer = %self.issuer, "keeping the cached keys: {e}"),
             }
+        } else if set.by_id.is_empty()
+            && let Some(failure) = failure
+        {
+            return Err(Refusal::KeysUnavailable(failure));
         }
         Ok(self.cached().0)
     }
 
-    /// Fetches the keys unless another caller did since `seen`.
+    /// Fetches the keys unless another caller tried since `seen`.
     async fn refresh(&self, seen: Option<Instant>) -> Result<(), Refusal> {
         let _one = self.fetching.lock().await;
-        let (_, fetched) = self.cached();
-        if fetched.is_some() && fetched != seen {
+        let attempted = self
+            .keys
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .attempted;
+        if attempted.is_some() && attempted != seen {
             return Ok(());
         }
+        let fetched = self.fetch_keys().await;
+        let mut cached = self.keys.write().unwrap_or_else(|e| e.into_inner());
+        cached.attempted = Some(Instant::now());
+        match fetched {
+            Ok(set) => {
+                cached.set = Arc::new(set);
+                cached.fetched = cached.attempted;
+                cached.failure = None;
+                Ok(())
+            }
+            Err(refusal) => {
+                cached.failure = Some(match &refusal {
+                    Refusal::KeysUnavailable(why) => why.clone(),
+                    other => other.to_string(),
+                });
+                Err(refusal)
+            }
+        }
+    }
+
+    async fn fetch_keys(&self) -> Result<KeySet, Refusal> {
         let document: serde_json::Value = fetch_json(&self.http, &self.jwks_uri)
             .await
             .map_err(|e| Refusal::KeysUnavailable(e.to_string()))?;
@@ -250,12 +293,7 @@ impl Verifier {
                 "keys not usable for signatures were left out"
             );
         }
-        let mut cached = self.keys.write().unwrap_or_else(|e| e.into_inner());
-        *cached = Cached {
-            set: Arc::new(set),
-            fetched: Some(Instant::now()),
-        };
-        Ok(())
+        Ok(set)
     }
 }
 

@@ -229,6 +229,46 @@ async fn unknown_key_ids_fetch_the_keys_at_most_once_per_interval() {
     assert_eq!(*issuer.jwks_fetches.lock().unwrap(), 1);
 }
 
+/// An issuer that is down is asked again at most once per interval, however many requests
+/// come, and the keys fetched before keep working meanwhile.
+#[tokio::test]
+async fn an_issuer_that_is_down_is_not_asked_on_every_request() {
+    let key = TestKey::es256();
+    let issuer = start_issuer(json!({"keys": [key.jwk("k1")]}), None).await;
+    let (verifier, _) = Verifier::discover(&issuer.url, AUDIENCE).await.unwrap();
+    let verifier = verifier.with_min_refetch(Duration::from_millis(300));
+    let good = key.sign("k1", &claims(&issuer.url));
+    assert!(verifier.verify(&good).await.is_ok());
+    *issuer.jwks.lock().unwrap() = Value::Null;
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    for n in 0..20 {
+        let forged = key.sign(&format!("forged-{n}"), &claims(&issuer.url));
+        assert_eq!(verifier.verify(&forged).await, Err(Refusal::UnknownKey));
+        assert!(
+            verifier.verify(&good).await.is_ok(),
+            "the cached key still works"
+        );
+    }
+    assert_eq!(
+        *issuer.jwks_fetches.lock().unwrap(),
+        2,
+        "one fetch that worked, one that failed"
+    );
+
+    // Down from the start: the first request says why, the next ones do not ask again.
+    let cold = start_issuer(json!({"keys": [key.jwk("k1")]}), None).await;
+    let (verifier, _) = Verifier::discover(&cold.url, AUDIENCE).await.unwrap();
+    *cold.jwks.lock().unwrap() = Value::Null;
+    let token = key.sign("k1", &claims(&cold.url));
+    for _ in 0..5 {
+        assert!(matches!(
+            verifier.verify(&token).await,
+            Err(Refusal::KeysUnavailable(why)) if why.ends_with("/jwks: answered 503 Service Unavailable")
+        ));
+    }
+    assert_eq!(*cold.jwks_fetches.lock().unwrap(), 1);
+}
+
 #[tokio::test]
 async fn an_issuer_is_used_only_as_its_discovery_document_names_it() {
     let issuer = start_issuer(json!({"keys": []}), Some("https://login.example.com")).await;

@@ -154,9 +154,14 @@ pub async fn start_issuer(jwks: Value, claimed_issuer: Option<&str>) -> Issuer {
         )
         .route(
             "/jwks",
+            // A JWK Set of `null` stands for an issuer that is down.
             get(|State(p): State<Published>| async move {
                 *p.fetches.lock().unwrap() += 1;
-                Json(p.jwks.lock().unwrap().clone())
+                let jwks = p.jwks.lock().unwrap().clone();
+                if jwks.is_null() {
+                    return Err(axum::http::StatusCode::SERVICE_UNAVAILABLE);
+                }
+                Ok(Json(jwks))
             }),
         )
         .with_state(published.clone());
