@@ -1,12 +1,12 @@
-//! DNS servers on 127.0.0.1 for the reverse DNS tests: hickory-server answering from an
-//! in-memory zone, and a socket that never answers.
+//! DNS servers on 127.0.0.1 for the reverse DNS and DNS health tests: hickory-server
+//! answering from an in-memory zone, and a socket that never answers.
 
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::Arc;
 
 use hickory_server::Server;
-use hickory_server::proto::rr::rdata::{A, AAAA, PTR, SOA};
+use hickory_server::proto::rr::rdata::{A, AAAA, CNAME, MX, NS, PTR, SOA, TXT};
 use hickory_server::proto::rr::{LowerName, Name, RData, Record};
 use hickory_server::store::in_memory::InMemoryZoneHandler;
 use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneType};
@@ -23,8 +23,10 @@ impl Drop for DnsServer {
     }
 }
 
-/// Serves `records` (`(name, "PTR" | "A" | "AAAA", value)`) authoritatively for the whole
-/// tree, over UDP and TCP. Every other name is NXDOMAIN.
+/// Serves `records` authoritatively for the whole tree, over UDP and TCP: `(name, type,
+/// value)` with type `PTR`, `A`, `AAAA`, `CNAME`, `NS`, `MX` ("10 mx.example.com") or `TXT`
+/// (split into 255-byte strings, as a zone file splits a long record). Every other name is
+/// NXDOMAIN; a name that has records of other types only answers NODATA.
 pub async fn serve(records: &[(&str, &str, &str)]) -> DnsServer {
     let root = Name::root();
     let mut zone = InMemoryZoneHandler::<hickory_server::net::runtime::TokioRuntimeProvider>::empty(
@@ -42,15 +44,31 @@ pub async fn serve(records: &[(&str, &str, &str)]) -> DnsServer {
         60,
     );
     zone.upsert_mut(Record::from_rdata(root.clone(), 60, RData::SOA(soa)), 1);
+    // Names are absolute, with or without their final dot.
+    let fqdn = |name: &str| Name::from_str(&format!("{}.", name.trim_end_matches('.'))).unwrap();
     for (name, kind, value) in records {
-        let name = Name::from_str(name).unwrap();
+        let name = fqdn(name);
         let data = match *kind {
-            "PTR" => RData::PTR(PTR(Name::from_str(value).unwrap())),
+            "PTR" => RData::PTR(PTR(fqdn(value))),
             "A" => RData::A(A(value.parse().unwrap())),
             "AAAA" => RData::AAAA(AAAA(value.parse().unwrap())),
+            "CNAME" => RData::CNAME(CNAME(fqdn(value))),
+            "NS" => RData::NS(NS(fqdn(value))),
+            "MX" => {
+                let (preference, host) = value.split_once(' ').unwrap();
+                RData::MX(MX::new(preference.parse().unwrap(), fqdn(host)))
+            }
+            "TXT" => RData::TXT(TXT::new(
+                value
+                    .as_bytes()
+                    .chunks(255)
+                    .map(|c| String::from_utf8(c.to_vec()).unwrap())
+                    .collect(),
+            )),
             other => panic!("unsupported record type {other}"),
         };
-        assert!(zone.upsert_mut(Record::from_rdata(name, 60, data), 1));
+        // A second record of a type at a name adds to the set (upsert answers false then).
+        zone.upsert_mut(Record::from_rdata(name, 60, data), 1);
     }
     let mut catalog = Catalog::new();
     catalog.upsert(LowerName::new(&root), vec![Arc::new(zone)]);

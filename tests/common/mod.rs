@@ -6,6 +6,7 @@ pub mod backends;
 pub mod bench_domain;
 pub mod dns;
 pub mod expected;
+pub mod https;
 
 /// Runs each named `async fn test(store: Arc<B>)` once per storage backend, as
 /// `embedded::test` and `aws::test`.
