@@ -5,8 +5,10 @@
 //! - `rampart reprocess` re-reads every stored raw message, after a parser upgrade.
 //! - `rampart setup` creates the store (the folder, or the table and bucket).
 //! - `rampart serve` serves the REST API over the store, on this machine.
+//! - `rampart check DOMAIN...` checks the DNS records each domain relies on.
 
 mod backend;
+mod check;
 mod enrich;
 mod files;
 mod ingest;
@@ -44,6 +46,10 @@ enum Command {
     /// Serve the REST API on this machine (the query Lambda's Router). An empty store first
     /// gets the bundled sample reports; --inbox ingests and watches a folder instead.
     Serve(Box<serve::ServeArgs>),
+    /// Check the DNS records a domain relies on (DMARC, SPF, MX, MTA-STS, TLS-RPT) and print
+    /// each problem with its fix. Exit code: 0 fine, 1 warning, 2 error or critical, 3 the
+    /// check could not run.
+    Check(check::CheckArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +64,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => {
             runtime().and_then(|rt| rt.block_on(serve::serve(args)).map(|()| true))
         }
+        // Its exit code says how the domains are, not only whether the command ran.
+        Command::Check(args) => return check::main(args),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
