@@ -17,7 +17,8 @@ use rampart_ingest::{Ingest, Ingested};
 use rampart_sources::Enricher;
 use rampart_store::tally::Tally;
 use rampart_store::{
-    DayRange, DomainEntry, FaultPoint, Outcome, PutReport, RawKey, RawRead, StoredReport, WriteMode,
+    CheckRun, DayRange, DnsVerdict, DomainEntry, FaultPoint, Outcome, PutReport, RawKey, RawRead,
+    StoredReport, WriteMode,
 };
 use serde_json::Value;
 
@@ -35,6 +36,7 @@ on_both_backends!(
     huge_mail_headers_are_cut_so_every_item_stays_small,
     ses_verdicts_are_kept_with_each_report_and_never_drop_it,
     a_two_day_report_is_spread_over_its_days,
+    dns_check_runs_keep_history_and_the_newest_verdict,
 );
 
 async fn ingest_bytes<B: Backend>(store: &B, bytes: &[u8], now: i64) -> Ingested {
@@ -395,6 +397,7 @@ async fn domains_registered_and_seen<B: Backend>(store: Arc<B>) {
             messages: 0,
             records: 0,
             span_days: 1,
+            dns: None,
         }
     );
     assert_eq!(
@@ -750,4 +753,67 @@ fn opening_waits_for_another_process_holding_the_database() {
         .join()
         .unwrap()
         .expect("opened once the lock was released");
+}
+
+async fn dns_check_runs_keep_history_and_the_newest_verdict<B: Backend>(store: Arc<B>) {
+    let run = |at: i64, worst: &str| CheckRun {
+        domain: "Example.ORG".into(),
+        checked_at: at,
+        worst: worst.into(),
+        report: format!("{{\"at\":{at}}}"),
+    };
+    // A domain nobody registered or reported gets no entry from a check.
+    store.put_check(&run(NOW, "ok")).await.unwrap();
+    assert_eq!(store.domain("example.org").await.unwrap(), None);
+    assert!(store.register_domain("example.org", NOW).await.unwrap());
+    store.put_check(&run(NOW + 10, "critical")).await.unwrap();
+    // An older run arriving late is history, not the verdict; the same run again replaces.
+    store.put_check(&run(NOW + 5, "warning")).await.unwrap();
+    store.put_check(&run(NOW + 5, "error")).await.unwrap();
+    let entry = store.domain("example.org").await.unwrap().unwrap();
+    assert_eq!(
+        entry.dns,
+        Some(DnsVerdict {
+            worst: "critical".into(),
+            checked_at: NOW + 10
+        })
+    );
+    let listed = store.domains(None, 10).await.unwrap();
+    assert_eq!(listed[0].dns, entry.dns);
+    let runs = store.checks("EXAMPLE.org", 10).await.unwrap();
+    let seen: Vec<(i64, &str, &str)> = runs
+        .iter()
+        .map(|r| (r.checked_at, r.worst.as_str(), r.report.as_str()))
+        .collect();
+    let (a, b, c) = (
+        format!("{{\"at\":{}}}", NOW + 10),
+        format!("{{\"at\":{}}}", NOW + 5),
+        format!("{{\"at\":{NOW}}}"),
+    );
+    assert_eq!(
+        seen,
+        vec![
+            (NOW + 10, "critical", a.as_str()),
+            (NOW + 5, "error", b.as_str()),
+            (NOW, "ok", c.as_str())
+        ]
+    );
+    assert_eq!(runs[0].domain, "example.org");
+    assert_eq!(store.checks("example.org", 1).await.unwrap().len(), 1);
+    assert!(store.checks("other.org", 10).await.unwrap().is_empty());
+    // Requests to check are a set, done one domain at a time.
+    store.request_check("example.org").await.unwrap();
+    store.request_check("Example.org").await.unwrap();
+    store.request_check("b.example").await.unwrap();
+    assert_eq!(
+        store.check_requests().await.unwrap(),
+        vec!["b.example", "example.org"]
+    );
+    store.check_done("b.example").await.unwrap();
+    assert_eq!(store.check_requests().await.unwrap(), vec!["example.org"]);
+    // Forgetting the domain takes its history and its request.
+    assert!(store.unregister_domain("example.org").await.unwrap());
+    assert!(store.forget_domain("example.org").await.unwrap());
+    assert!(store.checks("example.org", 10).await.unwrap().is_empty());
+    assert!(store.check_requests().await.unwrap().is_empty());
 }

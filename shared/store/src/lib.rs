@@ -23,9 +23,9 @@ pub mod aws;
 pub mod embedded;
 
 pub use model::{
-    DayRange, DomainEntry, InvalidKey, MessagePosition, MessageRecord, Outcome, PolicyVersion,
-    PutReport, RawKey, RawRead, ReportSummary, StoredReport, UPLOAD_PREFIX, WriteMode,
-    normalise_domain,
+    CHECK_HISTORY_SECONDS, CheckRun, DayRange, DnsVerdict, DomainEntry, InvalidKey,
+    MessagePosition, MessageRecord, Outcome, PolicyVersion, PutReport, RawKey, RawRead,
+    ReportSummary, StoredReport, UPLOAD_PREFIX, WriteMode, normalise_domain,
 };
 
 use crate::tally::Counters;
@@ -232,6 +232,28 @@ pub trait Store: NameCache<Error = StoreError> + PolicySource + Send + Sync {
 
     /// Marks a domain's release done.
     fn release_done(&self, domain: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Stores a DNS check run (again: the same run, replaced) and, when it is the domain's
+    /// newest, makes its worst severity the domain's [`DnsVerdict`]. Runs older than
+    /// [`CHECK_HISTORY_SECONDS`] go.
+    fn put_check(&self, run: &CheckRun) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// A domain's check runs, newest first, at most `limit`.
+    fn checks(
+        &self,
+        domain: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<CheckRun>, StoreError>> + Send;
+
+    /// Asks for a domain's DNS records to be checked at the next scheduled run (its policy
+    /// changed).
+    fn request_check(&self, domain: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The domains whose check was asked for.
+    fn check_requests(&self) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    /// Marks a domain's requested check done.
+    fn check_done(&self, domain: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// A shared store is a store: `rampart serve` hands one to the API and the policy host.
@@ -429,6 +451,30 @@ impl<T: Store> Store for std::sync::Arc<T> {
 
     fn release_done(&self, domain: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
         T::release_done(self, domain)
+    }
+
+    fn put_check(&self, run: &CheckRun) -> impl Future<Output = Result<(), StoreError>> + Send {
+        T::put_check(self, run)
+    }
+
+    fn checks(
+        &self,
+        domain: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<CheckRun>, StoreError>> + Send {
+        T::checks(self, domain, limit)
+    }
+
+    fn request_check(&self, domain: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
+        T::request_check(self, domain)
+    }
+
+    fn check_requests(&self) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send {
+        T::check_requests(self)
+    }
+
+    fn check_done(&self, domain: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
+        T::check_done(self, domain)
     }
 }
 

@@ -258,7 +258,33 @@ pub struct DomainEntry {
     /// The most days any stored report of the domain is spread over (1 when none is longer),
     /// so a range query knows how far back a report can begin and still count in it.
     pub span_days: u32,
+    /// The verdict of its latest DNS check, if any ran.
+    pub dns: Option<DnsVerdict>,
 }
+
+/// The worst severity of a domain's latest DNS check, kept on the domain so that a listing
+/// of many domains shows it without reading each one's checks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsVerdict {
+    pub worst: String,
+    pub checked_at: i64,
+}
+
+/// One DNS check run as stored. Storage keeps the report as the JSON it was given (it never
+/// parses, as with reports); a run is identified by its domain and time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckRun {
+    pub domain: String,
+    pub checked_at: i64,
+    /// The run's worst severity (`ok` … `critical`).
+    pub worst: String,
+    /// The report, JSON.
+    pub report: String,
+}
+
+/// How long check runs are kept: a year of history and a little more, so the dashboard can
+/// say when a record changed.
+pub const CHECK_HISTORY_SECONDS: i64 = 400 * 86_400;
 
 /// A raw message read back, bounded.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,6 +12,9 @@ pub(super) const HOSTED: &str = "HOSTED";
 /// The partition listing the domains whose held messages wait to be ingested.
 pub(super) const RELEASES: &str = "RELEASE";
 
+/// The partition listing the domains whose DNS check was asked for.
+pub(super) const CHECK_REQUESTS: &str = "CHECK";
+
 /// The partition of the messages held for a domain (one `<key>` item each).
 pub(super) fn held_pk(domain: &str) -> String {
     format!("H#{}", normalise_domain(domain))
@@ -79,6 +82,13 @@ pub(super) fn decode_domain(i: &Item) -> Option<DomainEntry> {
         messages: count("messages"),
         records: count("records"),
         span_days,
+        dns: match (text(i, "dns_worst"), number(i, "dns_checked_at")) {
+            (Some(worst), Some(checked_at)) => Some(DnsVerdict {
+                worst: worst.to_owned(),
+                checked_at,
+            }),
+            _ => None,
+        },
     };
     (entry.registered_at.is_some() || entry.reports > 0).then_some(entry)
 }

@@ -66,9 +66,9 @@ use aws_sdk_s3::types::{Tag, Tagging};
 
 use super::body::{self, Body};
 use super::{
-    DayRange, DomainEntry, FaultPoint, Faults, MessagePosition, MessageRecord, Outcome,
-    PolicySource, PutReport, RawKey, RawRead, Store, StoreError, StoredReport, UPLOAD_PREFIX,
-    WriteMode, normalise_domain,
+    CheckRun, DayRange, DnsVerdict, DomainEntry, FaultPoint, Faults, MessagePosition,
+    MessageRecord, Outcome, PolicySource, PutReport, RawKey, RawRead, Store, StoreError,
+    StoredReport, UPLOAD_PREFIX, WriteMode, normalise_domain,
 };
 use crate::PolicyVersion;
 use crate::tally::{Counters, MAX_REPORTERS_PER_DAY, Span, Tally};

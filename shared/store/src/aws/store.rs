@@ -391,7 +391,7 @@ impl Store for AwsStore {
                 text(&item, "sk").unwrap_or_default().to_owned(),
             ));
         }
-        for partition in [HOSTED, RELEASES] {
+        for partition in [HOSTED, RELEASES, CHECK_REQUESTS] {
             keys.push((partition.to_owned(), format!("D#{name}")));
         }
         // The domain item goes last: until it is gone the domain still lists, and a retry
@@ -546,6 +546,97 @@ impl Store for AwsStore {
             RELEASES.to_owned(),
             format!("D#{}", normalise_domain(domain)),
             "end release",
+        )
+        .await
+    }
+
+    async fn put_check(&self, run: &CheckRun) -> Result<(), StoreError> {
+        let domain = normalise_domain(&run.domain);
+        // Old runs expire through the table's TTL.
+        let item = Item::from([
+            ("pk".into(), s(format!("D#{domain}"))),
+            ("sk".into(), s(format!("K#{:010}", run.checked_at))),
+            ("worst".into(), s(&run.worst)),
+            ("report".into(), s(&run.report)),
+            (
+                "expires_at".into(),
+                n(run.checked_at.saturating_add(crate::CHECK_HISTORY_SECONDS)),
+            ),
+        ]);
+        self.put(item, "store check").await?;
+        // The verdict moves only forward, and only on a domain that exists.
+        let verdict = self
+            .ddb
+            .update_item()
+            .table_name(&self.at.table)
+            .key("pk", s("DOMAIN"))
+            .key("sk", s(format!("D#{domain}")))
+            .update_expression("SET dns_worst = :w, dns_checked_at = :t")
+            .condition_expression(
+                "attribute_exists(pk) AND \
+                 (attribute_not_exists(dns_checked_at) OR dns_checked_at <= :t)",
+            )
+            .expression_attribute_values(":w", s(&run.worst))
+            .expression_attribute_values(":t", n(run.checked_at))
+            .send()
+            .await;
+        match verdict {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(classify("store check verdict", e)),
+        }
+    }
+
+    async fn checks(&self, domain: &str, limit: usize) -> Result<Vec<CheckRun>, StoreError> {
+        let domain = normalise_domain(domain);
+        let items = self
+            .query_page(
+                None,
+                "pk = :pk AND sk BETWEEN :from AND :to",
+                &[
+                    (":pk", s(format!("D#{domain}"))),
+                    (":from", s("K#")),
+                    (":to", s("K#~")),
+                ],
+                false,
+                limit,
+            )
+            .await?;
+        items
+            .iter()
+            .map(|i| {
+                let corrupt = || StoreError::corrupt("check run", "a field is missing");
+                Ok(CheckRun {
+                    domain: domain.clone(),
+                    checked_at: text(i, "sk")
+                        .and_then(|k| k.strip_prefix("K#")?.parse().ok())
+                        .ok_or_else(corrupt)?,
+                    worst: text(i, "worst").ok_or_else(corrupt)?.to_owned(),
+                    report: text(i, "report").ok_or_else(corrupt)?.to_owned(),
+                })
+            })
+            .collect()
+    }
+
+    async fn request_check(&self, domain: &str) -> Result<(), StoreError> {
+        self.put_marker(CHECK_REQUESTS, domain, "request check")
+            .await
+    }
+
+    async fn check_requests(&self) -> Result<Vec<String>, StoreError> {
+        self.markers(CHECK_REQUESTS).await
+    }
+
+    async fn check_done(&self, domain: &str) -> Result<(), StoreError> {
+        self.delete(
+            CHECK_REQUESTS.to_owned(),
+            format!("D#{}", normalise_domain(domain)),
+            "end check request",
         )
         .await
     }

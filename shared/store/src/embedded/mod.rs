@@ -26,9 +26,9 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::body::{self, Body};
 use super::{
-    DayRange, DomainEntry, FaultPoint, Faults, MessagePosition, MessageRecord, Outcome,
-    PolicySource, PutReport, RawKey, RawRead, Store, StoreError, StoredReport, WriteMode,
-    normalise_domain,
+    CheckRun, DayRange, DnsVerdict, DomainEntry, FaultPoint, Faults, MessagePosition,
+    MessageRecord, Outcome, PolicySource, PutReport, RawKey, RawRead, Store, StoreError,
+    StoredReport, WriteMode, normalise_domain,
 };
 use crate::PolicyVersion;
 use crate::tally::{Counters, MAX_REPORTERS_PER_DAY, Span, Tally, counter};
@@ -131,7 +131,8 @@ impl EmbeddedStore {
 }
 
 pub(super) const DOMAIN_COLUMNS: &str = "name, registered_at, reports, messages, records,
-    (SELECT COALESCE(MAX(span), 1) FROM reports WHERE reports.domain = domains.name)";
+    (SELECT COALESCE(MAX(span), 1) FROM reports WHERE reports.domain = domains.name),
+    dns_worst, dns_checked_at";
 
 pub(super) fn domain_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<DomainEntry> {
     Ok(DomainEntry {
@@ -141,6 +142,10 @@ pub(super) fn domain_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<DomainEntr
         messages: r.get::<_, i64>(3)?.max(0) as u64,
         records: r.get::<_, i64>(4)?.max(0) as u64,
         span_days: r.get::<_, i64>(5)?.clamp(1, i64::from(u32::MAX)) as u32,
+        dns: match (r.get::<_, Option<String>>(6)?, r.get::<_, Option<i64>>(7)?) {
+            (Some(worst), Some(checked_at)) => Some(DnsVerdict { worst, checked_at }),
+            _ => None,
+        },
     })
 }
 

@@ -88,7 +88,23 @@ CREATE TABLE releases (
     domain TEXT PRIMARY KEY
 ) WITHOUT ROWID;
 ";
-pub(super) const SCHEMA_VERSION: i64 = 6;
+/// Version 7: DNS check runs, the domains whose check was asked for, and each domain's
+/// latest verdict.
+pub(super) const SCHEMA_7: &str = "
+CREATE TABLE checks (
+    domain     TEXT NOT NULL,
+    checked_at INTEGER NOT NULL,
+    worst      TEXT NOT NULL,
+    report     TEXT NOT NULL,
+    PRIMARY KEY (domain, checked_at)
+) WITHOUT ROWID;
+CREATE TABLE check_requests (
+    domain TEXT PRIMARY KEY
+) WITHOUT ROWID;
+ALTER TABLE domains ADD COLUMN dns_worst TEXT;
+ALTER TABLE domains ADD COLUMN dns_checked_at INTEGER;
+";
+pub(super) const SCHEMA_VERSION: i64 = 7;
 
 /// Brings an older database up to [`SCHEMA_VERSION`] in one transaction.
 pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
@@ -112,6 +128,9 @@ pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         }
         if version < 5 {
             conn.execute_batch(SCHEMA_5)?;
+        }
+        if version < 7 {
+            conn.execute_batch(SCHEMA_7)?;
         }
         if (2..6).contains(&version) {
             // Version 6 adds the roll-ups (classification, country, service): the day

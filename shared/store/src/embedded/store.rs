@@ -305,6 +305,8 @@ impl Store for EmbeddedStore {
                 "DELETE FROM policies WHERE domain = ?1",
                 "DELETE FROM held WHERE domain = ?1",
                 "DELETE FROM releases WHERE domain = ?1",
+                "DELETE FROM checks WHERE domain = ?1",
+                "DELETE FROM check_requests WHERE domain = ?1",
                 "DELETE FROM domains WHERE name = ?1",
             ] {
                 changed += tx
@@ -479,6 +481,99 @@ impl Store for EmbeddedStore {
         self.execute(
             "end release",
             "DELETE FROM releases WHERE domain = ?1",
+            (normalise_domain(domain),),
+        )
+        .await
+    }
+
+    async fn put_check(&self, run: &CheckRun) -> Result<(), StoreError> {
+        let run = CheckRun {
+            domain: normalise_domain(&run.domain),
+            ..run.clone()
+        };
+        self.blocking(move |inner| {
+            let mut conn = inner.conn();
+            let tx = conn.transaction().map_err(|e| sql("store check", e))?;
+            tx.execute(
+                "INSERT INTO checks (domain, checked_at, worst, report) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (domain, checked_at) DO UPDATE SET worst = ?3, report = ?4",
+                params![run.domain, run.checked_at, run.worst, run.report],
+            )
+            .map_err(|e| sql("store check", e))?;
+            tx.execute(
+                "UPDATE domains SET dns_worst = ?2, dns_checked_at = ?3
+                 WHERE name = ?1 AND (dns_checked_at IS NULL OR dns_checked_at <= ?3)",
+                params![run.domain, run.worst, run.checked_at],
+            )
+            .map_err(|e| sql("store check", e))?;
+            tx.execute(
+                "DELETE FROM checks WHERE domain = ?1 AND checked_at < ?2",
+                params![
+                    run.domain,
+                    run.checked_at.saturating_sub(crate::CHECK_HISTORY_SECONDS)
+                ],
+            )
+            .map_err(|e| sql("store check", e))?;
+            tx.commit().map_err(|e| sql("store check", e))
+        })
+        .await
+    }
+
+    async fn checks(&self, domain: &str, limit: usize) -> Result<Vec<CheckRun>, StoreError> {
+        let domain = normalise_domain(domain);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.blocking(move |inner| {
+            let conn = inner.conn();
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT checked_at, worst, report FROM checks WHERE domain = ?1
+                     ORDER BY checked_at DESC LIMIT ?2",
+                )
+                .map_err(|e| sql("read checks", e))?;
+            let rows = stmt
+                .query_map(params![domain, limit], |r| {
+                    Ok(CheckRun {
+                        domain: domain.clone(),
+                        checked_at: r.get(0)?,
+                        worst: r.get(1)?,
+                        report: r.get(2)?,
+                    })
+                })
+                .map_err(|e| sql("read checks", e))?;
+            rows.collect::<Result<_, _>>()
+                .map_err(|e| sql("read checks", e))
+        })
+        .await
+    }
+
+    async fn request_check(&self, domain: &str) -> Result<(), StoreError> {
+        self.execute(
+            "request check",
+            "INSERT INTO check_requests (domain) VALUES (?1) ON CONFLICT DO NOTHING",
+            (normalise_domain(domain),),
+        )
+        .await
+    }
+
+    async fn check_requests(&self) -> Result<Vec<String>, StoreError> {
+        self.blocking(|inner| {
+            let conn = inner.conn();
+            let mut stmt = conn
+                .prepare_cached("SELECT domain FROM check_requests ORDER BY domain")
+                .map_err(|e| sql("read check requests", e))?;
+            let rows = stmt
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(|e| sql("read check requests", e))?;
+            rows.collect::<Result<_, _>>()
+                .map_err(|e| sql("read check requests", e))
+        })
+        .await
+    }
+
+    async fn check_done(&self, domain: &str) -> Result<(), StoreError> {
+        self.execute(
+            "end check request",
+            "DELETE FROM check_requests WHERE domain = ?1",
             (normalise_domain(domain),),
         )
         .await
