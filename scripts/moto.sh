@@ -8,6 +8,9 @@ MOTO_VENV="${MOTO_VENV:-$PWD/.venv-test}"
 
 moto_install() {
     venv_tool "$MOTO_VENV" moto_server 'moto[server]>=5.1,<6'
+    # Not moto's, but the same test environment: the peer the DNS health checks are
+    # compared with (tests/checks.rs, tests/tools/checkdmarc_verdicts.py).
+    venv_tool "$MOTO_VENV" checkdmarc 'checkdmarc==6.0.4'
 }
 
 moto_start() {

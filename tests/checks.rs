@@ -20,11 +20,15 @@ use rampart_mta_sts::{Policy, PolicyMode, PolicyVersion, Timing};
 use rampart_store::Store;
 use tower::ServiceExt;
 
+use axum::http::Method;
+use common::api::{app_checking, call, get, register};
 use common::dns;
 use common::https::{self, TestCa};
+use rampart_query::checks;
+use serde_json::json;
 
-const INBOUND: &str = "reports@rua.rampart.test";
-const ZONE: &str = "rua.rampart.test";
+const INBOUND: &str = "reports@rua.rampart.example";
+const ZONE: &str = "rua.rampart.example";
 const NOW: i64 = 1_790_000_000;
 
 /// A 2048-bit and a 512-bit RSA key (`openssl genpkey`, public half, base64 DER).
@@ -141,7 +145,7 @@ fn zone(versions: &[PolicyVersion]) -> Vec<(String, &'static str, String)> {
     add("stale.test", "MX", "10 mx.stale.test");
     add("mx.stale.test", "A", "127.0.0.1");
     add(
-        "stale.test._mta-sts.rua.rampart.test",
+        "stale.test._mta-sts.rua.rampart.example",
         "TXT",
         "v=STSv1; id=20240101T000000;",
     );
@@ -283,8 +287,9 @@ fn policy_hosts<S: Store + 'static>(store: S) -> Router {
 struct World {
     checker: Checker,
     versions: Vec<PolicyVersion>,
-    _dns: dns::DnsServer,
-    _https: https::HttpsServer,
+    dns: dns::DnsServer,
+    ca: Vec<u8>,
+    https: https::HttpsServer,
 }
 
 async fn world() -> World {
@@ -311,16 +316,21 @@ async fn world() -> World {
     let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
     let ca = TestCa::new(&dir, &hosts);
     let https = https::serve(&ca, policy_hosts(store)).await;
-    let resolver = Dns::with_servers(&[server.addr], Duration::from_secs(2), 80).unwrap();
-    let fetcher = Fetcher::new(&resolver, Some(&std::fs::read(&ca.ca).unwrap()))
-        .unwrap()
-        .with_port(https.port);
+    let ca = std::fs::read(&ca.ca).unwrap();
     World {
-        checker: Checker::new(resolver, fetcher),
+        checker: checker(server.addr, &ca, https.port),
         versions,
-        _dns: server,
-        _https: https,
+        dns: server,
+        ca,
+        https,
     }
+}
+
+/// Checks asking the DNS server at `dns`, trusting the test CA, fetching policies on `port`.
+fn checker(dns: std::net::SocketAddr, ca: &[u8], port: u16) -> Checker {
+    let resolver = Dns::with_servers(&[dns], Duration::from_secs(2), 80).unwrap();
+    let fetcher = Fetcher::new(&resolver, Some(ca)).unwrap().with_port(port);
+    Checker::new(resolver, fetcher)
 }
 
 impl World {
@@ -723,4 +733,429 @@ async fn a_server_that_never_answers_costs_a_warning_not_a_verdict() {
     );
     assert!(report.finding("dmarc.missing").is_none());
     assert!(report.finding("spf.missing").is_none());
+}
+
+/// The enforce guard through the API: an enforced policy that leaves live MX hosts out is
+/// refused with the hosts named and the policy that covers them, `force` overrides it, and
+/// the covering policy passes; each stored change asks for a check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enforce_is_refused_while_live_mx_is_not_covered() {
+    let world = world().await;
+    let store = Arc::new(common::backends::embedded());
+    let app = app_checking(
+        Arc::clone(&store),
+        || NOW,
+        checker(world.dns.addr, &world.ca, world.https.port),
+    );
+    assert_eq!(register(&app, "drift.test").await.status, 201);
+    let uri = "/v1/domains/drift.test/mta-sts";
+    let enforce = json!({"mode": "enforce", "mx": ["*.drift.test"], "max_age": 604800});
+    let refused = call(&app, Method::PUT, uri, Some(enforce.clone())).await;
+    assert_eq!(refused.status, 409);
+    assert_eq!(
+        refused.json(),
+        json!({
+            "error": "mx_not_covered",
+            "message": "mode enforce would make senders refuse mail for drift.test: its live \
+                        MX hosts a.b.drift.test, mx2.other.example are not covered by mx \
+                        (*.drift.test); PUT {\"max_age\":604800,\"mode\":\"enforce\",\"mx\":\
+                        [\"*.drift.test\",\"a.b.drift.test\",\"mx2.other.example\"]} to cover \
+                        them, or send \"force\": true"
+        })
+    );
+    assert!(store.policies("drift.test").await.unwrap().is_empty());
+    assert!(store.check_requests().await.unwrap().is_empty());
+    // Testing mode is not guarded: nothing bounces in it.
+    let testing = json!({"mode": "testing", "mx": ["*.drift.test"], "max_age": 604800});
+    assert_eq!(
+        call(&app, Method::PUT, uri, Some(testing)).await.status,
+        201
+    );
+    let mut forced = enforce.clone();
+    forced["force"] = json!(true);
+    assert_eq!(call(&app, Method::PUT, uri, Some(forced)).await.status, 201);
+    assert_eq!(store.check_requests().await.unwrap(), vec!["drift.test"]);
+    let covering = json!({
+        "mode": "enforce",
+        "mx": ["*.drift.test", "a.b.drift.test", "mx2.other.example"],
+        "max_age": 604800
+    });
+    let stored = call(&app, Method::PUT, uri, Some(covering)).await;
+    assert_eq!(stored.status, 201, "{}", stored.json());
+    assert_eq!(store.policies("drift.test").await.unwrap().len(), 3);
+
+    // A domain whose MX cannot be read is not enforced blind.
+    let silent = dns::silent().await;
+    let app = app_checking(
+        Arc::clone(&store),
+        || NOW,
+        checker(silent.addr, &world.ca, world.https.port),
+    );
+    assert_eq!(register(&app, "other.test").await.status, 201);
+    let refused = call(
+        &app,
+        Method::PUT,
+        "/v1/domains/other.test/mta-sts",
+        Some(json!({"mode": "enforce", "mx": ["mx.other.test"], "max_age": 604800})),
+    )
+    .await;
+    assert_eq!(refused.status, 409);
+    assert_eq!(refused.json()["error"], "mx_unverified");
+}
+
+/// `POST …/checks` runs and stores a check; `GET` shows it with the history; the domain list
+/// carries the verdict; a second run with other records says which changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checks_are_run_stored_and_listed_through_the_api() {
+    let world = world().await;
+    let store = Arc::new(common::backends::embedded());
+    let app = app_checking(
+        Arc::clone(&store),
+        || NOW,
+        checker(world.dns.addr, &world.ca, world.https.port),
+    );
+    assert_eq!(register(&app, "drift.test").await.status, 201);
+    let uri = "/v1/domains/drift.test/checks";
+    assert_eq!(
+        get(&app, uri).await.json(),
+        json!({"domain": "drift.test", "latest": null, "history": []})
+    );
+    let forced =
+        json!({"mode": "enforce", "mx": ["*.drift.test"], "max_age": 604800, "force": true});
+    let put = call(
+        &app,
+        Method::PUT,
+        "/v1/domains/drift.test/mta-sts",
+        Some(forced),
+    )
+    .await;
+    assert_eq!(put.status, 201);
+    let ran = call(&app, Method::POST, uri, None).await;
+    assert_eq!(ran.status, 200);
+    let body = ran.json();
+    assert_eq!(body["latest"]["worst"], "critical");
+    assert_eq!(body["latest"]["checked_at"], "2026-09-21T14:13:20Z");
+    assert_eq!(body["latest"]["findings"][0]["code"], "mx.not_in_policy");
+    assert_eq!(
+        body["latest"]["policy_fix"],
+        json!({
+            "mode": "enforce",
+            "mx": ["*.drift.test", "a.b.drift.test", "mx2.other.example"],
+            "max_age": 604800,
+            "uncovered": ["a.b.drift.test", "mx2.other.example"]
+        })
+    );
+    assert_eq!(
+        body["history"],
+        json!([{"checked_at": "2026-09-21T14:13:20Z", "worst": "critical", "changed": []}])
+    );
+    assert_eq!(get(&app, uri).await.json(), body);
+    let listed = get(&app, "/v1/domains").await.json();
+    assert_eq!(
+        listed["domains"][0]["dns_health"],
+        json!({"worst": "critical", "checked_at": "2026-09-21T14:13:20Z"})
+    );
+
+    // The owner fixes MX (a zone with only mx1.drift.test); the next run says MX changed.
+    let versions = hosted_versions();
+    let fixed: Vec<(String, &str, String)> = zone(&versions)
+        .into_iter()
+        .filter(|(name, kind, value)| {
+            !(name == "drift.test" && *kind == "MX" && value != "10 mx1.drift.test")
+        })
+        .collect();
+    let borrowed: Vec<(&str, &str, &str)> = fixed
+        .iter()
+        .map(|(n, k, v)| (n.as_str(), *k, v.as_str()))
+        .collect();
+    let server = dns::serve(&borrowed).await;
+    let later = checker(server.addr, &world.ca, world.https.port);
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 9, 22).unwrap();
+    let second = checks::run(
+        &*store,
+        &later,
+        &common::api::endpoints(),
+        "drift.test",
+        today,
+        NOW + 86_400,
+    )
+    .await
+    .unwrap();
+    let latest = second.latest.unwrap();
+    assert_eq!(latest.worst, Pass, "{:#?}", latest.findings);
+    assert!(latest.policy_fix.is_none());
+    let history: Vec<(Severity, Vec<rampart_checks::Area>)> = second
+        .history
+        .iter()
+        .map(|h| (h.worst, h.changed.clone()))
+        .collect();
+    assert_eq!(
+        history,
+        vec![
+            (latest.worst, vec![rampart_checks::Area::Mx]),
+            (Critical, vec![])
+        ]
+    );
+}
+
+/// The scheduled run (the ingest function's schedule on AWS, a loop in `rampart serve`):
+/// requested domains first, then every registered domain once a day; on both stores.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_runs_check_requested_and_day_old_domains_on_sqlite() {
+    scheduled_runs(common::backends::embedded()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_runs_check_requested_and_day_old_domains_on_dynamodb() {
+    scheduled_runs(common::backends::aws().await).await;
+}
+
+async fn scheduled_runs<S: Store>(store: S) {
+    let world = world().await;
+    let endpoints = common::api::endpoints();
+    for domain in ["good.test", "stale.test", "lookups.test"] {
+        store.register_domain(domain, NOW - 10).await.unwrap();
+    }
+    store.request_check("stale.test").await.unwrap();
+    let first = checks::run_due(&store, &world.checker, &endpoints, NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        first.checked,
+        vec![
+            ("good.test".to_owned(), Pass),
+            ("lookups.test".to_owned(), Error),
+            // Not hosted in this store: the policy its host serves is valid and covers MX.
+            ("stale.test".to_owned(), Pass),
+        ]
+    );
+    assert!(first.failed.is_empty());
+    assert!(store.check_requests().await.unwrap().is_empty());
+    let stored = checks::show(&store, "lookups.test").await.unwrap();
+    let codes: Vec<String> = stored
+        .latest
+        .unwrap()
+        .findings
+        .iter()
+        .filter(|f| f.severity == Error)
+        .map(|f| f.code.clone())
+        .collect();
+    assert_eq!(codes, vec!["dmarc.missing", "spf.too_many_lookups"]);
+    // Nothing is due an hour later, except what is asked for.
+    store.request_check("good.test").await.unwrap();
+    let again = checks::run_due(&store, &world.checker, &endpoints, NOW + 3_600)
+        .await
+        .unwrap();
+    let checked: Vec<&str> = again.checked.iter().map(|(d, _)| d.as_str()).collect();
+    assert_eq!(checked, vec!["good.test"]);
+    // A day later every domain is due again.
+    let next_day = checks::run_due(&store, &world.checker, &endpoints, NOW + 86_400)
+        .await
+        .unwrap();
+    assert_eq!(next_day.checked.len(), 2, "{next_day:?}");
+    assert_eq!(store.checks("stale.test", 10).await.unwrap().len(), 2);
+}
+
+/// The domains whose verdicts are compared with checkdmarc's.
+const COMPARED: [&str; 13] = [
+    "good.test",
+    "lookups.test",
+    "voids.test",
+    "loop.test",
+    "open.test",
+    "twospf.test",
+    "nothing.test",
+    "twodmarc.test",
+    "unauth.test",
+    "norua.test",
+    "badtags.test",
+    "twotls.test",
+    "elsewhere.test",
+];
+
+/// checkdmarc (PyPI), asked of the same DNS server: its verdict on each domain's SPF,
+/// DMARC and TLS-RPT records.
+fn checkdmarc(dns: std::net::SocketAddr) -> serde_json::Value {
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv-test/bin/python");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/checkdmarc_verdicts.py");
+    let out = std::process::Command::new(&python)
+        .arg(script)
+        .arg(dns.to_string())
+        .args(COMPARED)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (scripts/test installs checkdmarc into .venv-test)",
+                python.display()
+            )
+        });
+    assert!(
+        out.status.success(),
+        "checkdmarc: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Rampart's verdicts next to checkdmarc's, per domain and record: checkdmarc's `valid`,
+/// a fragment of its error, and Rampart's findings of warning or worse. Where checkdmarc
+/// says a record "does not exist", Rampart must say `<area>.missing` (a rule, not listed).
+/// The differences, each deliberate (docs/dns-checks.md):
+/// - a missing SPF or TLS-RPT record is an error to checkdmarc and a warning to Rampart:
+///   neither record is required for DMARC, and Rampart reserves errors for what breaks;
+/// - `norua.test`: checkdmarc accepts a record without `rua=` (a warning); to Rampart it is
+///   an error, since no report reaches anyone;
+/// - `open.test`: checkdmarc stops at the first permerror and has no `+all` check; Rampart
+///   lists every problem, `+all` as critical;
+/// - `badtags.test`: checkdmarc stops at the first bad value; Rampart lists all of them;
+/// - `good.test`: checkdmarc also warns that the report address's domain has no MX (Rampart
+///   does not check the destination's MX: its own inbound domain is SES's to run).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verdicts_agree_with_checkdmarc_except_where_explained() {
+    let world = world().await;
+    let addr = world.dns.addr;
+    let theirs = tokio::task::spawn_blocking(move || checkdmarc(addr))
+        .await
+        .unwrap();
+    type Row = (
+        &'static str,
+        &'static str,
+        bool,
+        &'static str,
+        Vec<&'static str>,
+    );
+    let expected: Vec<Row> = vec![
+        ("good.test", "spf", true, "", vec![]),
+        ("good.test", "dmarc", true, "", vec![]),
+        ("good.test", "tlsrpt", true, "", vec![]),
+        (
+            "lookups.test",
+            "spf",
+            false,
+            "requires 11/10 maximum DNS lookups",
+            vec!["spf.too_many_lookups"],
+        ),
+        (
+            "voids.test",
+            "spf",
+            false,
+            "has 3/2 maximum void DNS lookups",
+            vec!["spf.too_many_void_lookups"],
+        ),
+        (
+            "loop.test",
+            "spf",
+            false,
+            "Redirect loop: loop.test",
+            vec!["spf.loop"],
+        ),
+        (
+            "open.test",
+            "spf",
+            false,
+            "The include target nospf.test has no SPF record",
+            vec!["spf.pass_all", "spf.include_missing", "spf.ptr"],
+        ),
+        (
+            "twospf.test",
+            "spf",
+            false,
+            "multiple SPF TXT records",
+            vec!["spf.multiple"],
+        ),
+        (
+            "twodmarc.test",
+            "dmarc",
+            false,
+            "Multiple DMARC policy records",
+            vec!["dmarc.multiple"],
+        ),
+        (
+            "unauth.test",
+            "dmarc",
+            true,
+            "",
+            vec![
+                "dmarc.destination_unauthorised",
+                "dmarc.destination_unauthorised",
+            ],
+        ),
+        ("norua.test", "dmarc", true, "", vec!["dmarc.no_rua"]),
+        (
+            "badtags.test",
+            "dmarc",
+            false,
+            "Tag p must have one of the following values",
+            vec![
+                "dmarc.invalid_value",
+                "dmarc.invalid_value",
+                "dmarc.unknown_tag",
+            ],
+        ),
+        (
+            "twotls.test",
+            "tlsrpt",
+            false,
+            "Multiple SMTP TLS Reporting records",
+            vec!["tlsrpt.multiple"],
+        ),
+        ("elsewhere.test", "tlsrpt", true, "", vec![]),
+    ];
+    let mut compared = 0;
+    for domain in COMPARED {
+        let ours = world.checker.check(domain, &Expect::default(), NOW).await;
+        for area in ["spf", "dmarc", "tlsrpt"] {
+            let them = &theirs[domain];
+            let valid = them[format!("{area}_valid")].as_bool().unwrap();
+            let error = them[format!("{area}_error")].as_str().unwrap_or("");
+            let codes: Vec<&str> = ours
+                .findings
+                .iter()
+                .filter(|f| f.area.as_str() == area && f.severity >= Warning)
+                .map(|f| f.code.as_str())
+                .collect();
+            let missing = [
+                "A DMARC record",
+                "An SPF record",
+                "An SMTP TLS Reporting record",
+                "The domain",
+            ]
+            .iter()
+            .any(|what| error == format!("{what} does not exist."));
+            if missing {
+                assert_eq!(
+                    codes,
+                    vec![format!("{area}.missing")],
+                    "{domain} {area}: {error}"
+                );
+                compared += 1;
+                continue;
+            }
+            let row = expected
+                .iter()
+                .find(|r| r.0 == domain && r.1 == area)
+                .unwrap_or_else(|| {
+                    panic!("{domain} {area}: not in the table ({valid}, {error:?}, {codes:?})")
+                });
+            assert_eq!(
+                valid, row.2,
+                "{domain} {area}: checkdmarc's verdict ({error})"
+            );
+            assert!(
+                error.contains(row.3),
+                "{domain} {area}: checkdmarc said {error:?}"
+            );
+            assert_eq!(codes, row.4, "{domain} {area}: Rampart's findings");
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, COMPARED.len() * 3);
+    // Both count the same DNS lookups.
+    assert_eq!(theirs["lookups.test"]["spf_lookups"], 11);
+    assert_eq!(theirs["good.test"]["spf_lookups"], 1);
+    assert_eq!(
+        theirs["good.test"]["dmarc_warnings"][0],
+        "The domain for rua email address reports@rua.rampart.example has no MX records."
+    );
 }

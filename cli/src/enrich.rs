@@ -33,6 +33,11 @@ pub struct EnrichArgs {
 }
 
 impl EnrichArgs {
+    /// The DNS health checks over the same resolver; `None` when it is `off`.
+    pub fn checker(&self) -> anyhow::Result<Option<rampart_checks::Checker>> {
+        rampart_checks::Checker::from_spec(&self.resolver).map_err(anyhow::Error::msg)
+    }
+
     pub fn enricher(&self) -> anyhow::Result<Enricher> {
         let settings = EnrichSettings {
             budget: std::time::Duration::try_from_secs_f64(self.dns_budget.max(0.0))

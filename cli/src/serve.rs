@@ -20,9 +20,11 @@ use rampart_api::edge::{
 };
 use rampart_api::policy_host::{self, PolicyHost};
 use rampart_api::rest::{Api, MAX_UPLOAD_BYTES, router, system_now};
+use rampart_checks::Checker;
 use rampart_ingest::{Ingest, UploadRefusal};
 use rampart_mta_sts::{Timing, ZoneFile, settle_all};
 use rampart_oidc::Verifier;
+use rampart_query::checks::run_due;
 use rampart_query::domains::Endpoints;
 use rampart_store::{Outcome, RawKey, Store};
 
@@ -37,6 +39,8 @@ const SAMPLES: &[(&str, &[u8])] = include!(concat!(env!("OUT_DIR"), "/samples.rs
 
 /// How often the inbox is looked at; a file is read once it is unchanged for one interval.
 const INBOX_POLL: Duration = Duration::from_secs(2);
+/// How often DNS checks look for domains due (a changed policy, a day since the last run).
+const CHECK_POLL: Duration = Duration::from_secs(30);
 
 /// No response carries more than this of a raw message.
 const MAX_RAW_BYTES: u64 = 64 << 20;
@@ -311,6 +315,7 @@ async fn run<S: Store + 'static>(store: S, args: &ServeArgs) -> anyhow::Result<(
         accept,
         on_refused_upload: log_refusal,
         now: system_now,
+        checker: args.enrich.checker()?.map(Arc::new),
     });
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
@@ -346,6 +351,14 @@ async fn run<S: Store + 'static>(store: S, args: &ServeArgs) -> anyhow::Result<(
         tokio::spawn(async move {
             let ingest = Ingest::new(&api.store, &enricher).accept(accept);
             background(&ingest, &zone, timing).await
+        });
+    }
+    if api.checker.is_some() {
+        let api = Arc::clone(&api);
+        tokio::spawn(async move {
+            if let Some(checker) = &api.checker {
+                check_dns(&api.store, checker, &api.endpoints).await
+            }
         });
     }
     let limits = args.listen_limits();
@@ -424,6 +437,23 @@ async fn background<S: Store>(ingest: &Ingest<'_, S>, zone: &ZoneFile, timing: T
             Err(e) => eprintln!("rampart: publishing MTA-STS policy ids: {e}"),
         }
         tokio::time::sleep(INBOX_POLL).await;
+    }
+}
+
+/// What the scheduled Lambda also does on AWS, here in a loop of its own so that slow DNS
+/// never delays held mail: checks the records of domains whose policy changed and of those
+/// not checked for a day.
+async fn check_dns<S: Store>(store: &S, checker: &Checker, endpoints: &Endpoints) {
+    loop {
+        match run_due(store, checker, endpoints, system_now()).await {
+            Ok(ran) => {
+                for (domain, why) in ran.failed {
+                    eprintln!("rampart: checking the DNS records of {domain}: {why}");
+                }
+            }
+            Err(e) => eprintln!("rampart: checking DNS records: {e}"),
+        }
+        tokio::time::sleep(CHECK_POLL).await;
     }
 }
 

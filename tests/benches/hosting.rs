@@ -46,6 +46,7 @@ fn api(store: EmbeddedStore) -> axum::Router {
         accept: rampart_ingest::Accept::Any,
         on_refused_upload: |_| {},
         now: || NOW,
+        checker: None,
     }))
 }
 

@@ -47,6 +47,31 @@ pub fn app_accepting<S: Store + 'static>(
     now: fn() -> i64,
     accept: rampart_ingest::Accept,
 ) -> Router {
+    app_with(store, token, now, accept, None)
+}
+
+/// The API with DNS checks (and the guard on enforced policies) by `checker`.
+pub fn app_checking<S: Store + 'static>(
+    store: S,
+    now: fn() -> i64,
+    checker: rampart_checks::Checker,
+) -> Router {
+    app_with(
+        store,
+        None,
+        now,
+        rampart_ingest::Accept::Any,
+        Some(Arc::new(checker)),
+    )
+}
+
+fn app_with<S: Store + 'static>(
+    store: S,
+    token: Option<&str>,
+    now: fn() -> i64,
+    accept: rampart_ingest::Accept,
+    checker: Option<Arc<rampart_checks::Checker>>,
+) -> Router {
     router(Arc::new(Api {
         store,
         endpoints: endpoints(),
@@ -67,6 +92,7 @@ pub fn app_accepting<S: Store + 'static>(
         accept,
         on_refused_upload: count_refusal,
         now,
+        checker,
     }))
 }
 

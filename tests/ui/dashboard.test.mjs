@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { serveDns } from './dns-server.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BIN = path.resolve(process.env.RAMPART_BIN ?? path.join(here, '../../target/debug/rampart'));
@@ -144,6 +145,7 @@ const SCREENS = [
   ['tls', `/ui/d/${TLS_DOMAIN}/tls?${TLS_RANGE}`],
   ['tls-empty', `/ui/d/${DOMAIN}/tls?${YEAR}`],
   ['mta-sts', `/ui/d/${DOMAIN}/mta-sts`],
+  ['dns-unchecked', `/ui/d/${DOMAIN}/dns`],
   ['messages', '/ui/messages?show=all'],
 ];
 
@@ -498,6 +500,106 @@ describe('with a token', () => {
     assert.equal(await dialog.isVisible(), false);
     assert.equal(await page.evaluate(() => localStorage.length), 0, 'the token is not kept beyond the tab');
     await context.close();
+  });
+});
+
+// DNS health against a DNS server on 127.0.0.1: `rampart serve` asks it (RAMPART_RESOLVER),
+// the DNS screen shows the API's findings, the Domains screen its verdict, and an enforced
+// policy that leaves a live MX host out is refused in place, forced, then fixed from the
+// DNS screen's offer.
+describe('DNS health', () => {
+  const domain = 'dns-test.example';
+  let dns;
+  let checked;
+  before(async () => {
+    dns = await serveDns([
+      [`_dmarc.${domain}`, 'TXT', 'v=DMARC1; p=none; rua=mailto:reports@rua.rampart.example'],
+      [`${domain}._report._dmarc.rua.rampart.example`, 'TXT', 'v=DMARC1'],
+      [domain, 'TXT', `v=spf1 include:_spf.${domain} ?all`],
+      [`_spf.${domain}`, 'TXT', 'v=spf1 ip4:192.0.2.0/24 ~all'],
+      [domain, 'MX', `10 mx1.${domain}`],
+      [domain, 'MX', '20 mx.other.example'],
+      [`mx1.${domain}`, 'A', '192.0.2.25'],
+      ['mx.other.example', 'A', '198.51.100.25'],
+    ]);
+    // Not the default rampart.localhost: resolvers answer *.localhost themselves (RFC 6761).
+    checked = await serve([], { RAMPART_RESOLVER: dns.address, RAMPART_INBOUND_ADDRESS: 'reports@rua.rampart.example' });
+    const post = await fetch(`${checked.origin}/v1/domains`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ domain }) });
+    assert.equal(post.status, 201);
+  });
+  after(() => {
+    checked?.stop();
+    dns?.close();
+  });
+
+  test('a check run from the screen shows the API\'s findings, each with its fix', async () => {
+    const { page, context, problems } = await open(`/ui/d/${domain}/dns`, { origin: checked.origin });
+    await page.getByText('No check has run yet').waitFor();
+    await page.getByRole('button', { name: 'Check now' }).click();
+    await page.locator('[data-worst]').waitFor();
+    const shown = await api(`/v1/domains/${domain}/checks`, checked.origin);
+    assert.equal(await page.locator('[data-worst]').getAttribute('data-worst'), shown.latest.worst);
+    const toFix = shown.latest.findings.filter((f) => f.severity !== 'ok').map((f) => [f.code, f.severity]);
+    const onScreen = await page.locator('ol.findings > li').evaluateAll((items) => items.map((li) => [li.dataset.code, li.querySelector('[data-severity]').dataset.severity]));
+    assert.deepEqual(onScreen, toFix);
+    assert.deepEqual(toFix, [['spf.neutral_all', 'warning'], ['tlsrpt.missing', 'warning'], ['dmarc.monitoring', 'info'], ['mta_sts.none', 'info']]);
+    // Each fix is shown as the API gives it.
+    const fix = shown.latest.findings.find((f) => f.code === 'tlsrpt.missing').fix;
+    await page.locator('[data-code="tlsrpt.missing"] code').getByText(fix, { exact: true }).waitFor();
+    assert.equal(await page.locator('[data-area="spf"] [data-severity]').getAttribute('data-severity'), 'warning');
+    assert.deepEqual((await tableRows(page, 'Check runs')).length, 1);
+    for (const [scheme, device] of [['light', 'desktop'], ['dark', 'desktop'], ['light', 'phone']]) {
+      const shot = await open(`/ui/d/${domain}/dns`, { origin: checked.origin, scheme, device });
+      await shot.page.screenshot({ path: path.join(SHOTS, `dns-${scheme}-${device}.png`), fullPage: true });
+      assert.deepEqual(await axe(shot.page), [], `axe-core ${scheme} ${device}`);
+      const overflow = await shot.page.evaluate(() => Math.max(document.documentElement.scrollWidth, document.body.scrollWidth) - document.documentElement.clientWidth);
+      assert.ok(overflow <= 0, `${scheme} ${device}: the page is ${overflow}px wider than the screen`);
+      assert.deepEqual(shot.problems, []);
+      await shot.context.close();
+    }
+    // The Domains screen carries the verdict, linked to this screen.
+    const domains = await open('/ui/domains?from=2022-01-01&to=2022-12-31', { origin: checked.origin });
+    const badge = domains.page.getByRole('link', { name: `DNS health of ${domain}: ${shown.latest.worst}` });
+    await badge.waitFor();
+    const overview = await api('/v1/overview?from=2022-01-01&to=2022-12-31', checked.origin);
+    assert.equal(overview.domains.find((d) => d.domain === domain).dns_health.worst, shown.latest.worst);
+    await domains.context.close();
+    assert.deepEqual(problems, []);
+    await context.close();
+  });
+
+  test('enforce that leaves a live MX host out is refused in place, forced, then fixed from the DNS screen', async () => {
+    const { page, context, problems } = await open(`/ui/d/${domain}/mta-sts`, { origin: checked.origin });
+    const form = page.getByRole('region', { name: 'Host a policy' });
+    await form.getByLabel('MX hosts, one per line').fill(`mx1.${domain}`);
+    await form.getByRole('radio', { name: /Enforce/ }).check();
+    await form.getByRole('button', { name: 'Host this policy' }).click();
+    const dialog = page.getByRole('dialog', { name: `Switch ${domain} to enforce?` });
+    await dialog.getByRole('button', { name: 'Switch to enforce' }).click();
+    const alert = form.getByText(/^mx_not_covered: /);
+    await alert.waitFor();
+    assert.match(await alert.textContent(), /its live MX host mx\.other\.example is not covered by mx/);
+    assert.equal((await fetch(`${checked.origin}/v1/domains/${domain}/mta-sts`)).status, 404, 'nothing was stored');
+    await page.screenshot({ path: path.join(SHOTS, 'mta-sts-refused-light-desktop.png'), fullPage: true });
+    await form.getByRole('button', { name: 'Enforce anyway' }).click();
+    await page.getByText('Version 1 published').waitFor();
+    assert.equal((await api(`/v1/domains/${domain}/mta-sts`, checked.origin)).current.mode, 'enforce');
+    await context.close();
+
+    const dnsPage = await open(`/ui/d/${domain}/dns`, { origin: checked.origin });
+    await dnsPage.page.getByRole('button', { name: 'Check now' }).click();
+    const offer = dnsPage.page.getByRole('region', { name: 'Cover the live MX hosts' });
+    await offer.waitFor();
+    assert.equal(await dnsPage.page.locator('[data-worst]').getAttribute('data-worst'), 'critical');
+    await dnsPage.page.screenshot({ path: path.join(SHOTS, 'dns-drift-light-desktop.png'), fullPage: true });
+    assert.deepEqual(await axe(dnsPage.page), []);
+    await offer.getByRole('button', { name: 'Publish this policy' }).click();
+    await offer.getByText('Published').waitFor();
+    const hosted = await api(`/v1/domains/${domain}/mta-sts`, checked.origin);
+    assert.deepEqual([hosted.current.mode, hosted.current.mx], ['enforce', [`mx1.${domain}`, 'mx.other.example']]);
+    // The refusal is the one failed request, which Chromium logs.
+    assert.deepEqual([...problems, ...dnsPage.problems], ['console: Failed to load resource: the server responded with a status of 409 (Conflict)']);
+    await dnsPage.context.close();
   });
 });
 

@@ -18,10 +18,13 @@
 
 use aws_lambda_events::s3::S3Event;
 use aws_lambda_events::sqs::SqsEvent;
+use rampart_checks::Checker;
 use rampart_ingest::metrics::IngestCounts;
 use rampart_ingest::objects::Batch;
 pub use rampart_ingest::objects::{ObjectOutcome, Objects as Deps, RESERVE};
 use rampart_mta_sts::{DnsZone, Timing, settle_all};
+use rampart_query::checks::run_due;
+use rampart_query::domains::Endpoints;
 use rampart_store::{Outcome, Store};
 use serde_json::Value;
 use tokio::time::Instant;
@@ -196,11 +199,19 @@ impl<S: Store> Run<'_, S> {
     }
 }
 
-/// The scheduled run: ingests the messages held for domains registered since they arrived,
-/// then, with a zone, publishes the MTA-STS policy ids that are due. Both stop in time.
+/// The DNS health checks of the scheduled run, and what they expect of each domain.
+pub struct ScheduledChecks<'a> {
+    pub checker: &'a Checker,
+    pub endpoints: &'a Endpoints,
+}
+
+/// The scheduled run: ingests the messages held for domains registered since they arrived;
+/// with a zone, publishes the MTA-STS policy ids that are due; with checks, checks the
+/// domains whose policy changed and those not checked for a day. Each part stops in time.
 pub async fn scheduled<S: Store, Z: DnsZone>(
     deps: &Deps<S>,
     zone: Option<&Z>,
+    checks: Option<ScheduledChecks<'_>>,
     timing: Timing,
     now: i64,
     deadline: Option<Instant>,
@@ -210,10 +221,16 @@ pub async fn scheduled<S: Store, Z: DnsZone>(
         Some(zone) => Some(settle_all(&deps.store, zone, now, timing).await?),
         None => None,
     };
+    let checked = match checks {
+        Some(c) => Some(run_due(&deps.store, c.checker, c.endpoints, now).await?),
+        None => None,
+    };
     Ok(serde_json::json!({
         "released": released,
         "policy_ids_changed": settled.as_ref().map(|s| s.changed),
         "policy_ids_failed": settled.map(|s| s.failed),
+        "domains_checked": checked.as_ref().map(|c| &c.checked),
+        "checks_failed": checked.as_ref().map(|c| &c.failed),
     }))
 }
 

@@ -1,10 +1,12 @@
 //! Lambda entry point: configuration and clients once at init, then [`ingest::handle`] per event.
 
-use ingest::{Deps, RESERVE, handle, is_schedule, scheduled};
+use ingest::{Deps, RESERVE, ScheduledChecks, handle, is_schedule, scheduled};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
+use rampart_checks::Checker;
 use rampart_formats::Limits;
 use rampart_ingest::Accept;
 use rampart_mta_sts::{Timing, route53::Route53Zone};
+use rampart_query::domains::Endpoints;
 use rampart_sources::Enricher;
 use rampart_store::aws::{AwsLocation, AwsStore, load_config};
 use serde_json::Value;
@@ -35,12 +37,19 @@ async fn main() -> Result<(), Error> {
     let zone = Route53Zone::from_env(&sdk, var);
     let zone = zone.as_ref();
     let timing = Timing::from_env(var)?;
+    // The DNS health checks, through the Lambda resolver, when the endpoints are configured.
+    let checker = Checker::from_spec(&var("RAMPART_RESOLVER").unwrap_or_default())?;
+    let endpoints = Endpoints::from_env(var).ok();
+    let (checker, endpoints) = (checker.as_ref(), endpoints.as_ref());
 
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = deadline_of(&event.context);
         let now = rampart_formats::time::now();
         if is_schedule(&event.payload) {
-            return Ok(scheduled(deps, zone, timing, now, deadline).await?);
+            let checks = checker
+                .zip(endpoints)
+                .map(|(checker, endpoints)| ScheduledChecks { checker, endpoints });
+            return Ok(scheduled(deps, zone, checks, timing, now, deadline).await?);
         }
         let handled = handle(event.payload, deps, now, deadline).await?;
         // One embedded-metric-format line per invocation; CloudWatch makes metrics of it.

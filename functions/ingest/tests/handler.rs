@@ -579,6 +579,7 @@ async fn the_schedule_ingests_mail_held_for_a_domain_registered_since() {
     let ran = ingest::scheduled(
         &deps,
         None::<&rampart_mta_sts::ZoneFile>,
+        None,
         timing,
         NOW + 60,
         None,
@@ -591,6 +592,8 @@ async fn the_schedule_ingests_mail_held_for_a_domain_registered_since() {
             "released": {"outcomes": {"stored": 1}, "domains": ["stalw.art"]},
             "policy_ids_changed": null,
             "policy_ids_failed": null,
+            "domains_checked": null,
+            "checks_failed": null,
         })
     );
     assert_eq!(tag(&deps, "inbound/early").await.as_deref(), Some("stored"));

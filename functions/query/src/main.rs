@@ -1,5 +1,6 @@
 //! Lambda entry point: configuration and clients once at init, then the Router per request.
 
+use rampart_checks::Checker;
 use std::sync::Arc;
 
 use query::lambda_service;
@@ -36,6 +37,8 @@ async fn main() -> Result<(), lambda_http::Error> {
         accept: Accept::from_env(var, Accept::Registered)?,
         on_refused_upload: count_refusal,
         now: system_now,
+        // The Lambda resolver, for `…/checks` and the guard on enforced policies.
+        checker: Checker::from_spec(&var("RAMPART_RESOLVER").unwrap_or_default())?.map(Arc::new),
     });
     lambda_http::run(lambda_service(router(api))).await
 }

@@ -22,9 +22,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter};
 use axum::{Json, Router};
 use chrono::NaiveDate;
+use rampart_checks::Checker;
 use rampart_ingest::{Accept, Ingest, UploadRefusal, refuse_tls_media_type};
 use rampart_mta_sts::Timing;
 use rampart_query::aggregate::{self, Records, Stats, Summary, Timeseries};
+use rampart_query::checks::{self, DomainChecks};
 use rampart_query::domains::{self, DomainList, DomainSetup, Endpoints, Removal};
 use rampart_query::hosting::{self, HostedPolicy, PolicyRequest};
 use rampart_query::listing::{self, MessageList, ReportDetail, ReportList, TlsView};
@@ -64,6 +66,9 @@ pub struct Api<S> {
     pub on_refused_upload: fn(&UploadRefusal),
     /// The clock, replaceable so tests are independent of the day they run.
     pub now: fn() -> i64,
+    /// The DNS checks (`…/checks`) and the guard on `mode: enforce`; `None` where no DNS
+    /// may be asked (`RAMPART_RESOLVER=off`): checks answer 503 and the guard is off.
+    pub checker: Option<Arc<Checker>>,
 }
 
 impl<S> Api<S> {
@@ -74,6 +79,7 @@ impl<S> Api<S> {
             endpoints: &self.endpoints,
             now: (self.now)(),
             timing: self.timing,
+            checker: self.checker.as_deref(),
         }
     }
 
@@ -181,6 +187,8 @@ fn routes<S: Store + 'static>() -> (Routes<S>, Routes<S>) {
         .add::<__path_show_policy, _, _>(show_policy::<S>)
         .add::<__path_replace_policy, _, _>(replace_policy::<S>)
         .add::<__path_retire_policy, _, _>(retire_policy::<S>)
+        .add::<__path_show_checks, _, _>(show_checks::<S>)
+        .add::<__path_run_checks, _, _>(run_checks::<S>)
         .add::<__path_report, _, _>(report::<S>)
         .add::<__path_report_raw, _, _>(report_raw::<S>)
         .add::<__path_messages, _, _>(messages::<S>)
@@ -212,6 +220,8 @@ fn routes<S: Store + 'static>() -> (Routes<S>, Routes<S>) {
     show_policy,
     replace_policy,
     retire_policy,
+    show_checks,
+    run_checks,
     report,
     report_raw,
     messages,
@@ -740,6 +750,53 @@ async fn retire_policy<S: Store>(
     _: Query<NoQuery>,
 ) -> Answer<HostedPolicy> {
     Ok(Json(api.hosting().retire(&p.domain).await?))
+}
+
+/// The DNS health of a domain: the latest check with each finding and its fix, and the history of runs
+#[utoipa::path(get, path = "/v1/domains/{domain}/checks", operation_id = "showChecks",
+    params(DomainPath), responses((status = 200, description = "OK", body = DomainChecks)))]
+async fn show_checks<S: Store>(
+    State(api): Shared<S>,
+    Segment(p): Segment<DomainPath>,
+    _: Query<NoQuery>,
+) -> Answer<DomainChecks> {
+    Ok(Json(checks::show(&api.store, &p.domain).await?))
+}
+
+/// Check the DNS records of a domain now, store the run, and answer with it
+#[utoipa::path(post, path = "/v1/domains/{domain}/checks", operation_id = "runChecks",
+    params(DomainPath),
+    responses(
+        (status = 200, description = "OK", body = DomainChecks),
+        (status = 403, description = "forbidden: the token may read but not change anything", body = ErrorBody),
+        (status = 503, description = "checks_disabled: this deployment asks no DNS server", body = ErrorBody),
+    ))]
+async fn run_checks<S: Store>(
+    State(api): Shared<S>,
+    Segment(p): Segment<DomainPath>,
+    _: Query<NoQuery>,
+) -> Answer<DomainChecks> {
+    let Some(checker) = &api.checker else {
+        return Err(ApiError(QueryError {
+            kind: ErrorKind::Unavailable,
+            code: "checks_disabled",
+            message: "DNS checks are off here (RAMPART_RESOLVER=off); set it to system or to \
+                      a DNS server's address"
+                .into(),
+        }));
+    };
+    let now = (api.now)();
+    Ok(Json(
+        checks::run(
+            &api.store,
+            checker,
+            &api.endpoints,
+            &p.domain,
+            api.today(),
+            now,
+        )
+        .await?,
+    ))
 }
 
 /// Receive an SMTP TLS report over HTTPS (RFC 8460 section 5.4); public, no token

@@ -47,6 +47,18 @@ pub enum Severity {
 }
 
 impl Severity {
+    pub const ALL: [Severity; 5] = [
+        Severity::Ok,
+        Severity::Info,
+        Severity::Warning,
+        Severity::Error,
+        Severity::Critical,
+    ];
+
+    pub fn parse(text: &str) -> Option<Severity> {
+        Severity::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Ok => "ok",
@@ -114,7 +126,7 @@ pub struct Finding {
     pub code: String,
     pub message: String,
     /// What to publish or change, when there is one thing to do.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub fix: Option<String>,
 }
 
@@ -210,6 +222,50 @@ pub struct Checker {
 impl Checker {
     pub fn new(dns: dns::Dns, fetcher: mta_sts::Fetcher) -> Checker {
         Checker { dns, fetcher }
+    }
+
+    /// A checker as `RAMPART_RESOLVER` says (the resolver source intelligence uses too):
+    /// `system` or empty (`/etc/resolv.conf`), `off` (none: no DNS is asked), or a
+    /// comma-separated list of `address[:port]` servers. Policy hosts are trusted by the
+    /// system's roots (`SSL_CERT_FILE` adds to them).
+    pub fn from_spec(spec: &str) -> Result<Option<Checker>, String> {
+        let timeout = Duration::from_secs(3);
+        let dns = match spec.trim() {
+            "" | "system" => dns::Dns::system(timeout, QUERY_BUDGET)?,
+            "off" => return Ok(None),
+            list => {
+                let servers = list
+                    .split(',')
+                    .map(|s| {
+                        let s = s.trim();
+                        s.parse::<std::net::SocketAddr>()
+                            .or_else(|_| s.parse::<std::net::IpAddr>().map(|ip| (ip, 53).into()))
+                            .map_err(|_| {
+                                format!(
+                                    "RAMPART_RESOLVER: {s:?} is not an address[:port]; use \
+                                     system, off, or a list of servers"
+                                )
+                            })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                dns::Dns::with_servers(&servers, timeout, QUERY_BUDGET)?
+            }
+        };
+        let fetcher = mta_sts::Fetcher::new(&dns, None)?;
+        Ok(Some(Checker::new(dns, fetcher)))
+    }
+
+    /// The live MX hosts of `domain` (none for a null MX or no MX), or why they could not be
+    /// read: what the MTA-STS enforce guard compares a new policy with.
+    pub async fn live_mx(&self, domain: &str) -> Result<Vec<String>, String> {
+        match self.dns.session().mx(domain).await? {
+            dns::Answer::Found(hosts) => Ok(hosts
+                .into_iter()
+                .map(|(_, host)| host)
+                .filter(|host| !host.is_empty())
+                .collect()),
+            dns::Answer::Void => Ok(Vec::new()),
+        }
     }
 
     /// Checks `domain` (lower-case A-labels, as registered) at time `now`.

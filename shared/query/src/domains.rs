@@ -74,11 +74,35 @@ pub struct DomainView {
     pub reports: u64,
     pub messages: u64,
     pub records: u64,
+    /// The worst finding of the latest DNS check (`GET …/checks`); absent before the first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub dns_health: Option<DnsStatus>,
+}
+
+/// A domain's DNS health at a glance.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct DnsStatus {
+    pub worst: rampart_checks::Severity,
+    #[schema(format = DateTime)]
+    pub checked_at: String,
+}
+
+impl DnsStatus {
+    /// The verdict stored on a domain, if a check ran.
+    pub fn of(entry: &DomainEntry) -> Option<DnsStatus> {
+        let verdict = entry.dns.as_ref()?;
+        Some(DnsStatus {
+            worst: rampart_checks::Severity::parse(&verdict.worst)?,
+            checked_at: format_utc(verdict.checked_at),
+        })
+    }
 }
 
 impl From<DomainEntry> for DomainView {
     fn from(d: DomainEntry) -> Self {
         DomainView {
+            dns_health: DnsStatus::of(&d),
             registered: d.registered_at.is_some(),
             registered_at: d.registered_at.map(format_utc),
             domain: d.name,

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::domains::Endpoints;
 use super::{ErrorKind, QueryError, known_domain};
+use rampart_checks::{Checker, uncovered};
 use rampart_formats::time::format_utc;
 use rampart_mta_sts::{
     Policy, PolicyMode, PolicyProblem, PolicyVersion, RETIRING_MAX_AGE, Timing, due_record,
@@ -28,6 +29,11 @@ pub struct PolicyRequest {
     /// Seconds senders may cache the policy.
     #[schema(maximum = 31557600)]
     pub max_age: u64,
+    /// Store `mode: enforce` even when it does not cover the domain's live MX hosts (or
+    /// they could not be read). Without it such a policy is refused with 409: compliant
+    /// senders would refuse to deliver to the uncovered hosts (RFC 8461 §5).
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// Where a domain is in its hosting life.
@@ -104,12 +110,14 @@ pub struct HostedPolicy {
     pub versions: Vec<VersionView>,
 }
 
-/// What every policy call needs: the store, where things are served, the clock and timing.
+/// What every policy call needs: the store, where things are served, the clock and timing,
+/// and the DNS checks that guard `enforce` (none: no guard).
 pub struct Hosting<'a, S> {
     pub store: &'a S,
     pub endpoints: &'a Endpoints,
     pub now: i64,
     pub timing: Timing,
+    pub checker: Option<&'a Checker>,
 }
 
 impl<S: Store> Hosting<'_, S> {
@@ -156,6 +164,9 @@ impl<S: Store> Hosting<'_, S> {
             let answer = self.view(&entry.name, history, warnings)?;
             return Ok((answer, false));
         }
+        if policy.mode == PolicyMode::Enforce && !body.force {
+            self.guard(&entry.name, &policy).await?;
+        }
         let version = PolicyVersion {
             domain: entry.name.clone(),
             version: latest.map_or(1, |v| v.version + 1),
@@ -164,8 +175,48 @@ impl<S: Store> Hosting<'_, S> {
             retire_at: None,
         };
         store_version(store, &version).await?;
+        // The records are checked against the new policy at the next scheduled run.
+        store.request_check(&entry.name).await?;
         let history = [history, vec![version]].concat();
         Ok((self.view(&entry.name, history, warnings)?, true))
+    }
+
+    /// Refuses an enforced policy that does not cover every live MX host of the domain, naming
+    /// them and the policy that would.
+    async fn guard(&self, domain: &str, policy: &Policy) -> Result<(), QueryError> {
+        let Some(checker) = self.checker else {
+            return Ok(());
+        };
+        let hosts = checker.live_mx(domain).await.map_err(|why| QueryError {
+            kind: ErrorKind::Conflict,
+            code: "mx_unverified",
+            message: format!(
+                "the live MX hosts of {domain} could not be read ({why}), so Rampart cannot \
+                 tell whether mode enforce would make senders refuse mail; try again, or \
+                 send \"force\": true"
+            ),
+        })?;
+        let missing = uncovered(&policy.mx, &hosts);
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let mut mx = policy.mx.clone();
+        mx.extend(missing.iter().map(|h| (*h).to_owned()));
+        let fixed = serde_json::json!({"mode": "enforce", "mx": mx, "max_age": policy.max_age});
+        Err(QueryError {
+            kind: ErrorKind::Conflict,
+            code: "mx_not_covered",
+            message: format!(
+                "mode enforce would make senders refuse mail for {domain}: its live MX \
+                 host{} {} {} not covered by mx ({}); PUT {fixed} to cover {}, or send \
+                 \"force\": true",
+                if missing.len() == 1 { "" } else { "s" },
+                missing.join(", "),
+                if missing.len() == 1 { "is" } else { "are" },
+                policy.mx.join(", "),
+                if missing.len() == 1 { "it" } else { "them" },
+            ),
+        })
     }
 
     /// Starts retiring the policy (§8.3): `mode: none` is served under a new id until every

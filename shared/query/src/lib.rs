@@ -11,6 +11,7 @@ use chrono::{Days, NaiveDate};
 use serde::Serialize;
 
 pub mod aggregate;
+pub mod checks;
 pub mod dimension;
 pub mod domains;
 pub mod hosting;

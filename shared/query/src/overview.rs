@@ -11,6 +11,7 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::Serialize;
 
 use super::aggregate::add_counter;
+use super::domains::DnsStatus;
 use super::request::OverviewQuery;
 use super::{QueryError, Window, share};
 use rampart_store::tally::{Counters, counter};
@@ -56,6 +57,10 @@ pub struct DomainState {
     /// (the most common, if they differ): `none`, `quarantine`, `reject`, `unknown` when the
     /// reports did not say, `other`; null when only TLS reports cover that day.
     pub policy: Option<String>,
+    /// The worst finding of the latest DNS check; absent before the first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub dns_health: Option<DnsStatus>,
 }
 
 pub async fn overview<S: Store>(
@@ -111,6 +116,7 @@ async fn state<S: Store>(
     };
     let messages = get(counter::MESSAGES);
     Ok(DomainState {
+        dns_health: DnsStatus::of(&entry),
         registered: entry.registered_at.is_some(),
         domain: entry.name,
         messages,

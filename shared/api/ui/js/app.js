@@ -17,6 +17,7 @@ import './screens/explore.js';
 import './screens/reports.js';
 import './screens/tls.js';
 import './screens/mta-sts.js';
+import './screens/dns.js';
 import './screens/messages.js';
 
 // Screens that exist, by the name in the address, with their tab label.
@@ -31,6 +32,7 @@ const SCREENS = {
   reports: { tag: 'r-reports', label: 'Reports', tab: true },
   tls: { tag: 'r-tls', label: 'TLS', tab: true },
   'mta-sts': { tag: 'r-mta-sts', label: 'MTA-STS', tab: true },
+  dns: { tag: 'r-dns', label: 'DNS', tab: true },
 };
 
 const THEMES = ['system', 'light', 'dark'];
@@ -232,6 +234,7 @@ class App extends LightElement {
       case 'r-reports': return html`<r-reports data-screen></r-reports>`;
       case 'r-tls': return html`<r-tls data-screen></r-tls>`;
       case 'r-mta-sts': return html`<r-mta-sts data-screen></r-mta-sts>`;
+      case 'r-dns': return html`<r-dns data-screen></r-dns>`;
       default: return nothing;
     }
   }

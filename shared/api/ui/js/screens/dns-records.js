@@ -16,7 +16,8 @@ export function dnsRecords(records) {
   </table></div>`;
 }
 
-async function copy(event, text) {
+// Copies `text`, and says on the button whether it could.
+export async function copy(event, text) {
   const button = event.currentTarget;
   try {
     await navigator.clipboard.writeText(text);

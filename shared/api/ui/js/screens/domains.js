@@ -9,6 +9,7 @@ import { POLICIES, count, counted, day, ratio, share } from '../format.js';
 import { addDays, href, navigate, range, withParams } from '../state.js';
 import { Screen, errorBox, table, view } from '../widgets.js';
 import { dnsRecords } from './dns-records.js';
+import { severity } from './dns.js';
 
 class Domains extends Screen {
   start() {
@@ -86,6 +87,12 @@ class Domains extends Screen {
               if (all === 0) return html`<span class="muted">–</span>`;
               return html`<span class=${d.tls_failed_sessions ? 'fail' : 'pass'}>${count(d.tls_failed_sessions)}</span> <span class="muted">(${share(ratio(d.tls_failed_sessions, all))})</span>`;
             },
+          },
+          {
+            key: 'dns', label: 'DNS', value: (d) => d.dns_health ? ['ok', 'info', 'warning', 'error', 'critical'].indexOf(d.dns_health.worst) : null,
+            render: (d) => d.dns_health
+              ? html`<a href=${href('dns', d.domain)} aria-label="DNS health of ${d.domain}: ${d.dns_health.worst}">${severity(d.dns_health.worst)}</a>`
+              : html`<span class="muted">not checked</span>`,
           },
           { key: 'latest_day', label: 'Latest report', render: (d) => d.latest_day ? html`<time datetime=${d.latest_day}>${day(d.latest_day)}</time>` : html`<span class="muted">none yet</span>` },
         ],

@@ -103,6 +103,8 @@ class MtaSts extends Screen {
               ${(this.problems?.max_age ?? []).map((m) => html`<div class="field-error" role="alert">✗ ${m}</div>`)}
             </fieldset>
             ${(this.problems?.other ?? []).length ? html`<div class="error-box" role="alert">${this.problems.other.map((m) => html`<div>${m}</div>`)}</div>` : nothing}
+            ${this.problems?.force ? html`<p>The live MX hosts are Rampart's reading of DNS now; if you are about to move them, you may enforce anyway.
+              <button type="button" @click=${() => this.publish(true)}>Enforce anyway</button></p>` : nothing}
             <p><button class="primary" type="submit">${p ? 'Publish this policy' : 'Host this policy'}</button></p>
             <div aria-live="polite">${this.saved ? html`<p class="pass">✓ Version ${this.saved.current.version} published; senders see it once the id below is in DNS.</p>` : nothing}</div>
           </form>
@@ -149,10 +151,12 @@ class MtaSts extends Screen {
     this.publish();
   }
 
-  async publish() {
+  // `force`: past the guard that refuses enforce while live MX hosts are not covered.
+  async publish(force = false) {
     this.querySelector('#enforce-dialog')?.close();
     try {
-      this.saved = await api.put(domainPath(this.route.domain, '/mta-sts'), this.pending);
+      const body = force ? { ...this.pending, force: true } : this.pending;
+      this.saved = await api.put(domainPath(this.route.domain, '/mta-sts'), body);
       this.slots = { ...this.slots, policy: { state: 'ready', data: this.saved } };
       this.draftMode = null;
       this.problems = null;
@@ -218,6 +222,9 @@ function placeProblems(error) {
     }
   } else {
     problems.other.push(errorBox(error));
+    // Enforce refused because live MX is outside the policy (or unreadable): the owner may
+    // know better (a move under way) and override.
+    problems.force = error instanceof ApiError && ['mx_not_covered', 'mx_unverified'].includes(error.code);
   }
   return problems;
 }
