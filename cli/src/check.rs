@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use rampart_checks::dns::Dns;
-use rampart_checks::mta_sts::Fetcher;
+use rampart_checks::mta_sts::{Fetcher, Reach};
 use rampart_checks::{Checker, Expect, Report, Severity};
 use rampart_query::domains::checked_name;
 
@@ -81,7 +81,8 @@ async fn run(args: &CheckArgs) -> anyhow::Result<Severity> {
         }
         None => None,
     };
-    let fetcher = Fetcher::new(&dns, roots.as_deref())
+    // On the user's own machine, a policy host on the local network is theirs to check.
+    let fetcher = Fetcher::new(&dns, roots.as_deref(), Reach::Any)
         .map_err(|e| match &args.ca_file {
             Some(path) => anyhow::anyhow!("{}: {e}", path.display()),
             None => anyhow::anyhow!(e),

@@ -5,6 +5,7 @@ pub mod api;
 pub mod backends;
 pub mod bench_domain;
 pub mod dns;
+pub mod dns_world;
 pub mod expected;
 pub mod https;
 

@@ -251,7 +251,7 @@ impl Checker {
                 dns::Dns::with_servers(&servers, timeout, QUERY_BUDGET)?
             }
         };
-        let fetcher = mta_sts::Fetcher::new(&dns, None)?;
+        let fetcher = mta_sts::Fetcher::new(&dns, None, mta_sts::Reach::PublicOnly)?;
         Ok(Some(Checker::new(dns, fetcher)))
     }
 

@@ -3,7 +3,7 @@
 //! mta-sts.txt`, fetched the way a sender fetches it (TLS verified, no redirects, at most
 //! 64 KiB, `text/plain`), is the policy Rampart serves.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,15 +30,25 @@ pub struct Fetcher {
     port: u16,
 }
 
+/// Whether a policy host may resolve to loopback, private and link-local addresses. A server
+/// must not let a domain owner point `mta-sts.<domain>` at its own network (the metadata
+/// service, a database): it fetches from public addresses only. A person running `rampart
+/// check` on their own machine, or a test, may reach private ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    PublicOnly,
+    Any,
+}
+
 impl Fetcher {
     /// `extra_roots`: PEM certificates trusted beside the system's (a private CA).
-    pub fn new(dns: &Dns, extra_roots: Option<&[u8]>) -> Result<Fetcher, String> {
+    pub fn new(dns: &Dns, extra_roots: Option<&[u8]>, reach: Reach) -> Result<Fetcher, String> {
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .https_only(true)
             .timeout(FETCH_TIMEOUT)
             .user_agent(concat!("rampart-check/", env!("CARGO_PKG_VERSION")))
-            .dns_resolver(Arc::new(Resolver(dns.clone())));
+            .dns_resolver(Arc::new(Resolver(dns.clone(), reach)));
         if let Some(pem) = extra_roots {
             let certificates = reqwest::Certificate::from_pem_bundle(pem)
                 .map_err(|e| format!("cannot read the CA certificates: {e}"))?;
@@ -126,15 +136,28 @@ fn chain(error: &reqwest::Error) -> String {
 }
 
 /// Names resolved by the checks' resolver, so a check sees the DNS it checks.
-struct Resolver(Dns);
+struct Resolver(Dns, Reach);
 
 impl reqwest::dns::Resolve for Resolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let dns = self.0.clone();
+        let (dns, reach) = (self.0.clone(), self.1);
         let host = name.as_str().to_owned();
         Box::pin(async move {
             match dns.session().addresses(&host).await {
-                Ok(Answer::Found(addresses)) => {
+                Ok(Answer::Found(found)) => {
+                    let addresses: Vec<IpAddr> = found
+                        .iter()
+                        .copied()
+                        .filter(|ip| reach == Reach::Any || is_public(*ip))
+                        .collect();
+                    if addresses.is_empty() {
+                        let list: Vec<String> = found.iter().map(ToString::to_string).collect();
+                        return Err(format!(
+                            "{host} resolves only to addresses that are not public ({}): not fetched",
+                            list.join(", ")
+                        )
+                        .into());
+                    }
                     let addrs: reqwest::dns::Addrs =
                         Box::new(addresses.into_iter().map(|ip| SocketAddr::new(ip, 0)));
                     Ok(addrs)
@@ -143,6 +166,28 @@ impl reqwest::dns::Resolve for Resolver {
                 Err(e) => Err(e.into()),
             }
         })
+    }
+}
+
+/// False for loopback, private, shared, link-local, unique-local and unspecified addresses.
+fn is_public(ip: IpAddr) -> bool {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => {
+            let shared = v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64;
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || shared)
+        }
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80)
+        }
     }
 }
 
@@ -398,5 +443,32 @@ fn txt_id(
                 None => format!("{name} TXT \"v=STSv1; id={};\"", hosted.id),
             }),
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_global_addresses_are_public() {
+        for ip in ["8.8.8.8", "2a00:1450::1", "192.0.2.1"] {
+            assert!(is_public(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(!is_public(ip.parse().unwrap()), "{ip}");
+        }
     }
 }

@@ -243,6 +243,7 @@ impl<S: Store> Hosting<'_, S> {
             retire_at: Some(retirement_end(&history, now, timing)),
         };
         store_version(store, &version).await?;
+        store.request_check(&entry.name).await?;
         let history = [history, vec![version]].concat();
         self.view(&entry.name, history, Vec::new())
     }
