@@ -517,6 +517,12 @@ async fn checks_are_run_stored_and_listed_through_the_api() {
         json!([{"checked_at": "2026-09-21T14:13:20Z", "worst": "critical", "changed": []}])
     );
     assert_eq!(get(&app, uri).await.json(), body);
+    // Where no DNS may be asked, the history reads and a run is refused with the reason.
+    let off = common::api::app(Arc::clone(&store), None);
+    assert_eq!(get(&off, uri).await.json(), body);
+    let refused = call(&off, Method::POST, uri, None).await;
+    assert_eq!(refused.status, 409);
+    assert_eq!(refused.json()["error"], "checks_disabled");
     let listed = get(&app, "/v1/domains").await.json();
     assert_eq!(
         listed["domains"][0]["dns_health"],

@@ -67,7 +67,7 @@ pub struct Api<S> {
     /// The clock, replaceable so tests are independent of the day they run.
     pub now: fn() -> i64,
     /// The DNS checks (`…/checks`) and the guard on `mode: enforce`; `None` where no DNS
-    /// may be asked (`RAMPART_RESOLVER=off`): checks answer 503 and the guard is off.
+    /// may be asked (`RAMPART_RESOLVER=off`): running checks answers 409 and the guard is off.
     pub checker: Option<Arc<Checker>>,
 }
 
@@ -769,7 +769,7 @@ async fn show_checks<S: Store>(
     responses(
         (status = 200, description = "OK", body = DomainChecks),
         (status = 403, description = "forbidden: the token may read but not change anything", body = ErrorBody),
-        (status = 503, description = "checks_disabled: this deployment asks no DNS server", body = ErrorBody),
+        (status = 409, description = "checks_disabled: this deployment asks no DNS server (RAMPART_RESOLVER=off)", body = ErrorBody),
     ))]
 async fn run_checks<S: Store>(
     State(api): Shared<S>,
@@ -777,8 +777,9 @@ async fn run_checks<S: Store>(
     _: Query<NoQuery>,
 ) -> Answer<DomainChecks> {
     let Some(checker) = &api.checker else {
+        // A setting of this deployment, not an outage: retrying does not help (so not 503).
         return Err(ApiError(QueryError {
-            kind: ErrorKind::Unavailable,
+            kind: ErrorKind::Conflict,
             code: "checks_disabled",
             message: "DNS checks are off here (RAMPART_RESOLVER=off); set it to system or to \
                       a DNS server's address"
