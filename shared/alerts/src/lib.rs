@@ -9,8 +9,10 @@
 
 pub mod evaluate;
 pub mod facts;
+pub mod mail;
 pub mod rules;
 pub mod state;
+pub mod webhook;
 
 use serde::{Deserialize, Serialize};
 
