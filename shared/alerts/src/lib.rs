@@ -7,6 +7,7 @@
 //! now; [`state`] steps one alert per rule and key through open and resolved, and decides
 //! which steps are worth a mail and which wait for the weekly digest.
 
+pub mod digest;
 pub mod evaluate;
 pub mod facts;
 pub mod mail;
