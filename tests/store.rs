@@ -17,8 +17,8 @@ use rampart_ingest::{Ingest, Ingested};
 use rampart_sources::Enricher;
 use rampart_store::tally::Tally;
 use rampart_store::{
-    CheckRun, DayRange, DnsVerdict, DomainEntry, FaultPoint, Outcome, PutReport, RawKey, RawRead,
-    StoredReport, WriteMode,
+    ALL_DOMAINS, AlertItem, AlertStore, CheckRun, DayRange, DnsVerdict, DomainEntry, FaultPoint,
+    Outcome, PutReport, RawKey, RawRead, StoredReport, Suppression, WriteMode,
 };
 use serde_json::Value;
 
@@ -37,6 +37,7 @@ on_both_backends!(
     ses_verdicts_are_kept_with_each_report_and_never_drop_it,
     a_two_day_report_is_spread_over_its_days,
     dns_check_runs_keep_history_and_the_newest_verdict,
+    alert_state_is_written_once_per_version_with_facts_settings_suppressions_and_claims,
 );
 
 async fn ingest_bytes<B: Backend>(store: &B, bytes: &[u8], now: i64) -> Ingested {
@@ -816,4 +817,176 @@ async fn dns_check_runs_keep_history_and_the_newest_verdict<B: Backend>(store: A
     assert!(store.forget_domain("example.org").await.unwrap());
     assert!(store.checks("example.org", 10).await.unwrap().is_empty());
     assert!(store.check_requests().await.unwrap().is_empty());
+}
+
+async fn alert_state_is_written_once_per_version_with_facts_settings_suppressions_and_claims<
+    B: Backend,
+>(
+    store: Arc<B>,
+) {
+    let alert = |version: u64, body: &str| AlertItem {
+        domain: "Example.NET".into(),
+        id: "new_source#as:64500".into(),
+        version,
+        body: body.into(),
+        expires_at: None,
+    };
+    assert!(store.alerts("example.net").await.unwrap().is_empty());
+    // Version 1 once; then each version only over the one before it, as racing
+    // evaluations would try.
+    assert!(store.put_alert(&alert(1, "opened")).await.unwrap());
+    assert!(!store.put_alert(&alert(1, "opened again")).await.unwrap());
+    let racing = futures_util::future::join_all((0..8).map(|i| {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .put_alert(&alert(2, &format!("worse {i}")))
+                .await
+                .unwrap()
+        }
+    }))
+    .await;
+    assert_eq!(racing.iter().filter(|won| **won).count(), 1);
+    assert!(
+        !store
+            .put_alert(&alert(4, "skipped a version"))
+            .await
+            .unwrap()
+    );
+    let resolved = AlertItem {
+        expires_at: Some(NOW + 90 * 86_400),
+        ..alert(3, "resolved")
+    };
+    assert!(store.put_alert(&resolved).await.unwrap());
+    let stored = store.alerts("EXAMPLE.net").await.unwrap();
+    assert_eq!(
+        stored,
+        vec![AlertItem {
+            domain: "example.net".into(),
+            ..resolved
+        }]
+    );
+    let too_big = alert(4, &"x".repeat(rampart_store::alerting::MAX_ALERT_BYTES + 1));
+    assert!(store.put_alert(&too_big).await.is_err());
+
+    // Facts by day: replaced on write, read back by range in day order.
+    let days = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+        list.iter()
+            .map(|(d, f)| (d.to_string(), f.to_string()))
+            .collect()
+    };
+    store
+        .put_alert_days(
+            "example.net",
+            &days(&[("2026-11-02", "b"), ("2026-11-01", "a")]),
+        )
+        .await
+        .unwrap();
+    store
+        .put_alert_days(
+            "example.net",
+            &days(&[("2026-11-02", "b2"), ("2026-11-03", "c")]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .alert_days("example.net", &DayRange::new("2026-11-02", "2026-11-30"))
+            .await
+            .unwrap(),
+        days(&[("2026-11-02", "b2"), ("2026-11-03", "c")])
+    );
+
+    // Settings per domain and for all domains.
+    assert_eq!(store.alert_settings("example.net").await.unwrap(), None);
+    store
+        .put_alert_settings("Example.net", "{\"a\":1}")
+        .await
+        .unwrap();
+    store
+        .put_alert_settings(ALL_DOMAINS, "{\"b\":2}")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .alert_settings("example.net")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("{\"a\":1}")
+    );
+    assert_eq!(
+        store.alert_settings(ALL_DOMAINS).await.unwrap().as_deref(),
+        Some("{\"b\":2}")
+    );
+
+    // Suppressed addresses, without regard to case; the latest reason wins.
+    let bounce = |reason: &str, at| Suppression {
+        address: "Owner@Example.net".into(),
+        reason: reason.into(),
+        at,
+    };
+    store
+        .suppress(&bounce("bounce: 550 no such user", NOW))
+        .await
+        .unwrap();
+    store
+        .suppress(&bounce("complaint: abuse", NOW + 1))
+        .await
+        .unwrap();
+    let asked = vec![
+        "owner@example.net".to_string(),
+        "ops@example.net".to_string(),
+    ];
+    assert_eq!(
+        store.suppressed(&asked).await.unwrap(),
+        vec![Suppression {
+            address: "owner@example.net".into(),
+            reason: "complaint: abuse".into(),
+            at: NOW + 1
+        }]
+    );
+    assert!(store.unsuppress("OWNER@example.net").await.unwrap());
+    assert!(!store.unsuppress("owner@example.net").await.unwrap());
+    assert!(store.suppressed(&asked).await.unwrap().is_empty());
+
+    // A claim is held by one of many until it expires.
+    let claims = futures_util::future::join_all((0..8).map(|_| {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .claim("digest#example.net#2026-W48", NOW, NOW + 60)
+                .await
+                .unwrap()
+        }
+    }))
+    .await;
+    assert_eq!(claims.iter().filter(|won| **won).count(), 1);
+    assert!(
+        !store
+            .claim("digest#example.net#2026-W48", NOW + 59, NOW + 120)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim("digest#example.net#2026-W48", NOW + 60, NOW + 120)
+            .await
+            .unwrap()
+    );
+
+    // Forgetting the domain takes its alerts, facts and settings.
+    store.register_domain("example.net", NOW).await.unwrap();
+    store.unregister_domain("example.net").await.unwrap();
+    assert!(store.forget_domain("example.net").await.unwrap());
+    assert!(store.alerts("example.net").await.unwrap().is_empty());
+    assert!(
+        store
+            .alert_days("example.net", &DayRange::all())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.alert_settings("example.net").await.unwrap(), None);
+    assert!(store.alert_settings(ALL_DOMAINS).await.unwrap().is_some());
 }

@@ -23,7 +23,7 @@ pub fn unique(prefix: &str) -> String {
 }
 
 /// What the shared tests need beyond [`Store`] to look inside a backend.
-pub trait Backend: Store {
+pub trait Backend: Store + rampart_store::AlertStore {
     fn faults(&self) -> &Faults;
     /// The mark on a raw message; `None` for a backend that keeps no marks.
     fn mark(&self, key: &RawKey) -> impl Future<Output = Option<Option<String>>> + Send;

@@ -13,6 +13,7 @@
 use std::future::Future;
 use std::sync::Mutex;
 
+pub mod alerting;
 pub mod body;
 mod model;
 pub mod tally;
@@ -22,6 +23,7 @@ pub mod aws;
 #[cfg(feature = "embedded")]
 pub mod embedded;
 
+pub use alerting::{ALL_DOMAINS, AlertItem, AlertStore, Suppression};
 pub use model::{
     CHECK_HISTORY_SECONDS, CheckRun, DayRange, DnsVerdict, DomainEntry, InvalidKey,
     MessagePosition, MessageRecord, Outcome, PolicyVersion, PutReport, RawKey, RawRead,

@@ -24,6 +24,8 @@
 // ([`PolicyTable`]) and what it shares with the full store: the full store needs `s3` too.
 #![cfg_attr(not(feature = "s3"), allow(unused_imports, dead_code))]
 
+#[cfg(feature = "s3")]
+mod alerting;
 mod codec;
 mod policy_table;
 #[cfg(feature = "s3")]

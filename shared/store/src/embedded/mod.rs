@@ -8,6 +8,7 @@
 //! `raw/<key>` for each raw message. Each report write is one SQLite transaction, so a crash
 //! at any point leaves either nothing or everything of it.
 
+mod alerting;
 mod schema;
 mod store;
 #[cfg(test)]

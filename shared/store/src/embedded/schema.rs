@@ -104,7 +104,38 @@ CREATE TABLE check_requests (
 ALTER TABLE domains ADD COLUMN dns_worst TEXT;
 ALTER TABLE domains ADD COLUMN dns_checked_at INTEGER;
 ";
-pub(super) const SCHEMA_VERSION: i64 = 7;
+/// Version 8: alerts (one row per rule and key, written on condition of its version), the
+/// day facts their rules read, alert settings, suppressed addresses and one-time claims.
+pub(super) const SCHEMA_8: &str = "
+CREATE TABLE alerts (
+    domain     TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    body       TEXT NOT NULL,
+    expires_at INTEGER,
+    PRIMARY KEY (domain, id)
+) WITHOUT ROWID;
+CREATE TABLE alert_days (
+    domain TEXT NOT NULL,
+    day    TEXT NOT NULL,
+    facts  TEXT NOT NULL,
+    PRIMARY KEY (domain, day)
+) WITHOUT ROWID;
+CREATE TABLE alert_settings (
+    scope    TEXT PRIMARY KEY,
+    settings TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE suppressions (
+    address TEXT PRIMARY KEY,
+    reason  TEXT NOT NULL,
+    at      INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE claims (
+    key        TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+";
+pub(super) const SCHEMA_VERSION: i64 = 8;
 
 /// Brings an older database up to [`SCHEMA_VERSION`] in one transaction.
 pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
@@ -131,6 +162,9 @@ pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         }
         if version < 7 {
             conn.execute_batch(SCHEMA_7)?;
+        }
+        if version < 8 {
+            conn.execute_batch(SCHEMA_8)?;
         }
         if (2..6).contains(&version) {
             // Version 6 adds the roll-ups (classification, country, service): the day

@@ -307,6 +307,9 @@ impl Store for EmbeddedStore {
                 "DELETE FROM releases WHERE domain = ?1",
                 "DELETE FROM checks WHERE domain = ?1",
                 "DELETE FROM check_requests WHERE domain = ?1",
+                "DELETE FROM alerts WHERE domain = ?1",
+                "DELETE FROM alert_days WHERE domain = ?1",
+                "DELETE FROM alert_settings WHERE scope = ?1",
                 "DELETE FROM domains WHERE name = ?1",
             ] {
                 changed += tx
