@@ -989,4 +989,5 @@ async fn alert_state_is_written_once_per_version_with_facts_settings_suppression
     );
     assert_eq!(store.alert_settings("example.net").await.unwrap(), None);
     assert!(store.alert_settings(ALL_DOMAINS).await.unwrap().is_some());
+    assert!(store.alert_requests().await.unwrap().is_empty());
 }

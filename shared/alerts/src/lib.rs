@@ -12,6 +12,8 @@ pub mod evaluate;
 pub mod facts;
 pub mod mail;
 pub mod rules;
+pub mod send;
+pub mod settings;
 pub mod state;
 pub mod webhook;
 

@@ -45,6 +45,10 @@ pub struct Alert {
     pub mailed_magnitude: u64,
     /// Steps written; the store's condition for the next write.
     pub version: u64,
+    /// A mail this step owes and has not sent yet: written with the step, cleared once
+    /// sent, so a crash or an outage between the two sends it at the next run, not never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<Notice>,
 }
 
 /// What a step tells people.
@@ -122,6 +126,7 @@ pub fn step(
             };
             if delivery == Delivery::Mail {
                 alert.mailed_at = Some(now);
+                alert.pending = Some(Notice::Resolved);
             }
             Some(Step {
                 alert,
@@ -145,6 +150,7 @@ pub fn step(
                 mailed_severity: None,
                 mailed_magnitude: 0,
                 version: stored.map_or(0, |a| a.version) + 1,
+                pending: None,
             };
             // Reopened within a day of its last mail: a flapping alert goes to the digest.
             let delivery = deliver(c.severity, stored.is_some_and(recently));
@@ -152,6 +158,7 @@ pub fn step(
                 alert.mailed_at = Some(now);
                 alert.mailed_severity = Some(c.severity);
                 alert.mailed_magnitude = c.magnitude;
+                alert.pending = Some(Notice::Opened);
             }
             Some(Step {
                 alert,
@@ -188,6 +195,7 @@ pub fn step(
                 alert.mailed_at = Some(now);
                 alert.mailed_severity = Some(c.severity);
                 alert.mailed_magnitude = c.magnitude;
+                alert.pending = Some(Notice::Worse);
             }
             // A worse step that waits for the digest is not news to mail again later.
             let notice = notice.filter(|(_, d)| *d != Delivery::Digest || a.mailed_at.is_none());

@@ -170,7 +170,7 @@ impl reqwest::dns::Resolve for Resolver {
 }
 
 /// False for loopback, private, shared, link-local, unique-local and unspecified addresses.
-fn is_public(ip: IpAddr) -> bool {
+pub fn is_public(ip: IpAddr) -> bool {
     match ip.to_canonical() {
         IpAddr::V4(v4) => {
             let shared = v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64;

@@ -102,6 +102,19 @@ pub trait AlertStore: Send + Sync {
         now: i64,
         expires_at: i64,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Gives a claim back (what it guarded failed and may be tried again).
+    fn release(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Asks for a domain's alerts to be evaluated at the next scheduled run (a report
+    /// arrived, a check ran, its settings changed).
+    fn request_alerts(&self, domain: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The domains whose evaluation was asked for.
+    fn alert_requests(&self) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    /// Marks a domain's requested evaluation done.
+    fn alerts_done(&self, domain: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 impl<T: AlertStore> AlertStore for std::sync::Arc<T> {
@@ -172,6 +185,22 @@ impl<T: AlertStore> AlertStore for std::sync::Arc<T> {
         expires_at: i64,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send {
         T::claim(self, key, now, expires_at)
+    }
+
+    fn release(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
+        T::release(self, key)
+    }
+
+    fn request_alerts(&self, domain: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
+        T::request_alerts(self, domain)
+    }
+
+    fn alert_requests(&self) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send {
+        T::alert_requests(self)
+    }
+
+    fn alerts_done(&self, domain: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
+        T::alerts_done(self, domain)
     }
 }
 

@@ -7,6 +7,7 @@
 //! | settings      | `D#<scope>`    | `S#alerts`   | `settings`                                  |
 //! | suppression   | `SUPPRESS`     | `<address>`  | `reason`, `at`                              |
 //! | claim         | `CLAIM#<key>`  | `C`          | `expires_at`                                |
+//! | request       | `ALERTS`       | `D#<domain>` | none: evaluate the domain's alerts next run |
 //!
 //! An alert is written on condition of the version read (`attribute_not_exists(pk)` for
 //! the first), a claim on condition that none is held; `expires_at` is the table's TTL.
@@ -19,6 +20,8 @@ use crate::alerting::{
 };
 
 const SUPPRESSIONS: &str = "SUPPRESS";
+/// Marker partition: the domains whose alerts are to be evaluated.
+pub(super) const ALERT_REQUESTS: &str = "ALERTS";
 const SETTINGS_SK: &str = "S#alerts";
 
 impl AlertStore for AwsStore {
@@ -219,6 +222,29 @@ impl AlertStore for AwsStore {
             .send()
             .await;
         conditional(sent, "claim")
+    }
+
+    async fn release(&self, key: &str) -> Result<(), StoreError> {
+        self.delete(format!("CLAIM#{key}"), "C".to_owned(), "release claim")
+            .await
+    }
+
+    async fn request_alerts(&self, domain: &str) -> Result<(), StoreError> {
+        self.put_marker(ALERT_REQUESTS, domain, "request alerts")
+            .await
+    }
+
+    async fn alert_requests(&self) -> Result<Vec<String>, StoreError> {
+        self.markers(ALERT_REQUESTS).await
+    }
+
+    async fn alerts_done(&self, domain: &str) -> Result<(), StoreError> {
+        self.delete(
+            ALERT_REQUESTS.to_owned(),
+            format!("D#{}", normalise_domain(domain)),
+            "end alert request",
+        )
+        .await
     }
 }
 

@@ -391,7 +391,12 @@ impl Store for AwsStore {
                 text(&item, "sk").unwrap_or_default().to_owned(),
             ));
         }
-        for partition in [HOSTED, RELEASES, CHECK_REQUESTS] {
+        for partition in [
+            HOSTED,
+            RELEASES,
+            CHECK_REQUESTS,
+            super::alerting::ALERT_REQUESTS,
+        ] {
             keys.push((partition.to_owned(), format!("D#{name}")));
         }
         // The domain item goes last: until it is gone the domain still lists, and a retry

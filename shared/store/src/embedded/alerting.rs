@@ -233,4 +233,46 @@ impl AlertStore for EmbeddedStore {
         })
         .await
     }
+
+    async fn release(&self, key: &str) -> Result<(), StoreError> {
+        self.execute(
+            "release claim",
+            "DELETE FROM claims WHERE key = ?1",
+            (key.to_owned(),),
+        )
+        .await
+    }
+
+    async fn request_alerts(&self, domain: &str) -> Result<(), StoreError> {
+        self.execute(
+            "request alerts",
+            "INSERT INTO alert_requests (domain) VALUES (?1) ON CONFLICT DO NOTHING",
+            (normalise_domain(domain),),
+        )
+        .await
+    }
+
+    async fn alert_requests(&self) -> Result<Vec<String>, StoreError> {
+        self.blocking(|inner| {
+            let conn = inner.conn();
+            let mut stmt = conn
+                .prepare_cached("SELECT domain FROM alert_requests ORDER BY domain")
+                .map_err(|e| sql("read alert requests", e))?;
+            let rows = stmt
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(|e| sql("read alert requests", e))?;
+            rows.collect::<Result<_, _>>()
+                .map_err(|e| sql("read alert requests", e))
+        })
+        .await
+    }
+
+    async fn alerts_done(&self, domain: &str) -> Result<(), StoreError> {
+        self.execute(
+            "end alert request",
+            "DELETE FROM alert_requests WHERE domain = ?1",
+            (normalise_domain(domain),),
+        )
+        .await
+    }
 }

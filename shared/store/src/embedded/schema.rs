@@ -134,6 +134,9 @@ CREATE TABLE claims (
     key        TEXT PRIMARY KEY,
     expires_at INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE alert_requests (
+    domain TEXT PRIMARY KEY
+) WITHOUT ROWID;
 ";
 pub(super) const SCHEMA_VERSION: i64 = 8;
 

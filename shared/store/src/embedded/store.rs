@@ -310,6 +310,7 @@ impl Store for EmbeddedStore {
                 "DELETE FROM alerts WHERE domain = ?1",
                 "DELETE FROM alert_days WHERE domain = ?1",
                 "DELETE FROM alert_settings WHERE scope = ?1",
+                "DELETE FROM alert_requests WHERE domain = ?1",
                 "DELETE FROM domains WHERE name = ?1",
             ] {
                 changed += tx
@@ -663,7 +664,7 @@ impl NameCache for EmbeddedStore {
 
 impl EmbeddedStore {
     /// Runs one statement that writes.
-    async fn execute<P>(
+    pub(super) async fn execute<P>(
         &self,
         op: &'static str,
         statement: &'static str,
