@@ -11,6 +11,9 @@ moto_install() {
     # Not moto's, but the same test environment: the peer the DNS health checks are
     # compared with (tests/checks.rs, tests/tools/checkdmarc_verdicts.py).
     venv_tool "$MOTO_VENV" checkdmarc 'checkdmarc==6.0.4'
+    # The SMTP server the alert and digest mails are sent to (tests/alerts.rs): a real one,
+    # which refuses lines over RFC 5321's limit and speaks STARTTLS.
+    venv_tool "$MOTO_VENV" aiosmtpd 'aiosmtpd==1.4.6'
 }
 
 moto_start() {

@@ -11,7 +11,8 @@ Two costs of moto itself are removed, without changing what any request answers:
 
 - moto keeps every model object it ever made (each S3 object, each table copy) in a list for
   its dashboard; over a test run that holds every deep copy of every table, gigabytes.
-  Nothing here reads the dashboard, so nothing is kept.
+  Only the mails SES sent are kept: the alert tests read them back from
+  `/moto-api/data.json` (`ses.RawMessage`); nothing else is.
 - the deep copy of the whole table, made once per item of every transaction, makes a
   thousand transactions on one table take minutes. Only the items a transaction names can
   change, so only they are copied, and put back when it is cancelled.
@@ -28,7 +29,10 @@ from moto.dynamodb.models.table import Table
 
 
 def untracked_new(cls, *args, **kwargs):
-    return object.__new__(cls)
+    instance = object.__new__(cls)
+    if cls.__module__.startswith("moto.ses") and cls.__name__ in ("Message", "RawMessage"):
+        cls.instances_tracked.append(instance)
+    return instance
 
 
 BaseModel.__new__ = staticmethod(untracked_new)

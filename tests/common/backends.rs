@@ -24,6 +24,8 @@ pub fn unique(prefix: &str) -> String {
 
 /// What the shared tests need beyond [`Store`] to look inside a backend.
 pub trait Backend: Store + rampart_store::AlertStore {
+    /// `embedded` or `aws`.
+    const KIND: &'static str;
     fn faults(&self) -> &Faults;
     /// The mark on a raw message; `None` for a backend that keeps no marks.
     fn mark(&self, key: &RawKey) -> impl Future<Output = Option<Option<String>>> + Send;
@@ -65,6 +67,7 @@ pub async fn aws() -> AwsStore {
 }
 
 impl Backend for EmbeddedStore {
+    const KIND: &'static str = "embedded";
     fn faults(&self) -> &Faults {
         EmbeddedStore::faults(self)
     }
@@ -104,6 +107,7 @@ impl Backend for EmbeddedStore {
 }
 
 impl Backend for AwsStore {
+    const KIND: &'static str = "aws";
     fn faults(&self) -> &Faults {
         AwsStore::faults(self)
     }

@@ -147,3 +147,24 @@ pub async fn serve(ca: &TestCa, app: Router) -> HttpsServer {
     });
     HttpsServer { port, task }
 }
+
+/// Serves `app` over plain HTTP on a free port of 127.0.0.1 (a webhook receiver); stops
+/// when the handle drops.
+pub async fn serve_http(app: Router) -> HttpsServer {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            let app = app.clone();
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tcp), TowerToHyperService::new(app))
+                    .await;
+            });
+        }
+    });
+    HttpsServer { port, task }
+}

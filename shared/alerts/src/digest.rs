@@ -377,7 +377,7 @@ pub fn next_step(s: &Standing<'_>) -> String {
     };
     if let Some((name, pass)) = s.weakest {
         return format!(
-            "{name} passes DMARC for {pass:.1} % of its mail: align its SPF or DKIM with {} \
+            "{name}: {pass:.1} % of its mail passes DMARC; align its SPF or DKIM with {} \
              before tightening the policy.",
             s.domain
         );
@@ -537,7 +537,7 @@ mod tests {
                 weakest: Some(("Mailchimp", 61.0)),
                 ..base.clone()
             }),
-            "Mailchimp passes DMARC for 61.0 % of its mail: align its SPF or DKIM with \
+            "Mailchimp: 61.0 % of its mail passes DMARC; align its SPF or DKIM with \
              example.com before tightening the policy."
         );
         assert!(

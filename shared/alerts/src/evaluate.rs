@@ -207,16 +207,64 @@ fn dns(rules: &Rules, ctx: &Context<'_>, out: &mut Vec<Condition>) {
             key: f.code.clone(),
             severity,
             magnitude: rank(&f.severity),
-            title: format!("{}: {}", ctx.domain, first_sentence(&f.message)),
+            title: format!(
+                "{}: {} – {}",
+                ctx.domain,
+                area_name(&f.code),
+                first_clause(&f.message)
+            ),
             detail,
         });
     }
 }
 
-fn first_sentence(text: &str) -> &str {
+/// The record family of a check code (`spf.too_many_lookups`), as people write it.
+fn area_name(code: &str) -> &str {
+    match code.split('.').next().unwrap_or("") {
+        "spf" => "SPF",
+        "dmarc" => "DMARC",
+        "mx" => "MX",
+        "mta_sts" => "MTA-STS",
+        "tlsrpt" => "TLS-RPT",
+        "dkim" => "DKIM",
+        _ => "DNS",
+    }
+}
+
+/// A message up to its first full stop, semicolon or parenthesis: a subject line.
+fn first_clause(text: &str) -> &str {
     let line = text.lines().next().unwrap_or("");
-    let end = line.find(". ").map(|i| i + 1).unwrap_or(line.len());
-    &line[..end]
+    let end = [". ", "; ", " ("]
+        .iter()
+        .filter_map(|p| line.find(p))
+        .min()
+        .unwrap_or(line.len());
+    line[..end].trim_end_matches('.')
+}
+
+/// What a resolved alert's mail says: the condition gone, in words.
+pub fn resolved_title(alert: &crate::state::Alert) -> String {
+    let domain = &alert.domain;
+    let key = alert.key.as_str();
+    // `net:192.0.2.0/24`, `as:64500`, `service:google`: the part after the kind.
+    let source = key.split_once(':').map_or(key, |(_, v)| v);
+    match alert.rule {
+        Rule::Dns => {
+            let was = alert.title.split_once(" – ").map_or("", |(_, w)| w);
+            format!("{domain}: {} fixed (was: {was})", area_name(key))
+        }
+        Rule::NewSource => format!("{domain}: {source} no longer sends mail failing DMARC"),
+        Rule::SourceBand => format!("{domain}: {source} is back in its usual DMARC band"),
+        Rule::DomainPassDrop => {
+            format!("{domain}: the DMARC pass share is back to its usual level")
+        }
+        Rule::SilentReporter => format!("{domain}: {key} reports again"),
+        Rule::NewReporter => format!("{domain}: {key} is no longer new"),
+        Rule::TlsFailureSpike => {
+            format!("{domain}: failed TLS sessions ({key}) are back to their usual level")
+        }
+        Rule::TlsNewFailure => format!("{domain}: {key} is no longer reported"),
+    }
 }
 
 fn new_source(rules: &Rules, days: &History<'_>, ctx: &Context<'_>, out: &mut Vec<Condition>) {
@@ -990,7 +1038,7 @@ mod tests {
         );
         assert_eq!(
             found[0].title,
-            "example.com: mx3.example.net is not covered."
+            "example.com: MX – mx3.example.net is not covered"
         );
         assert_eq!(
             found[0].detail,

@@ -11,7 +11,9 @@ use chrono::{Days, NaiveDate};
 use serde::Serialize;
 
 pub mod aggregate;
+pub mod alerting;
 pub mod checks;
+pub mod digest;
 pub mod dimension;
 pub mod domains;
 pub mod hosting;

@@ -205,6 +205,7 @@ impl<T: AlertStore> AlertStore for std::sync::Arc<T> {
 }
 
 /// Refuses a body over [`MAX_ALERT_BYTES`].
+#[cfg_attr(not(any(feature = "embedded", feature = "s3")), allow(dead_code))]
 pub(crate) fn bounded(what: &'static str, body: &str) -> Result<(), StoreError> {
     if body.len() > MAX_ALERT_BYTES {
         return Err(StoreError::Refused {
@@ -216,6 +217,7 @@ pub(crate) fn bounded(what: &'static str, body: &str) -> Result<(), StoreError> 
 }
 
 /// A domain normalised, or [`ALL_DOMAINS`] as it is.
+#[cfg_attr(not(any(feature = "embedded", feature = "s3")), allow(dead_code))]
 pub(crate) fn normalise_scope(scope: &str) -> String {
     if scope == ALL_DOMAINS {
         scope.to_owned()
