@@ -767,4 +767,39 @@ async fn a_spoofer_a_broken_spf_record_and_a_silent_reporter_mail_exactly_what_c
         all.contains("  quiet.example: 0 messages, – passed"),
         "{all}"
     );
+
+    // What the API shows at the end: open first, worst first, then resolved, newest first.
+    let shown = api(&store, "/v1/domains/example.com/alerts").await;
+    let listed: Vec<(String, String, String, bool)> = shown["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["status"].as_str().unwrap().to_string(),
+                a["severity"].as_str().unwrap().to_string(),
+                a["rule"].as_str().unwrap().to_string(),
+                a["pending"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    let l = |status: &str, severity: &str, rule: &str| {
+        (
+            status.to_string(),
+            severity.to_string(),
+            rule.to_string(),
+            false,
+        )
+    };
+    assert_eq!(
+        listed,
+        [
+            l("open", "critical", "new_source"),
+            // Both changed at the last run (their magnitudes move daily): by key.
+            l("open", "warning", "domain_pass_drop"),
+            l("open", "warning", "silent_reporter"),
+            l("resolved", "critical", "source_band"),
+            l("resolved", "warning", "dns"),
+        ]
+    );
 }

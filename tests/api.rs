@@ -35,6 +35,7 @@ on_both_backends!(
     every_corpus_day_matches_expected_json,
     rollups_answer_as_the_records_do,
     a_day_counted_before_the_rollups_is_read_from_records,
+    alert_settings_change_what_they_name_and_show_a_new_secret_once,
 );
 
 const NOW: i64 = 1_717_000_000;
@@ -1535,4 +1536,144 @@ async fn a_day_counted_before_the_rollups_is_read_from_records<B: Backend + 'sta
     let mut before = before;
     before["counted"].take();
     assert_eq!(after, before);
+}
+
+async fn alert_settings_change_what_they_name_and_show_a_new_secret_once<B: Backend + 'static>(
+    store: Arc<B>,
+) {
+    let app = app(Arc::clone(&store), None);
+    assert_eq!(
+        common::api::register(&app, "alerts.example").await.status,
+        201
+    );
+    let shown = get(&app, "/v1/domains/Alerts.Example/alerts").await;
+    assert_eq!(shown.status, 200);
+    let body = shown.json();
+    assert_eq!(body["domain"], "alerts.example");
+    assert_eq!(body["alerts"], json!([]));
+    let settings = &body["settings"];
+    assert_eq!(settings["scope"], "alerts.example");
+    assert_eq!(settings["recipients"], json!([]));
+    assert_eq!(settings["digest"], true);
+    assert_eq!(settings["rules"], json!({}));
+    assert_eq!(settings["webhook"], Value::Null);
+    // The defaults of docs/alerts.md.
+    assert_eq!(settings["effective"]["new_source"]["min_failing"], 50);
+    assert_eq!(settings["effective"]["mails_per_day"], 10);
+
+    // All domains lower the floor; the domain lowers its budget.
+    let all = call(
+        &app,
+        Method::PUT,
+        "/v1/alert-settings",
+        Some(json!({"recipients": ["ops@example.net"], "rules": {"new_source": {"min_failing": 20}}})),
+    )
+    .await;
+    assert_eq!(all.status, 200);
+    assert_eq!(all.json()["scope"], "*");
+    let changed = call(
+        &app,
+        Method::PUT,
+        "/v1/domains/alerts.example/alert-settings",
+        Some(json!({
+            "recipients": ["owner@alerts.example", "Owner@alerts.example"],
+            "rules": {"mails_per_day": 3},
+            "snoozes": [{"rule": "silent_reporter", "until": 1_800_000_000}],
+            "webhook_url": "https://hooks.example/rampart"
+        })),
+    )
+    .await;
+    assert_eq!(changed.status, 200);
+    let changed = changed.json();
+    assert_eq!(changed["recipients"], json!(["owner@alerts.example"]));
+    assert_eq!(changed["rules"], json!({"mails_per_day": 3}));
+    assert_eq!(changed["effective"]["new_source"]["min_failing"], 20);
+    assert_eq!(changed["effective"]["mails_per_day"], 3);
+    assert_eq!(
+        changed["snoozes"],
+        json!([{"rule": "silent_reporter", "until": 1_800_000_000}])
+    );
+    let secret = changed["webhook"]["secret"].as_str().unwrap().to_owned();
+    assert_eq!(secret.len(), 64);
+    assert!(secret.bytes().all(|b| b.is_ascii_hexdigit()));
+    // Shown once: read back, and unchanged by a second PUT of the same URL.
+    let again = get(&app, "/v1/domains/alerts.example/alert-settings")
+        .await
+        .json();
+    assert_eq!(
+        again["webhook"],
+        json!({"url": "https://hooks.example/rampart", "secret": null})
+    );
+    let same = call(
+        &app,
+        Method::PUT,
+        "/v1/domains/alerts.example/alert-settings",
+        Some(json!({"webhook_url": "https://hooks.example/rampart"})),
+    )
+    .await
+    .json();
+    assert_eq!(same["webhook"]["secret"], Value::Null);
+    let rotated = call(
+        &app,
+        Method::PUT,
+        "/v1/domains/alerts.example/alert-settings",
+        Some(json!({"rotate_secret": true})),
+    )
+    .await
+    .json();
+    let new = rotated["webhook"]["secret"].as_str().unwrap();
+    assert_ne!(new, secret);
+
+    // What is refused, and why.
+    let refused = |body: Value| {
+        let app = app.clone();
+        async move {
+            let reply = call(
+                &app,
+                Method::PUT,
+                "/v1/domains/alerts.example/alert-settings",
+                Some(body),
+            )
+            .await;
+            (
+                reply.error(400),
+                reply.json()["message"].as_str().unwrap().to_owned(),
+            )
+        }
+    };
+    assert_eq!(
+        refused(json!({"recipients": ["not an address"]})).await,
+        (
+            "invalid_settings".into(),
+            "\"not an address\" is not an e-mail address".into()
+        )
+    );
+    assert_eq!(
+        refused(json!({"snoozes": [{"rule": "sleep", "until": 1}]})).await,
+        (
+            "invalid_settings".into(),
+            "\"sleep\" is not a rule (snoozes[].rule)".into()
+        )
+    );
+    assert_eq!(
+        refused(json!({"rules": {"source_band": {"baseline_days": 0}}})).await,
+        (
+            "invalid_settings".into(),
+            "source_band.baseline_days must be between 1 and 120 days, not 0".into()
+        )
+    );
+    assert_eq!(refused(json!({"recipient": []})).await.0, "invalid_body");
+    assert_eq!(
+        refused(json!({"webhook_url": "ftp://x"})).await.0,
+        "invalid_settings"
+    );
+    // Nothing refused was kept.
+    let kept = get(&app, "/v1/domains/alerts.example/alert-settings")
+        .await
+        .json();
+    assert_eq!(kept["recipients"], json!(["owner@alerts.example"]));
+    assert_eq!(
+        get(&app, "/v1/domains/nowhere.example/alerts").await.status,
+        404
+    );
 }

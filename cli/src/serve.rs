@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use axum::http::HeaderName;
+use rampart_alerts::send::{Reach, Smtp, webhook_client};
 use rampart_api::edge::{
     Access, BearerCheck, Caller, OidcClient, SignIn, SignInMethod, with_request_timeout,
 };
@@ -24,7 +25,9 @@ use rampart_checks::Checker;
 use rampart_ingest::{Ingest, UploadRefusal};
 use rampart_mta_sts::{Timing, ZoneFile, settle_all};
 use rampart_oidc::Verifier;
+use rampart_query::alerting::{self, Outbox};
 use rampart_query::checks::run_due;
+use rampart_query::digest;
 use rampart_query::domains::Endpoints;
 use rampart_store::{Outcome, RawKey, Store};
 
@@ -148,6 +151,28 @@ pub struct ServeArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Mail alerts and weekly digests through this relay: `smtp://[user@]host[:port]`
+    /// (STARTTLS required), `smtps://…` (TLS) or `smtp+insecure://…` (a relay on this
+    /// machine). Without it alerts are kept and shown, not mailed.
+    #[arg(
+        long,
+        env = "RAMPART_SMTP",
+        value_name = "URL",
+        requires = "alerts_from"
+    )]
+    smtp: Option<String>,
+    /// The SMTP password, read from this file (its first line).
+    #[arg(long, value_name = "FILE", requires = "smtp")]
+    smtp_password_file: Option<PathBuf>,
+    /// Trust this PEM CA for the SMTP relay's certificate, beside the system's.
+    #[arg(long, value_name = "PEM", requires = "smtp")]
+    smtp_ca_file: Option<PathBuf>,
+    /// The sender of alerts and digests: `Rampart <alerts@example.com>`.
+    #[arg(long, env = "RAMPART_ALERTS_FROM", value_name = "ADDRESS")]
+    alerts_from: Option<String>,
+    /// The dashboard's public address, for the links in mails [default: the API's].
+    #[arg(long, env = "RAMPART_DASHBOARD_URL", value_name = "URL")]
+    dashboard_url: Option<String>,
     #[command(flatten)]
     store: StoreArgs,
     #[command(flatten)]
@@ -157,20 +182,32 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
+    /// The SMTP relay of --smtp, with its password file and CA; `None` without one.
+    fn mailer(&self) -> anyhow::Result<Option<Smtp>> {
+        let Some(url) = &self.smtp else {
+            return Ok(None);
+        };
+        let password = match &self.smtp_password_file {
+            Some(file) => Some(first_line(file)?),
+            None => None,
+        };
+        let ca = match &self.smtp_ca_file {
+            Some(file) => Some(
+                std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?,
+            ),
+            None => None,
+        };
+        let smtp = Smtp::from_url(url, password, ca.as_deref())
+            .map_err(|e| anyhow::anyhow!("--smtp: {e}"))?;
+        Ok(Some(smtp))
+    }
+
     /// The API token: RAMPART_TOKEN or --token, or the first line of --token-file.
     fn token(&self) -> anyhow::Result<Option<String>> {
         let Some(file) = &self.token_file else {
             return Ok(self.token.clone());
         };
-        let text = std::fs::read_to_string(file)
-            .with_context(|| format!("{}: cannot read the token file", file.display()))?;
-        let token = text.lines().next().unwrap_or("").trim();
-        anyhow::ensure!(
-            !token.is_empty(),
-            "{}: the token file is empty",
-            file.display()
-        );
-        Ok(Some(token.to_owned()))
+        Ok(Some(first_line(file)?))
     }
 
     /// Who may call the API: the API token, and people signed in with --oidc-issuer.
@@ -353,6 +390,21 @@ async fn run<S: Store + 'static>(store: S, args: &ServeArgs) -> anyhow::Result<(
             background(&ingest, &zone, timing).await
         });
     }
+    {
+        let mailer = args.mailer()?;
+        let outbox = Outbox {
+            mailer,
+            from: args.alerts_from.clone(),
+            dashboard: Some(args.dashboard_url.clone().unwrap_or_else(|| url.clone())),
+            // One machine, one owner: the webhook goes where its owner points it.
+            webhooks: webhook_client(Reach::Any),
+            reach: Reach::Any,
+        };
+        let api = Arc::clone(&api);
+        tokio::spawn(
+            async move { alert(&api.store, &outbox, &api.endpoints.inbound_address).await },
+        );
+    }
     if api.checker.is_some() {
         let api = Arc::clone(&api);
         tokio::spawn(async move {
@@ -455,6 +507,39 @@ async fn check_dns<S: Store>(store: &S, checker: &Checker, endpoints: &Endpoints
         }
         tokio::time::sleep(CHECK_POLL).await;
     }
+}
+
+/// What the scheduled Lambda also does on AWS: evaluates the alerts that are due (domains a
+/// report or a check asked for, every domain once an hour) and sends the week's digests.
+async fn alert<S: Store>(store: &S, outbox: &Outbox<Option<Smtp>>, inbound: &str) {
+    loop {
+        match alerting::run_due(store, outbox, system_now()).await {
+            Ok(ran) => {
+                for (domain, why) in ran.failed {
+                    eprintln!("rampart: evaluating the alerts of {domain}: {why}");
+                }
+            }
+            Err(e) => eprintln!("rampart: evaluating alerts: {e}"),
+        }
+        match digest::send_digests(store, outbox, inbound, system_now()).await {
+            Ok(sent) => {
+                for (scope, why) in sent.failed {
+                    eprintln!("rampart: sending the weekly digest of {scope}: {why}");
+                }
+            }
+            Err(e) => eprintln!("rampart: sending weekly digests: {e}"),
+        }
+        tokio::time::sleep(CHECK_POLL).await;
+    }
+}
+
+/// The first line of a secret's file (surrounding white space ignored), never empty.
+fn first_line(file: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("{}: cannot read the file", file.display()))?;
+    let line = text.lines().next().unwrap_or("").trim();
+    anyhow::ensure!(!line.is_empty(), "{}: the file is empty", file.display());
+    Ok(line.to_owned())
 }
 
 /// A refused upload is not kept: it is logged.

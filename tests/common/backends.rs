@@ -23,7 +23,7 @@ pub fn unique(prefix: &str) -> String {
 }
 
 /// What the shared tests need beyond [`Store`] to look inside a backend.
-pub trait Backend: Store + rampart_store::AlertStore {
+pub trait Backend: Store {
     /// `embedded` or `aws`.
     const KIND: &'static str;
     fn faults(&self) -> &Faults;

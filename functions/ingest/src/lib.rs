@@ -14,16 +14,20 @@
 //!
 //! On an EventBridge schedule ([`is_schedule`]) it ingests the messages held for domains
 //! registered since they arrived, and publishes the MTA-STS policy ids that are due in the
-//! deployment's Route 53 zone: the one AWS job that writes DNS.
+//! deployment's Route 53 zone: the one AWS job that writes DNS. It also runs the DNS
+//! health checks that are due, evaluates alerts and sends the weekly digests.
 
 use aws_lambda_events::s3::S3Event;
 use aws_lambda_events::sqs::SqsEvent;
+use rampart_alerts::send::Mailer;
 use rampart_checks::Checker;
 use rampart_ingest::metrics::IngestCounts;
 use rampart_ingest::objects::Batch;
 pub use rampart_ingest::objects::{ObjectOutcome, Objects as Deps, RESERVE};
 use rampart_mta_sts::{DnsZone, Timing, settle_all};
+use rampart_query::alerting::{self, Outbox};
 use rampart_query::checks::run_due;
+use rampart_query::digest;
 use rampart_query::domains::Endpoints;
 use rampart_store::{Outcome, Store};
 use serde_json::Value;
@@ -205,13 +209,22 @@ pub struct ScheduledChecks<'a> {
     pub endpoints: &'a Endpoints,
 }
 
+/// How the scheduled run tells owners: the outbox (SES on AWS) and Rampart's own report
+/// address (the digests' next step names it).
+pub struct ScheduledAlerts<'a, M> {
+    pub outbox: &'a Outbox<M>,
+    pub inbound: &'a str,
+}
+
 /// The scheduled run: ingests the messages held for domains registered since they arrived;
 /// with a zone, publishes the MTA-STS policy ids that are due; with checks, checks the
-/// domains whose policy changed and those not checked for a day. Each part stops in time.
-pub async fn scheduled<S: Store, Z: DnsZone>(
+/// domains whose policy changed and those not checked for a day; then evaluates the alerts
+/// that are due and sends the week's digests. Each part stops in time.
+pub async fn scheduled<S: Store, Z: DnsZone, M: Mailer>(
     deps: &Deps<S>,
     zone: Option<&Z>,
     checks: Option<ScheduledChecks<'_>>,
+    alerts: &ScheduledAlerts<'_, M>,
     timing: Timing,
     now: i64,
     deadline: Option<Instant>,
@@ -225,12 +238,18 @@ pub async fn scheduled<S: Store, Z: DnsZone>(
         Some(c) => Some(run_due(&deps.store, c.checker, c.endpoints, now).await?),
         None => None,
     };
+    let evaluated = alerting::run_due(&deps.store, alerts.outbox, now).await?;
+    let digests = digest::send_digests(&deps.store, alerts.outbox, alerts.inbound, now).await?;
     Ok(serde_json::json!({
         "released": released,
         "policy_ids_changed": settled.as_ref().map(|s| s.changed),
         "policy_ids_failed": settled.map(|s| s.failed),
         "domains_checked": checked.as_ref().map(|c| &c.checked),
         "checks_failed": checked.as_ref().map(|c| &c.failed),
+        "alerts_evaluated": evaluated.evaluated,
+        "alerts_failed": evaluated.failed,
+        "digests_sent": digests.sent,
+        "digests_failed": digests.failed,
     }))
 }
 

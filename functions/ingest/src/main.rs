@@ -1,11 +1,13 @@
 //! Lambda entry point: configuration and clients once at init, then [`ingest::handle`] per event.
 
-use ingest::{Deps, RESERVE, ScheduledChecks, handle, is_schedule, scheduled};
+use ingest::{Deps, RESERVE, ScheduledAlerts, ScheduledChecks, handle, is_schedule, scheduled};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
+use rampart_alerts::send::{Reach, Ses, webhook_client};
 use rampart_checks::Checker;
 use rampart_formats::Limits;
 use rampart_ingest::Accept;
 use rampart_mta_sts::{Timing, route53::Route53Zone};
+use rampart_query::alerting::Outbox;
 use rampart_query::domains::Endpoints;
 use rampart_sources::Enricher;
 use rampart_store::aws::{AwsLocation, AwsStore, load_config};
@@ -41,6 +43,23 @@ async fn main() -> Result<(), Error> {
     let checker = Checker::from_spec(&var("RAMPART_RESOLVER").unwrap_or_default())?;
     let endpoints = Endpoints::from_env(var).ok();
     let (checker, endpoints) = (checker.as_ref(), endpoints.as_ref());
+    // Alerts and digests: mailed with SES when a sender is configured, tracked either way;
+    // webhooks reach public addresses only.
+    let outbox = Outbox {
+        mailer: Ses {
+            client: aws_sdk_sesv2::Client::new(&sdk),
+            configuration_set: var("RAMPART_SES_CONFIGURATION_SET").filter(|s| !s.is_empty()),
+        },
+        from: var("RAMPART_ALERTS_FROM").filter(|s| !s.is_empty()),
+        dashboard: var("RAMPART_DASHBOARD_URL").filter(|s| !s.is_empty()),
+        webhooks: webhook_client(Reach::PublicOnly),
+        reach: Reach::PublicOnly,
+    };
+    let inbound = var("RAMPART_INBOUND_ADDRESS").unwrap_or_default();
+    let alerts = &ScheduledAlerts {
+        outbox: &outbox,
+        inbound: &inbound,
+    };
 
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = deadline_of(&event.context);
@@ -49,7 +68,7 @@ async fn main() -> Result<(), Error> {
             let checks = checker
                 .zip(endpoints)
                 .map(|(checker, endpoints)| ScheduledChecks { checker, endpoints });
-            return Ok(scheduled(deps, zone, checks, timing, now, deadline).await?);
+            return Ok(scheduled(deps, zone, checks, alerts, timing, now, deadline).await?);
         }
         let handled = handle(event.payload, deps, now, deadline).await?;
         // One embedded-metric-format line per invocation; CloudWatch makes metrics of it.

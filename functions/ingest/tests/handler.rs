@@ -576,16 +576,34 @@ async fn the_schedule_ingests_mail_held_for_a_domain_registered_since() {
         .unwrap();
     deps.store.request_release("stalw.art").await.unwrap();
     let timing = rampart_mta_sts::Timing::default();
-    let ran = ingest::scheduled(
+    // No sender: alerts are evaluated and kept, nothing is mailed.
+    let outbox = rampart_query::alerting::Outbox {
+        mailer: rampart_alerts::send::Unconfigured,
+        from: None,
+        dashboard: None,
+        webhooks: rampart_alerts::send::webhook_client(rampart_alerts::send::Reach::PublicOnly),
+        reach: rampart_alerts::send::Reach::PublicOnly,
+    };
+    let alerts = ingest::ScheduledAlerts {
+        outbox: &outbox,
+        inbound: "reports@rua.rampart.example",
+    };
+    let mut ran = ingest::scheduled(
         &deps,
         None::<&rampart_mta_sts::ZoneFile>,
         None,
+        &alerts,
         timing,
         NOW + 60,
         None,
     )
     .await
     .unwrap();
+    // The released report asked for the domain's alerts; nothing holds on one report.
+    let evaluated = ran["alerts_evaluated"].take();
+    assert_eq!(evaluated[0]["domain"], "stalw.art");
+    assert_eq!(evaluated[0]["opened"], 0);
+    assert_eq!(evaluated.as_array().unwrap().len(), 1);
     assert_eq!(
         ran,
         json!({
@@ -594,6 +612,10 @@ async fn the_schedule_ingests_mail_held_for_a_domain_registered_since() {
             "policy_ids_failed": null,
             "domains_checked": null,
             "checks_failed": null,
+            "alerts_evaluated": null,
+            "alerts_failed": [],
+            "digests_sent": [],
+            "digests_failed": [],
         })
     );
     assert_eq!(tag(&deps, "inbound/early").await.as_deref(), Some("stored"));

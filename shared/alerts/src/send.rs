@@ -42,6 +42,16 @@ impl Mailer for Unconfigured {
     }
 }
 
+/// A mailer that may not be configured: without one, sends fail for now (and say why).
+impl<M: Mailer> Mailer for Option<M> {
+    async fn send(&self, from: &str, to: &[String], raw: &[u8]) -> Result<(), SendError> {
+        match self {
+            Some(m) => m.send(from, to, raw).await,
+            None => Unconfigured.send(from, to, raw).await,
+        }
+    }
+}
+
 #[cfg(feature = "ses")]
 pub use ses::Ses;
 
@@ -166,6 +176,50 @@ mod smtp {
             Ok(Smtp {
                 transport: builder.build(),
             })
+        }
+
+        /// From `smtp://[user@]host[:port]` (STARTTLS required, port 587),
+        /// `smtps://[user@]host[:port]` (TLS, port 465) or `smtp+insecure://host[:port]`
+        /// (no TLS, port 25: a relay on this machine). The password is never in the URL.
+        pub fn from_url(
+            url: &str,
+            password: Option<String>,
+            ca_pem: Option<&[u8]>,
+        ) -> Result<Smtp, String> {
+            let parsed = url::Url::parse(url).map_err(|e| format!("{url}: {e}"))?;
+            let (security, default_port) = match parsed.scheme() {
+                "smtp" => (SmtpSecurity::StartTls, 587),
+                "smtps" => (SmtpSecurity::Tls, 465),
+                "smtp+insecure" => (SmtpSecurity::Plain, 25),
+                other => {
+                    return Err(format!(
+                        "{url}: the scheme is smtp://, smtps:// or smtp+insecure://, not {other}://"
+                    ));
+                }
+            };
+            if parsed.password().is_some() {
+                return Err(format!(
+                    "{url}: put the password in a file (--smtp-password-file), not in the URL"
+                ));
+            }
+            let host = parsed
+                .host_str()
+                .filter(|h| !h.is_empty())
+                .ok_or_else(|| format!("{url}: no host"))?;
+            let credentials = match (parsed.username(), password) {
+                ("", None) => None,
+                ("", Some(_)) => return Err(format!("{url}: a password needs a user name")),
+                (user, Some(password)) => Some((user.to_string(), password)),
+                (user, None) => return Err(format!("{url}: the user {user} needs a password")),
+            };
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            Smtp::new(
+                host,
+                parsed.port().unwrap_or(default_port),
+                security,
+                credentials,
+                ca_pem,
+            )
         }
     }
 

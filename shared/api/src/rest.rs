@@ -26,6 +26,7 @@ use rampart_checks::Checker;
 use rampart_ingest::{Accept, Ingest, UploadRefusal, refuse_tls_media_type};
 use rampart_mta_sts::Timing;
 use rampart_query::aggregate::{self, Records, Stats, Summary, Timeseries};
+use rampart_query::alert_views::{self, DomainAlerts, SettingsRequest, SettingsView};
 use rampart_query::checks::{self, DomainChecks};
 use rampart_query::domains::{self, DomainList, DomainSetup, Endpoints, Removal};
 use rampart_query::hosting::{self, HostedPolicy, PolicyRequest};
@@ -189,6 +190,11 @@ fn routes<S: Store + 'static>() -> (Routes<S>, Routes<S>) {
         .add::<__path_retire_policy, _, _>(retire_policy::<S>)
         .add::<__path_show_checks, _, _>(show_checks::<S>)
         .add::<__path_run_checks, _, _>(run_checks::<S>)
+        .add::<__path_show_alerts, _, _>(show_alerts::<S>)
+        .add::<__path_show_domain_alert_settings, _, _>(show_domain_alert_settings::<S>)
+        .add::<__path_change_domain_alert_settings, _, _>(change_domain_alert_settings::<S>)
+        .add::<__path_show_alert_settings, _, _>(show_alert_settings::<S>)
+        .add::<__path_change_alert_settings, _, _>(change_alert_settings::<S>)
         .add::<__path_report, _, _>(report::<S>)
         .add::<__path_report_raw, _, _>(report_raw::<S>)
         .add::<__path_messages, _, _>(messages::<S>)
@@ -222,6 +228,11 @@ fn routes<S: Store + 'static>() -> (Routes<S>, Routes<S>) {
     retire_policy,
     show_checks,
     run_checks,
+    show_alerts,
+    show_domain_alert_settings,
+    change_domain_alert_settings,
+    show_alert_settings,
+    change_alert_settings,
     report,
     report_raw,
     messages,
@@ -798,6 +809,90 @@ async fn run_checks<S: Store>(
         )
         .await?,
     ))
+}
+
+/// A domain's alerts (open first, worst first, then resolved) and its alert settings
+#[utoipa::path(get, path = "/v1/domains/{domain}/alerts", operation_id = "showAlerts",
+    params(DomainPath), responses((status = 200, description = "OK", body = DomainAlerts)))]
+async fn show_alerts<S: Store>(
+    State(api): Shared<S>,
+    Segment(p): Segment<DomainPath>,
+    _: Query<NoQuery>,
+) -> Answer<DomainAlerts> {
+    Ok(Json(
+        alert_views::domain_alerts(&api.store, &p.domain).await?,
+    ))
+}
+
+/// A domain's alert settings: recipients, digest, rule changes, snoozes, webhook
+#[utoipa::path(get, path = "/v1/domains/{domain}/alert-settings", operation_id = "showDomainAlertSettings",
+    params(DomainPath), responses((status = 200, description = "OK", body = SettingsView)))]
+async fn show_domain_alert_settings<S: Store>(
+    State(api): Shared<S>,
+    Segment(p): Segment<DomainPath>,
+    _: Query<NoQuery>,
+) -> Answer<SettingsView> {
+    Ok(Json(
+        alert_views::show_settings(&api.store, Some(&p.domain)).await?,
+    ))
+}
+
+/// Change a domain's alert settings; the fields left out stay as they are
+#[utoipa::path(put, path = "/v1/domains/{domain}/alert-settings", operation_id = "changeDomainAlertSettings",
+    params(DomainPath), request_body = SettingsRequest,
+    responses(
+        (status = 200, description = "OK: the settings now (a new webhook secret is shown this once)", body = SettingsView),
+        (status = 403, description = "forbidden: the token may read but not change anything", body = ErrorBody),
+        (status = 413, description = "body_too_large: the body is larger than 64 KiB", body = ErrorBody),
+    ))]
+async fn change_domain_alert_settings<S: Store>(
+    State(api): Shared<S>,
+    Segment(p): Segment<DomainPath>,
+    _: Query<NoQuery>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Answer<SettingsView> {
+    let change: SettingsRequest = json_object(body, SETTINGS_EXAMPLE)?;
+    Ok(Json(
+        alert_views::change_settings(&api.store, Some(&p.domain), change, new_secret).await?,
+    ))
+}
+
+/// The alert settings of every domain without its own, and the all-domains digest's recipients
+#[utoipa::path(get, path = "/v1/alert-settings", operation_id = "showAlertSettings",
+    responses((status = 200, description = "OK", body = SettingsView)))]
+async fn show_alert_settings<S: Store>(
+    State(api): Shared<S>,
+    _: Query<NoQuery>,
+) -> Answer<SettingsView> {
+    Ok(Json(alert_views::show_settings(&api.store, None).await?))
+}
+
+/// Change the all-domains alert settings; the fields left out stay as they are
+#[utoipa::path(put, path = "/v1/alert-settings", operation_id = "changeAlertSettings",
+    request_body = SettingsRequest,
+    responses(
+        (status = 200, description = "OK: the settings now (a new webhook secret is shown this once)", body = SettingsView),
+        (status = 403, description = "forbidden: the token may read but not change anything", body = ErrorBody),
+        (status = 413, description = "body_too_large: the body is larger than 64 KiB", body = ErrorBody),
+    ))]
+async fn change_alert_settings<S: Store>(
+    State(api): Shared<S>,
+    _: Query<NoQuery>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Answer<SettingsView> {
+    let change: SettingsRequest = json_object(body, SETTINGS_EXAMPLE)?;
+    Ok(Json(
+        alert_views::change_settings(&api.store, None, change, new_secret).await?,
+    ))
+}
+
+const SETTINGS_EXAMPLE: &str = r#"{"recipients": ["owner@example.com"], "snoozes": [{"rule": "silent_reporter", "until": 1790000000}]}"#;
+
+/// 32 random bytes, hex: a webhook's signing key.
+fn new_secret() -> Result<String, String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| e.to_string())?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Receive an SMTP TLS report over HTTPS (RFC 8460 section 5.4); public, no token

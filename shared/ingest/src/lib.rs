@@ -454,6 +454,11 @@ impl<'a, S: Store> Ingest<'a, S> {
                 Ok(PutReport::Stored | PutReport::Replaced) => {
                     done.stored += 1;
                     done.records = done.records.saturating_add(stored.summary().records);
+                    // The count rules judge the domain at the next scheduled run; if the
+                    // request is lost, the hourly sweep judges it anyway.
+                    if let Err(e) = self.store.request_alerts(&stored.domain()).await {
+                        tracing::warn!(error = %e, "could not ask for the domain's alerts");
+                    }
                 }
                 Ok(PutReport::Duplicate) => done.duplicates += 1,
                 Err(e) => return self.failed(done, &ctx, &e).await,

@@ -18,8 +18,8 @@ use rampart_alerts::{Rule, Severity, mail};
 use rampart_formats::intake::Report;
 use rampart_store::tally::{OTHER_REPORTERS, counter, shown_reporter};
 use rampart_store::{
-    ALL_DOMAINS, AlertItem, AlertStore, DayRange, DomainEntry, PolicySource, Store, StoreError,
-    Suppression, every_domain,
+    ALL_DOMAINS, AlertItem, AlertStore, DayRange, DomainEntry, Store, StoreError, Suppression,
+    every_domain,
 };
 use serde::Serialize;
 
@@ -168,7 +168,7 @@ pub async fn day_facts<S: Store>(
 
 /// The facts the rules read for `today`: those stored, the missing ones computed (newest
 /// first, at most [`FACT_DAYS_PER_RUN`]) and the days still arriving computed again.
-pub async fn facts<S: Store + AlertStore>(
+pub async fn facts<S: Store>(
     store: &S,
     entry: &DomainEntry,
     first: NaiveDate,
@@ -280,11 +280,18 @@ pub async fn evaluate<S, M>(
     now: i64,
 ) -> Result<Evaluated, QueryError>
 where
-    S: Store + AlertStore + PolicySource,
+    S: Store,
     M: Mailer,
 {
     let entry = known_domain(store, domain).await?;
     let domain = entry.name.as_str();
+    if entry.registered_at.is_none() {
+        // Reports for a domain nobody registered are kept, not watched.
+        return Ok(Evaluated {
+            domain: domain.to_owned(),
+            ..Evaluated::default()
+        });
+    }
     let today = day_of(now);
     let (all, mine) = (
         settings(store, ALL_DOMAINS).await?,
@@ -666,7 +673,7 @@ pub struct AlertRun {
 /// run takes the hour's claim), every registered domain.
 pub async fn run_due<S, M>(store: &S, outbox: &Outbox<M>, now: i64) -> Result<AlertRun, StoreError>
 where
-    S: Store + AlertStore + PolicySource,
+    S: Store,
     M: Mailer,
 {
     let requested = store.alert_requests().await?;

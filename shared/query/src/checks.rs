@@ -158,6 +158,8 @@ async fn check_and_store<S: Store>(
             report: json,
         })
         .await?;
+    // Its findings may open or resolve DNS alerts: judge them at the next scheduled run.
+    store.request_alerts(&report.domain).await?;
     Ok(report)
 }
 

@@ -10,7 +10,7 @@ use rampart_alerts::digest::{
 };
 use rampart_alerts::send::Mailer;
 use rampart_alerts::state::Status;
-use rampart_store::{ALL_DOMAINS, AlertStore, PolicySource, Store, StoreError, every_domain};
+use rampart_store::{ALL_DOMAINS, AlertStore, Store, StoreError, every_domain};
 use serde::Serialize;
 
 use crate::aggregate::{Summary, summary};
@@ -95,7 +95,7 @@ fn row_name(row: &crate::sources::SourceRow) -> String {
 }
 
 /// One domain's digest for the week `from`..`to`.
-pub async fn domain_digest<S: Store + AlertStore>(
+pub async fn domain_digest<S: Store>(
     store: &S,
     domain: &str,
     from: NaiveDate,
@@ -252,7 +252,7 @@ fn link(dashboard: Option<&str>, domain: Option<&str>, from: NaiveDate, to: Naiv
 }
 
 /// The digest of every registered domain together.
-pub async fn all_domains_digest<S: Store + AlertStore>(
+pub async fn all_domains_digest<S: Store>(
     store: &S,
     from: NaiveDate,
     to: NaiveDate,
@@ -365,7 +365,7 @@ pub async fn send_digests<S, M>(
     now: i64,
 ) -> Result<DigestRun, StoreError>
 where
-    S: Store + AlertStore + PolicySource,
+    S: Store,
     M: Mailer,
 {
     let mut run = DigestRun::default();

@@ -11,6 +11,7 @@ use chrono::{Days, NaiveDate};
 use serde::Serialize;
 
 pub mod aggregate;
+pub mod alert_views;
 pub mod alerting;
 pub mod checks;
 pub mod digest;

@@ -55,7 +55,7 @@ impl<T: PolicySource> PolicySource for std::sync::Arc<T> {
 }
 
 /// The storage the product needs. Every method is safe to retry.
-pub trait Store: NameCache<Error = StoreError> + PolicySource + Send + Sync {
+pub trait Store: NameCache<Error = StoreError> + PolicySource + AlertStore + Send + Sync {
     /// Keeps the bytes of a raw message. Writing the same key again overwrites it.
     fn put_raw(
         &self,
