@@ -652,6 +652,8 @@ async fn aws_items_are_as_documented() {
     assert_eq!(
         keys,
         [
+            // The stored report asks for the domain's alerts to be evaluated.
+            ("ALERTS", "D#stalw.art".to_owned()),
             ("D#stalw.art", "A#2022-11-27".to_owned()),
             ("D#stalw.art", header_sk.clone()),
             ("D#stalw.art", format!("{header_sk}#B#{hash}#0000")),

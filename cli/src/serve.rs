@@ -188,7 +188,7 @@ impl ServeArgs {
             return Ok(None);
         };
         let password = match &self.smtp_password_file {
-            Some(file) => Some(first_line(file)?),
+            Some(file) => Some(first_line(file, "the SMTP password file")?),
             None => None,
         };
         let ca = match &self.smtp_ca_file {
@@ -207,7 +207,7 @@ impl ServeArgs {
         let Some(file) = &self.token_file else {
             return Ok(self.token.clone());
         };
-        Ok(Some(first_line(file)?))
+        Ok(Some(first_line(file, "the token file")?))
     }
 
     /// Who may call the API: the API token, and people signed in with --oidc-issuer.
@@ -533,12 +533,13 @@ async fn alert<S: Store>(store: &S, outbox: &Outbox<Option<Smtp>>, inbound: &str
     }
 }
 
-/// The first line of a secret's file (surrounding white space ignored), never empty.
-fn first_line(file: &Path) -> anyhow::Result<String> {
+/// The first line of a secret's file (surrounding white space ignored), never empty;
+/// `what` names the file in errors ("the token file").
+fn first_line(file: &Path, what: &str) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(file)
-        .with_context(|| format!("{}: cannot read the file", file.display()))?;
+        .with_context(|| format!("{}: cannot read {what}", file.display()))?;
     let line = text.lines().next().unwrap_or("").trim();
-    anyhow::ensure!(!line.is_empty(), "{}: the file is empty", file.display());
+    anyhow::ensure!(!line.is_empty(), "{}: {what} is empty", file.display());
     Ok(line.to_owned())
 }
 

@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+#[path = "../../tests/common/test_ca.rs"]
+mod test_ca;
+
 fn fresh_dir(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -442,4 +445,92 @@ fn a_real_table_is_never_filled_with_samples() {
     assert_eq!(list, serde_json::json!({"domains": [], "next": null}));
     let stored = get_json(&server.addr, "/v1/messages?outcome=stored");
     assert_eq!(stored["messages"], serde_json::json!([]));
+}
+
+/// `PUT path` with a JSON body; returns the status and the body.
+fn put_json(addr: &str, path: &str, body: &str) -> (u16, Vec<u8>) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "PUT {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&response[..split]).to_string();
+    (
+        head.split(' ').nth(1).unwrap().parse().unwrap(),
+        response[split + 4..].to_vec(),
+    )
+}
+
+#[test]
+fn serve_mails_the_weekly_digest_over_smtp_with_starttls() {
+    let dir = fresh_dir("serve-smtp");
+    let test_ca::TestCa { ca, cert, key } = test_ca::TestCa::new(&dir, &["localhost"]);
+    let maildir = dir.join("maildir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv-test/bin/python");
+    // aiosmtpd requires STARTTLS before any mail (its default with a certificate).
+    let mut smtp = Command::new(&python)
+        .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+        .arg("--tlscert")
+        .arg(&cert)
+        .arg("--tlskey")
+        .arg(&key)
+        .args(["-c", "aiosmtpd.handlers.Mailbox"])
+        .arg(&maildir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: {e} (scripts/test installs aiosmtpd)", python.display()));
+    let data = dir.join("data");
+    let smtp_url = format!("smtp://localhost:{port}");
+    let server = serve(&[
+        "--data",
+        data.to_str().unwrap(),
+        "--smtp",
+        &smtp_url,
+        "--smtp-ca-file",
+        ca.to_str().unwrap(),
+        "--alerts-from",
+        "Rampart <alerts@rampart.localhost>",
+    ]);
+    let (status, body) = put_json(
+        &server.addr,
+        "/v1/alert-settings",
+        r#"{"recipients": ["ops@example.net"]}"#,
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    // The next scheduled pass (every 30 s) sends last week's digest of all domains.
+    let started = Instant::now();
+    let mail = loop {
+        let found = std::fs::read_dir(maildir.join("new"))
+            .ok()
+            .and_then(|mut entries| entries.next())
+            .map(|e| std::fs::read(e.unwrap().path()).unwrap());
+        if let Some(mail) = found {
+            break mail;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "no digest arrived"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let _ = smtp.kill();
+    let _ = smtp.wait();
+    let text = String::from_utf8_lossy(&mail);
+    assert!(text.contains("\nSubject: Rampart weekly: "), "{text}");
+    assert!(text.contains("\nTo: ops@example.net"), "{text}");
+    assert!(text.contains("\nAuto-Submitted: auto-generated"), "{text}");
+    // Received over TLS: aiosmtpd would have refused MAIL FROM before STARTTLS.
+    assert!(mail.split(|b| *b == b'\n').all(|l| l.len() <= 1000));
 }

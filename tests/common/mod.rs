@@ -8,6 +8,7 @@ pub mod dns;
 pub mod dns_world;
 pub mod expected;
 pub mod https;
+pub mod test_ca;
 
 /// Runs each named `async fn test(store: Arc<B>)` once per storage backend, as
 /// `embedded::test` and `aws::test`.
