@@ -346,7 +346,16 @@ def main():
                                       "domains": ["twlnet.com", "wiring.example"]},
                          "policy_ids_changed": 0, "policy_ids_failed": [],
                          # RAMPART_RESOLVER is off here: no DNS check runs.
-                         "domains_checked": None, "checks_failed": None}))
+                         "domains_checked": None, "checks_failed": None,
+                         # Both registered domains are evaluated (the hour's sweep, and the
+                         # stored report asked for twlnet.com); one report opens nothing, and
+                         # nobody asked for a digest. The first 16 days of history are filled.
+                         "alerts_evaluated": [
+                             {"domain": d, "facts_computed": 16, "opened": 0, "worse": 0,
+                              "resolved": 0, "mails_sent": 0, "mails_failed": 0,
+                              "webhooks_sent": 0, "webhooks_failed": 0}
+                             for d in ["twlnet.com", "wiring.example"]],
+                         "alerts_failed": [], "digests_sent": [], "digests_failed": []}))
     tags = s3.get_object_tagging(Bucket=bucket, Key="inbound/wiring-mail")["TagSet"]
     expect("and the mail is stored", tags, [{"Key": "rampart-outcome", "Value": "stored"}])
 
