@@ -18,6 +18,7 @@ import './screens/reports.js';
 import './screens/tls.js';
 import './screens/mta-sts.js';
 import './screens/dns.js';
+import './screens/alerts.js';
 import './screens/messages.js';
 
 // Screens that exist, by the name in the address, with their tab label.
@@ -33,6 +34,7 @@ const SCREENS = {
   tls: { tag: 'r-tls', label: 'TLS', tab: true },
   'mta-sts': { tag: 'r-mta-sts', label: 'MTA-STS', tab: true },
   dns: { tag: 'r-dns', label: 'DNS', tab: true },
+  alerts: { tag: 'r-alerts', label: 'Alerts', tab: true },
 };
 
 const THEMES = ['system', 'light', 'dark'];
@@ -235,6 +237,7 @@ class App extends LightElement {
       case 'r-tls': return html`<r-tls data-screen></r-tls>`;
       case 'r-mta-sts': return html`<r-mta-sts data-screen></r-mta-sts>`;
       case 'r-dns': return html`<r-dns data-screen></r-dns>`;
+      case 'r-alerts': return html`<r-alerts data-screen></r-alerts>`;
       default: return nothing;
     }
   }
