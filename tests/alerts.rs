@@ -36,7 +36,10 @@ const DOMAIN: &str = "example.com";
 const OWNER: &str = "owner@example.com";
 const INBOUND: &str = "reports@rua.rampart.example";
 
-on_both_backends!(a_spoofer_a_broken_spf_record_and_a_silent_reporter_mail_exactly_what_changed);
+on_both_backends!(
+    a_spoofer_a_broken_spf_record_and_a_silent_reporter_mail_exactly_what_changed,
+    ses_bounces_and_complaints_stop_the_mail_to_the_addresses_they_name,
+);
 
 fn day(text: &str) -> NaiveDate {
     NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
@@ -308,7 +311,9 @@ fn smtp_server() -> (Transport, Sink) {
     )
 }
 
-async fn ses(from: &str) -> (Transport, Sink) {
+/// SES v2 on moto, the sender verified; mail goes through `configuration_set` when named
+/// (created here, as the template creates it).
+async fn ses(from: &str, configuration_set: Option<&str>) -> (Transport, Sink) {
     let config = rampart_store::aws::emulator_config(&backends::endpoint()).await;
     let client = aws_sdk_sesv2::Client::new(&config);
     let address = from.rsplit_once('<').unwrap().1.trim_end_matches('>');
@@ -318,15 +323,44 @@ async fn ses(from: &str) -> (Transport, Sink) {
         .send()
         .await
         .unwrap();
+    if let Some(name) = configuration_set {
+        client
+            .create_configuration_set()
+            .configuration_set_name(name)
+            .send()
+            .await
+            .unwrap();
+    }
     (
         Transport::Ses(Ses {
             client,
-            configuration_set: None,
+            configuration_set: configuration_set.map(str::to_owned),
         }),
         Sink::Moto {
             from: from.to_string(),
         },
     )
+}
+
+/// The backend's transport (SES on moto for aws, through `configuration_set` when named;
+/// SMTP otherwise) in an outbox from `from`, and where its mail is read back.
+async fn outbox<B: Backend>(
+    from: &str,
+    configuration_set: Option<&str>,
+) -> (Outbox<Transport>, Sink) {
+    let (transport, sink) = if B::KIND == "aws" {
+        ses(from, configuration_set).await
+    } else {
+        smtp_server()
+    };
+    let outbox = Outbox {
+        mailer: transport,
+        from: Some(from.to_owned()),
+        dashboard: Some("https://rampart.example".into()),
+        webhooks: rampart_alerts::send::webhook_client(Reach::Any),
+        reach: Reach::Any,
+    };
+    (outbox, sink)
 }
 
 /// A mail as the test reads it: day sent, subject, and the text part.
@@ -401,18 +435,7 @@ async fn a_spoofer_a_broken_spf_record_and_a_silent_reporter_mail_exactly_what_c
     store: Arc<B>,
 ) {
     let from = format!("Rampart <{}@rampart.example>", backends::unique("alerts"));
-    let (transport, sink) = if B::KIND == "aws" {
-        ses(&from).await
-    } else {
-        smtp_server()
-    };
-    let outbox = Outbox {
-        mailer: transport,
-        from: Some(from.clone()),
-        dashboard: Some("https://rampart.example".into()),
-        webhooks: rampart_alerts::send::webhook_client(Reach::Any),
-        reach: Reach::Any,
-    };
+    let (outbox, sink) = outbox::<B>(&from, None).await;
     let (hook_server, hooks) = webhook_receiver().await;
     let first = day("2026-10-12");
     assert!(store.register_domain(DOMAIN, at(first, 0)).await.unwrap());
@@ -802,4 +825,252 @@ async fn a_spoofer_a_broken_spf_record_and_a_silent_reporter_mail_exactly_what_c
             l("resolved", "warning", "dns"),
         ]
     );
+}
+
+/// Whom every mail received so far was to, sorted.
+async fn addressees(sink: &Sink) -> Vec<String> {
+    let mut to: Vec<String> = sink
+        .received()
+        .await
+        .iter()
+        .map(|raw| read(raw, day("2026-11-23")).to)
+        .collect();
+    to.sort();
+    to
+}
+
+/// `events/ses-bounce.json` (a hard bounce, as EventBridge delivers it) made about `to` and
+/// the configuration set `set`; as a complaint with `complaint`, or a soft bounce with
+/// `transient`.
+fn ses_event(to: &str, set: &str, kind: &str) -> serde_json::Value {
+    use serde_json::json;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/ses-bounce.json");
+    let mut event: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let detail = &mut event["detail"];
+    detail["mail"]["tags"]["ses:configuration-set"] = json!([set]);
+    detail["mail"]["destination"] = json!([to]);
+    let recipient = &mut detail["bounce"]["bouncedRecipients"][0];
+    recipient["emailAddress"] = json!(to);
+    recipient["diagnosticCode"] = json!(format!(
+        "smtp; 550 5.1.1 <{to}>: Recipient address rejected: User unknown"
+    ));
+    match kind {
+        "complaint" => {
+            event["detail-type"] = json!("Email Complaint Received");
+            let detail = event["detail"].as_object_mut().unwrap();
+            detail.remove("bounce");
+            detail.insert("eventType".into(), json!("Complaint"));
+            detail.insert(
+                "complaint".into(),
+                json!({
+                    "feedbackId": "0100019ad3c1c0de-00000000-0000-4000-8000-000000000000-000000",
+                    "complainedRecipients": [{ "emailAddress": to }],
+                    "complaintFeedbackType": "abuse",
+                    "userAgent": "Yahoo!-Mail-Feedback/2.0",
+                    "timestamp": "2026-11-23T09:12:00.000Z"
+                }),
+            );
+        }
+        "transient" => {
+            event["detail"]["bounce"]["bounceType"] = json!("Transient");
+            event["detail"]["bounce"]["bounceSubType"] = json!("MailboxFull");
+        }
+        _ => {}
+    }
+    event
+}
+
+/// A weekly digest to three owners; SES then reports a hard bounce for one, a complaint
+/// from another and a soft bounce for the third. The next week's digest goes to the third
+/// only, and the settings show the other two suppressed with what SES said.
+async fn ses_bounces_and_complaints_stop_the_mail_to_the_addresses_they_name<
+    B: Backend + 'static,
+>(
+    store: Arc<B>,
+) {
+    use rampart_alerts::feedback;
+    use rampart_query::alerting::{FeedbackRun, record_feedback};
+
+    let from = format!("Rampart <{}@rampart.example>", backends::unique("feedback"));
+    let set = backends::unique("rampart-alerts");
+    let (outbox, sink) = outbox::<B>(&from, Some(&set)).await;
+    let domain = "feedback.example";
+    let (gone, annoyed, kept) = (
+        "gone@feedback.example",
+        "Annoyed@Feedback.example",
+        "kept@feedback.example",
+    );
+    assert!(
+        store
+            .register_domain(domain, at(day("2026-11-16"), 0))
+            .await
+            .unwrap()
+    );
+    let settings = Settings {
+        recipients: vec![gone.into(), annoyed.into(), kept.into()],
+        ..Settings::default()
+    };
+    store
+        .put_alert_settings(domain, &serde_json::to_string(&settings).unwrap())
+        .await
+        .unwrap();
+
+    let first = send_digests(&*store, &outbox, INBOUND, at(day("2026-11-23"), 8))
+        .await
+        .unwrap();
+    assert_eq!(first.sent, [domain]);
+    assert_eq!(addressees(&sink).await, [annoyed, gone, kept]);
+
+    // What SES reports, read as the ingest function reads EventBridge's `detail`.
+    let when = at(day("2026-11-23"), 9);
+    let mut runs = Vec::new();
+    for (to, kind) in [
+        (gone, "bounce"),
+        (annoyed, "complaint"),
+        (kept, "transient"),
+    ] {
+        let event = ses_event(to, &set, kind);
+        let read = feedback::read(&event["detail"], Some(&set));
+        runs.push(record_feedback(&*store, read, when).await.unwrap());
+    }
+    let suppressed = |n| FeedbackRun {
+        suppressed: n,
+        skipped: 0,
+        ignored: None,
+    };
+    assert_eq!(
+        runs,
+        [
+            suppressed(1),
+            suppressed(1),
+            FeedbackRun {
+                ignored: Some("Transient bounce".into()),
+                ..FeedbackRun::default()
+            }
+        ]
+    );
+
+    let shown = api(&store, "/v1/domains/feedback.example/alert-settings").await;
+    assert_eq!(
+        shown["suppressed"],
+        serde_json::json!([
+            {
+                "address": "gone@feedback.example",
+                "reason": "bounce: General: smtp; 550 5.1.1 <gone@feedback.example>: Recipient address rejected: User unknown",
+                "at": when,
+            },
+            {
+                "address": "annoyed@feedback.example",
+                "reason": "complaint: abuse",
+                "at": when,
+            },
+        ])
+    );
+
+    let second = send_digests(&*store, &outbox, INBOUND, at(day("2026-11-30"), 8))
+        .await
+        .unwrap();
+    assert_eq!(second.sent, [domain]);
+    assert_eq!(addressees(&sink).await, [annoyed, gone, kept, kept]);
+
+    // Saving the same list (say, the digest's checkbox) undoes nothing; `resume` mails an
+    // address again, and names recipients only.
+    use axum::http::Method;
+    use serde_json::json;
+    let app = common::api::app(Arc::clone(&store), None);
+    let path = "/v1/domains/feedback.example/alert-settings";
+    let same = json!({"recipients": [gone, annoyed, kept], "digest": true});
+    let saved = common::api::call(&app, Method::PUT, path, Some(same)).await;
+    assert_eq!(saved.json()["suppressed"], shown["suppressed"]);
+    let stranger = json!({"resume": ["stranger@example.org"]});
+    let refused = common::api::call(&app, Method::PUT, path, Some(stranger)).await;
+    assert_eq!(refused.error(400), "invalid_settings");
+    assert_eq!(
+        refused.json()["message"],
+        "\"stranger@example.org\" is not a recipient (resume names recipients)"
+    );
+    let resume = json!({"resume": ["GONE@feedback.example"]});
+    let resumed = common::api::call(&app, Method::PUT, path, Some(resume)).await;
+    assert_eq!(
+        resumed.json()["suppressed"],
+        json!([shown["suppressed"][1]])
+    );
+    send_digests(&*store, &outbox, INBOUND, at(day("2026-12-07"), 8))
+        .await
+        .unwrap();
+    assert_eq!(
+        addressees(&sink).await,
+        [annoyed, gone, gone, kept, kept, kept]
+    );
+}
+
+/// The scheduled run's bounds: at most `DOMAINS_PER_RUN` domains evaluated per run (the
+/// rest at the next), and every domain's settings read for digests at most once an hour
+/// unless an owner changes who is told.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_run_takes_a_bounded_share_and_looks_for_digests_once_an_hour() {
+    use axum::http::Method;
+    use rampart_query::alerting::DOMAINS_PER_RUN;
+
+    let store = Arc::new(backends::embedded());
+    let now = at(day("2026-11-24"), 10);
+    let domains: Vec<String> = (0..DOMAINS_PER_RUN + 3)
+        .map(|i| format!("d{i:02}.example"))
+        .collect();
+    for d in &domains {
+        store.register_domain(d, now - 86_400).await.unwrap();
+    }
+    let from = format!("Rampart <{}@rampart.example>", backends::unique("bounded"));
+    let (outbox, sink) = outbox::<rampart_store::embedded::EmbeddedStore>(&from, None).await;
+
+    let first = run_due(&*store, &outbox, now).await.unwrap();
+    let second = run_due(&*store, &outbox, now + 60).await.unwrap();
+    let third = run_due(&*store, &outbox, now + 120).await.unwrap();
+    let names = |run: &rampart_query::alerting::AlertRun| -> Vec<String> {
+        run.evaluated.iter().map(|e| e.domain.clone()).collect()
+    };
+    assert_eq!(names(&first), domains[..DOMAINS_PER_RUN]);
+    assert_eq!(names(&second), domains[DOMAINS_PER_RUN..]);
+    assert_eq!(names(&third), Vec::<String>::new());
+    assert!(first.failed.is_empty() && second.failed.is_empty());
+
+    // Settings written behind the API's back wait for the next hour's look; a change
+    // through the API opens it at once.
+    let mine = |to: &str| {
+        serde_json::to_string(&Settings {
+            recipients: vec![to.into()],
+            ..Settings::default()
+        })
+        .unwrap()
+    };
+    let looked = send_digests(&*store, &outbox, INBOUND, now).await.unwrap();
+    assert_eq!(looked.sent, Vec::<String>::new());
+    store
+        .put_alert_settings(&domains[0], &mine("a@d00.example"))
+        .await
+        .unwrap();
+    let held = send_digests(&*store, &outbox, INBOUND, now + 60)
+        .await
+        .unwrap();
+    assert_eq!(held.sent, Vec::<String>::new());
+    let app = common::api::app(Arc::clone(&store), None);
+    let changed = common::api::call(
+        &app,
+        Method::PUT,
+        "/v1/domains/d01.example/alert-settings",
+        Some(serde_json::json!({"recipients": ["b@d01.example"]})),
+    )
+    .await;
+    assert_eq!(changed.status, 200);
+    let opened = send_digests(&*store, &outbox, INBOUND, now + 120)
+        .await
+        .unwrap();
+    assert_eq!(opened.sent, ["d00.example", "d01.example"]);
+    assert_eq!(addressees(&sink).await, ["a@d00.example", "b@d01.example"]);
+    // The same week again, an hour later: every digest went already.
+    let later = send_digests(&*store, &outbox, INBOUND, now + 3_700)
+        .await
+        .unwrap();
+    assert_eq!(later.sent, Vec::<String>::new());
 }

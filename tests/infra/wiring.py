@@ -8,8 +8,9 @@ variables the template sets are the ones the binaries read, with values that mak
 together. The template's references are resolved against moto resources (table, bucket, hosted
 zone) and fixed stand-ins for what only AWS creates (API and CloudFront host names). Then:
 the CloudFront Function passes the viewer's host on, query registers a domain and hosts a
-policy, mta-sts serves it, and ingest takes an SQS message for a mail SES would have written
-and runs the policy-id schedule. Every answer is checked exactly where it carries a wired
+policy, mta-sts serves it, ingest takes an SQS message for a mail SES would have written and
+runs the policy-id schedule, and an SES bounce passes the template's EventBridge rule (on
+moto's EventBridge) to ingest. Every answer is checked exactly where it carries a wired
 value. Run by scripts/test after the debug build.
 """
 
@@ -102,6 +103,17 @@ class Template:
         if fn == "Condition":
             return self.conditions[arg]
         raise SystemExit(f"{fn} is not modelled by this check")
+
+    def resolve_tree(self, value):
+        """Resolves every intrinsic function inside plain maps and lists (an event pattern)."""
+        if isinstance(value, dict):
+            if len(value) == 1 and next(iter(value)) in ("Ref", "Condition") \
+                    or next(iter(value), "").startswith("Fn::"):
+                return self.resolve(value)
+            return {k: self.resolve_tree(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.resolve_tree(v) for v in value]
+        return value
 
     def environment(self, logical_id):
         """Globals' variables merged with the function's own, as SAM merges them."""
@@ -264,6 +276,7 @@ def main():
     template = Template(template_path, {
         "Table": table, "RawBucket": bucket, "PolicyZone": zone,
         "HttpApi.ApiEndpoint": API_ENDPOINT, "PolicyDistribution.DomainName": DISTRIBUTION,
+        "AlertsConfigurationSet": f"rampart-alerts-{suffix}",
     })
     env = {b: template.environment(template.function(b)) for b in ("ingest", "query", "mta-sts")}
     viewer_host_function(template)
@@ -358,6 +371,51 @@ def main():
                          "alerts_failed": [], "digests_sent": [], "digests_failed": []}))
     tags = s3.get_object_tagging(Bucket=bucket, Key="inbound/wiring-mail")["TagSet"]
     expect("and the mail is stored", tags, [{"Key": "rampart-outcome", "Value": "stored"}])
+
+    # SES's bounce of an alert mail: the committed sample, of the stack's configuration set,
+    # matches the ingest function's EventBridge rule (moto's EventBridge judges the pattern),
+    # and a delivery or another set's bounce does not; ingest suppresses the address, and the
+    # settings of a domain that lists it show why.
+    bounce = json.loads(Path("events/ses-bounce.json").read_text())
+    configuration_set = env["ingest"]["RAMPART_SES_CONFIGURATION_SET"]
+    expect("ingest is told the stack's configuration set", configuration_set,
+           f"rampart-alerts-{suffix}")
+    bounce["detail"]["mail"]["tags"]["ses:configuration-set"] = [configuration_set]
+    ingest_id = template.function("ingest")
+    rule = template.doc["Resources"][ingest_id]["Properties"]["Events"]["SendingFeedback"]
+    pattern = json.dumps(template.resolve_tree(rule["Properties"]["Pattern"]))
+    # The rule on moto's default bus, with a queue standing in for the function as target.
+    events, sqs_client = boto3.client("events", **aws), boto3.client("sqs", **aws)
+    caught = sqs_client.create_queue(QueueName=f"wiring-feedback-{suffix}")["QueueUrl"]
+    caught_arn = sqs_client.get_queue_attributes(
+        QueueUrl=caught, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name=f"wiring-feedback-{suffix}", EventPattern=pattern)
+    events.put_targets(Rule=f"wiring-feedback-{suffix}",
+                       Targets=[{"Id": "ingest", "Arn": caught_arn}])
+    delivered = json.loads(json.dumps(bounce))
+    delivered["detail-type"] = "Email Delivered"
+    elsewhere = json.loads(json.dumps(bounce))
+    elsewhere["detail"]["mail"]["tags"]["ses:configuration-set"] = ["another-application"]
+    for i, e in enumerate((bounce, delivered, elsewhere)):
+        events.put_events(Entries=[{"Source": e["source"], "DetailType": e["detail-type"],
+                                    "Detail": json.dumps(e["detail"]),
+                                    "Resources": [f"wiring-{i}"]}])
+    matched = [json.loads(m["Body"])["resources"] for m in sqs_client.receive_message(
+        QueueUrl=caught, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])]
+    expect("the rule takes the set's bounces only", matched, [["wiring-0"]])
+    gone = bounce["detail"]["bounce"]["bouncedRecipients"][0]["emailAddress"]
+    (kind, listed), = invoke(bin_dir / "query", env["query"], [
+        http_event("PUT", "/v1/domains/twlnet.com/alert-settings", {"recipients": [gone]})])
+    expect("query lists the recipient", listed["statusCode"], 200)
+    (kind, fed), = invoke(bin_dir / "ingest", env["ingest"], [bounce])
+    expect("ingest suppresses the bounced address", (kind, fed),
+           ("response", {"suppressed": 1, "skipped": 0, "ignored": None}))
+    (kind, shown), = invoke(bin_dir / "query", env["query"], [
+        http_event("GET", "/v1/domains/twlnet.com/alert-settings")])
+    expect("and the settings show it", [(s["address"], s["reason"])
+                                        for s in json.loads(shown["body"])["suppressed"]],
+           [(gone, "bounce: General: " + bounce["detail"]["bounce"]["bouncedRecipients"][0]
+             ["diagnosticCode"])])
 
     # The ingest binary carries the IP databases: the report's source has its country and AS.
     (kind, sources), = invoke(bin_dir / "query", env["query"], [

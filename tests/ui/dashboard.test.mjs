@@ -15,6 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { serveDns } from './dns-server.mjs';
+import { serveSmtp } from './smtp-server.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BIN = path.resolve(process.env.RAMPART_BIN ?? path.join(here, '../../target/debug/rampart'));
@@ -508,6 +509,64 @@ describe('alerts', () => {
     // The refused save is the one failed request Chromium reports.
     assert.deepEqual(problems.filter((p) => !p.includes('400')), []);
     await context.close();
+  });
+});
+
+// Mail refused for good: `rampart serve --smtp` mails the week's digest to a domain's two
+// recipients through an SMTP server on 127.0.0.1 that refuses one with 550; the Alerts tab
+// shows that address as not mailed, with the server's words, and mails it again on request.
+describe('alerts: an address refused for good', () => {
+  const domain = 'alerts-test.example';
+  const gone = `gone@${domain}`;
+  let smtp;
+  let mailing;
+  before(async () => {
+    smtp = await serveSmtp([gone]);
+    mailing = await serve(['--smtp', smtp.url, '--alerts-from', 'Rampart <alerts@rampart.example>']);
+    const json = { 'content-type': 'application/json' };
+    const post = await fetch(`${mailing.origin}/v1/domains`, { method: 'POST', headers: json, body: JSON.stringify({ domain }) });
+    assert.equal(post.status, 201);
+    const put = await fetch(`${mailing.origin}/v1/domains/${domain}/alert-settings`, {
+      method: 'PUT', headers: json, body: JSON.stringify({ recipients: [`owner@${domain}`, gone] }),
+    });
+    assert.equal(put.status, 200);
+  });
+  after(() => {
+    mailing?.stop();
+    smtp?.close();
+  });
+
+  test('is shown with why, in place, and mailed again on request', async () => {
+    // The mail loop runs every 30 s: the digest goes out at its next run.
+    let settings;
+    for (let i = 0; i < 90; i += 1) {
+      settings = await api(`/v1/domains/${domain}/alert-settings`, mailing.origin);
+      if (settings.suppressed.length) break;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+    assert.deepEqual(smtp.received, [[`owner@${domain}`]], 'the digest reached the other recipient');
+    assert.deepEqual(settings.suppressed.map((s) => s.address), [gone]);
+    const reason = settings.suppressed[0].reason;
+    assert.equal(reason, `refused: permanent error (550): 5.1.1 <${gone}>: Recipient address rejected: User unknown`);
+
+    // Light desktop last: it mails the address again.
+    for (const [scheme, device] of [['dark', 'desktop'], ['light', 'phone'], ['light', 'desktop']]) {
+      const { page, context, problems } = await open(`/ui/d/${domain}/alerts`, { scheme, device, origin: mailing.origin });
+      const item = page.locator(`[data-suppressed] li[data-address="${gone}"]`);
+      await item.waitFor();
+      assert.ok((await item.textContent()).includes(reason), 'the reason is the API\'s');
+      assert.deepEqual(await axe(page), [], `${scheme} ${device}`);
+      await page.screenshot({ path: path.join(SHOTS, `alerts-suppressed-${scheme}-${device}.png`), fullPage: true });
+      if (scheme === 'light' && device === 'desktop') {
+        await item.getByRole('button', { name: `Mail ${gone} again` }).click();
+        const who = page.getByRole('region', { name: 'Who is told' });
+        await who.getByText('✓ Saved.').waitFor();
+        assert.equal(await page.locator('[data-suppressed]').count(), 0);
+        assert.deepEqual((await api(`/v1/domains/${domain}/alert-settings`, mailing.origin)).suppressed, []);
+      }
+      assert.deepEqual(problems, []);
+      await context.close();
+    }
   });
 });
 

@@ -16,6 +16,9 @@
 //! registered since they arrived, and publishes the MTA-STS policy ids that are due in the
 //! deployment's Route 53 zone: the one AWS job that writes DNS. It also runs the DNS
 //! health checks that are due, evaluates alerts and sends the weekly digests.
+//!
+//! SES's bounces and complaints for the alert mails arrive as EventBridge events
+//! ([`is_sending_event`]); [`sending_event`] suppresses the addresses they refuse.
 
 use aws_lambda_events::s3::S3Event;
 use aws_lambda_events::sqs::SqsEvent;
@@ -25,7 +28,7 @@ use rampart_ingest::metrics::IngestCounts;
 use rampart_ingest::objects::Batch;
 pub use rampart_ingest::objects::{ObjectOutcome, Objects as Deps, RESERVE};
 use rampart_mta_sts::{DnsZone, Timing, settle_all};
-use rampart_query::alerting::{self, Outbox};
+use rampart_query::alerting::{self, FeedbackRun, Outbox};
 use rampart_query::checks::run_due;
 use rampart_query::digest;
 use rampart_query::domains::Endpoints;
@@ -154,6 +157,32 @@ pub async fn handle<S: Store>(
 /// ([`rampart_mta_sts::settle_all`]) instead of ingesting.
 pub fn is_schedule(event: &Value) -> bool {
     event["source"] == "aws.events" && event["detail-type"] == "Scheduled Event"
+}
+
+/// An SES sending event (`Email Bounced`, `Email Complaint Received`) of the alerts'
+/// configuration set, as EventBridge delivers it.
+pub fn is_sending_event(event: &Value) -> bool {
+    event["source"] == "aws.ses"
+}
+
+/// Suppresses what an SES sending event refuses; events of another configuration set than
+/// `configuration_set` (when there is one) are ignored.
+pub async fn sending_event<S: Store>(
+    store: &S,
+    event: &Value,
+    configuration_set: Option<&str>,
+    now: i64,
+) -> Result<FeedbackRun, rampart_store::StoreError> {
+    let feedback = rampart_alerts::feedback::read(&event["detail"], configuration_set);
+    let run = alerting::record_feedback(store, feedback, now).await?;
+    // Counts only: the addresses are people's.
+    tracing::info!(
+        suppressed = run.suppressed,
+        skipped = run.skipped,
+        ignored = run.ignored.as_deref(),
+        "SES sending event"
+    );
+    Ok(run)
 }
 
 /// S3 sends `s3:TestEvent` once when a notification is configured; it names no object.

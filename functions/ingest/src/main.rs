@@ -1,6 +1,9 @@
 //! Lambda entry point: configuration and clients once at init, then [`ingest::handle`] per event.
 
-use ingest::{Deps, RESERVE, ScheduledAlerts, ScheduledChecks, handle, is_schedule, scheduled};
+use ingest::{
+    Deps, RESERVE, ScheduledAlerts, ScheduledChecks, handle, is_schedule, is_sending_event,
+    scheduled, sending_event,
+};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use rampart_alerts::send::{Reach, Ses, webhook_client};
 use rampart_checks::Checker;
@@ -45,10 +48,11 @@ async fn main() -> Result<(), Error> {
     let (checker, endpoints) = (checker.as_ref(), endpoints.as_ref());
     // Alerts and digests: mailed with SES when a sender is configured, tracked either way;
     // webhooks reach public addresses only.
+    let configuration_set = var("RAMPART_SES_CONFIGURATION_SET").filter(|s| !s.is_empty());
     let outbox = Outbox {
         mailer: Ses {
             client: aws_sdk_sesv2::Client::new(&sdk),
-            configuration_set: var("RAMPART_SES_CONFIGURATION_SET").filter(|s| !s.is_empty()),
+            configuration_set: configuration_set.clone(),
         },
         from: var("RAMPART_ALERTS_FROM").filter(|s| !s.is_empty()),
         dashboard: var("RAMPART_DASHBOARD_URL").filter(|s| !s.is_empty()),
@@ -61,6 +65,8 @@ async fn main() -> Result<(), Error> {
         inbound: &inbound,
     };
 
+    let configuration_set = configuration_set.as_deref();
+
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = deadline_of(&event.context);
         let now = rampart_formats::time::now();
@@ -69,6 +75,10 @@ async fn main() -> Result<(), Error> {
                 .zip(endpoints)
                 .map(|(checker, endpoints)| ScheduledChecks { checker, endpoints });
             return Ok(scheduled(deps, zone, checks, alerts, timing, now, deadline).await?);
+        }
+        if is_sending_event(&event.payload) {
+            let run = sending_event(&deps.store, &event.payload, configuration_set, now).await?;
+            return Ok(serde_json::to_value(run)?);
         }
         let handled = handle(event.payload, deps, now, deadline).await?;
         // One embedded-metric-format line per invocation; CloudWatch makes metrics of it.

@@ -620,3 +620,58 @@ async fn the_schedule_ingests_mail_held_for_a_domain_registered_since() {
     );
     assert_eq!(tag(&deps, "inbound/early").await.as_deref(), Some("stored"));
 }
+
+#[tokio::test]
+async fn the_sample_ses_bounce_suppresses_its_recipient_and_another_set_s_is_ignored() {
+    use ingest::{is_sending_event, sending_event};
+    use rampart_query::alerting::FeedbackRun;
+    use rampart_store::{AlertStore, Suppression};
+
+    let deps = deps(Limits::default()).await;
+    let bounce = event("events/ses-bounce.json");
+    assert!(is_sending_event(&bounce) && !ingest::is_schedule(&bounce));
+    let address = ["former.owner@example.com".to_string()];
+
+    // Another configuration set's event (another application of the account): ignored.
+    let other = sending_event(&deps.store, &bounce, Some("someone-else"), NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        other,
+        FeedbackRun {
+            suppressed: 0,
+            skipped: 0,
+            ignored: Some(
+                "not from the configuration set \"someone-else\": \"rampart-alerts-example\""
+                    .into()
+            ),
+        }
+    );
+    assert_eq!(deps.store.suppressed(&address).await.unwrap(), []);
+
+    let run = sending_event(&deps.store, &bounce, Some("rampart-alerts-example"), NOW)
+        .await
+        .unwrap();
+    assert_eq!((run.suppressed, run.skipped, run.ignored), (1, 0, None));
+    assert_eq!(
+        deps.store.suppressed(&address).await.unwrap(),
+        [Suppression {
+            address: address[0].clone(),
+            reason: "bounce: General: smtp; 550 5.1.1 <former.owner@example.com>: \
+                     Recipient address rejected: User unknown"
+                .into(),
+            at: NOW,
+        }]
+    );
+
+    // The same event again (EventBridge delivers at least once): still one suppression.
+    sending_event(
+        &deps.store,
+        &bounce,
+        Some("rampart-alerts-example"),
+        NOW + 5,
+    )
+    .await
+    .unwrap();
+    assert_eq!(deps.store.suppressed(&address).await.unwrap().len(), 1);
+}

@@ -10,6 +10,8 @@ use std::fmt::Write;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+use crate::mail::escape_html;
+
 /// Sources shown per classification.
 pub const SOURCES_PER_CLASS: usize = 5;
 
@@ -222,7 +224,7 @@ impl Digest {
     }
 
     pub fn html(&self) -> String {
-        let e = escape;
+        let e = escape_html;
         let mut h = String::new();
         h.push_str(
             "<!doctype html><html><body style=\"font-family:system-ui,sans-serif;\
@@ -401,21 +403,6 @@ pub fn next_step(s: &Standing<'_>) -> String {
             s.days_with_reports
         ),
     }
-}
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

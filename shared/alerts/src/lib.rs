@@ -5,11 +5,13 @@
 //! failures), bounded however much a stranger sends; [`rules`] holds the thresholds an owner
 //! can change per domain; [`evaluate`] turns a run of days into the conditions that hold
 //! now; [`state`] steps one alert per rule and key through open and resolved, and decides
-//! which steps are worth a mail and which wait for the weekly digest.
+//! which steps are worth a mail and which wait for the weekly digest; [`feedback`] reads
+//! SES's bounces and complaints into the addresses never to mail again.
 
 pub mod digest;
 pub mod evaluate;
 pub mod facts;
+pub mod feedback;
 pub mod mail;
 pub mod rules;
 pub mod send;

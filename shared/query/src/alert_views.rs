@@ -3,6 +3,8 @@
 //! (`PUT …/alert-settings`): recipients, the weekly digest, rule changes, snoozes and the
 //! webhook, whose signing secret Rampart makes and shows once.
 
+use std::collections::BTreeSet;
+
 use rampart_alerts::settings::{Settings, Snooze, Webhook};
 use rampart_alerts::state::Status;
 use rampart_alerts::{Rule, rules::Rules};
@@ -91,10 +93,16 @@ pub struct DomainAlerts {
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsRequest {
-    /// Replaces the list; at most 20. A listed address that was suppressed is mailed again.
+    /// Replaces the list; at most 20. An address new to the list is mailed even if it was
+    /// suppressed; one already listed stays suppressed (see `resume`).
     #[serde(default)]
     #[schema(nullable = false)]
     pub recipients: Option<Vec<String>>,
+    /// Addresses to mail again although a bounce, a complaint or a refusal suppressed them
+    /// (the owner says they work now); each must be a recipient of the resulting settings.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub resume: Option<Vec<String>>,
     #[serde(default)]
     #[schema(nullable = false)]
     pub digest: Option<bool>,
@@ -242,17 +250,34 @@ pub async fn change_settings<S: Store>(
 ) -> Result<SettingsView, QueryError> {
     let scope = scope_of(store, domain).await?;
     let mut mine = settings(store, &scope).await?;
+    let listed = |settings: &Settings| -> BTreeSet<String> {
+        settings
+            .recipients
+            .iter()
+            .map(|r| r.to_ascii_lowercase())
+            .collect()
+    };
+    let before = listed(&mine);
     if let Some(recipients) = change.recipients {
-        let mut seen = std::collections::BTreeSet::new();
+        let mut seen = BTreeSet::new();
         mine.recipients = recipients
             .into_iter()
             .map(|r| r.trim().to_owned())
             .filter(|r| seen.insert(r.to_ascii_lowercase()))
             .collect();
-        // Listing an address again is the owner saying it works now.
-        for r in &mine.recipients {
-            store.unsuppress(r).await?;
+    }
+    let now_listed = listed(&mine);
+    // Adding an address is the owner saying it works; saving the same list again is not
+    // (a complaint must not be undone by a change of the digest's checkbox).
+    let mut mail_again: BTreeSet<String> = now_listed.difference(&before).cloned().collect();
+    for address in change.resume.unwrap_or_default() {
+        let address = address.trim().to_ascii_lowercase();
+        if !now_listed.contains(&address) {
+            return Err(invalid(format!(
+                "{address:?} is not a recipient (resume names recipients)"
+            )));
         }
+        mail_again.insert(address);
     }
     if let Some(digest) = change.digest {
         mine.digest = digest;
@@ -303,6 +328,14 @@ pub async fn change_settings<S: Store>(
     mine.validate().map_err(|e| invalid(e.0))?;
     let json = serde_json::to_string(&mine).map_err(|e| StoreError::corrupt("settings", e))?;
     store.put_alert_settings(&scope, &json).await?;
+    for address in &mail_again {
+        store.unsuppress(address).await?;
+    }
+    if before != now_listed || change.digest.is_some() {
+        // The next scheduled run looks for digests to send at once (a new recipient gets
+        // the week's digest within a minute, not an hour).
+        store.release(crate::digest::LOOK_KEY).await?;
+    }
     if scope != ALL_DOMAINS {
         // Snoozes and rules apply at the next scheduled run.
         store.request_alerts(&scope).await?;

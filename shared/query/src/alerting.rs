@@ -11,10 +11,12 @@ use chrono::{DateTime, Days, NaiveDate};
 use futures_util::StreamExt;
 use rampart_alerts::evaluate::{self, Condition, Context, DnsFinding};
 use rampart_alerts::facts::{DayBuilder, DayFacts, source_key};
+use rampart_alerts::feedback::Feedback;
+use rampart_alerts::mail::{self, escape_html};
 use rampart_alerts::send::{Mailer, Reach, SendError};
 use rampart_alerts::settings::Settings;
 use rampart_alerts::state::{self, Alert, Delivery, Gate, Notice, Status};
-use rampart_alerts::{Rule, Severity, mail};
+use rampart_alerts::{Rule, Severity};
 use rampart_formats::intake::Report;
 use rampart_store::tally::{OTHER_REPORTERS, counter, shown_reporter};
 use rampart_store::{
@@ -33,6 +35,9 @@ pub const RESOLVED_KEPT: i64 = 90 * 86_400;
 pub const FACT_DAYS_PER_RUN: usize = 16;
 /// Domains evaluated at once.
 const CONCURRENCY: usize = 4;
+/// Domains one scheduled run evaluates at most, so a run ends well within the function's
+/// minute however many domains there are (one evaluation reads about 20 items).
+pub const DOMAINS_PER_RUN: usize = 24;
 
 /// How alerts leave: the mail transport, the sender, the dashboard's address for links, and
 /// where webhooks may go.
@@ -515,13 +520,13 @@ async fn mail_alert<S: AlertStore, M: Mailer>(
     let html = format!(
         "<!doctype html><html><body style=\"font-family:system-ui,sans-serif;max-width:640px\">\
          <p><b>{what}</b>: {}</p><p>{}</p><p>Severity: {}<br>Rule: {} ({})</p>{}</body></html>",
-        escape(&alert.title),
-        escape(&alert.detail).replace('\n', "<br>"),
+        escape_html(&alert.title),
+        escape_html(&alert.detail).replace('\n', "<br>"),
         alert.severity.as_str(),
         alert.rule.as_str(),
-        escape(&alert.key),
+        escape_html(&alert.key),
         link.as_deref()
-            .map(|l| format!("<p><a href=\"{}\">Open in Rampart</a></p>", escape(l)))
+            .map(|l| format!("<p><a href=\"{}\">Open in Rampart</a></p>", escape_html(l)))
             .unwrap_or_default()
     );
     let content = Content {
@@ -620,6 +625,48 @@ pub(crate) async fn mail_each<S: AlertStore, M: Mailer>(
     Ok(mailed)
 }
 
+/// What one SES sending event did: the addresses suppressed, recipients skipped as unusable
+/// or over the cap, or why nothing was done.
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct FeedbackRun {
+    pub suppressed: usize,
+    pub skipped: usize,
+    pub ignored: Option<String>,
+}
+
+/// Suppresses the addresses an SES bounce or complaint refuses (see
+/// [`rampart_alerts::feedback`]): alerts and digests skip them until an owner lists them
+/// again.
+pub async fn record_feedback<S: AlertStore>(
+    store: &S,
+    feedback: Feedback,
+    now: i64,
+) -> Result<FeedbackRun, StoreError> {
+    let (refused, skipped) = match feedback {
+        Feedback::Suppress { refused, skipped } => (refused, skipped),
+        Feedback::Ignore(why) => {
+            return Ok(FeedbackRun {
+                ignored: Some(why),
+                ..FeedbackRun::default()
+            });
+        }
+    };
+    for refusal in &refused {
+        store
+            .suppress(&Suppression {
+                address: refusal.address.clone(),
+                reason: refusal.reason.clone(),
+                at: now,
+            })
+            .await?;
+    }
+    Ok(FeedbackRun {
+        suppressed: refused.len(),
+        skipped,
+        ignored: None,
+    })
+}
+
 /// 32 hex digits of SHA-256: an id part that says nothing of what it was made from.
 pub(crate) fn short_digest(text: &str) -> String {
     use sha2::{Digest, Sha256};
@@ -655,13 +702,6 @@ fn message_id(alert: &Alert, notice: Notice, to: &str, from: &str) -> String {
     )
 }
 
-pub(crate) fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 /// What one scheduled run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct AlertRun {
@@ -669,44 +709,42 @@ pub struct AlertRun {
     pub failed: Vec<(String, String)>,
 }
 
-/// The scheduled run: the domains whose evaluation was asked for, then, once an hour (one
-/// run takes the hour's claim), every registered domain.
+/// The scheduled run: the domains whose evaluation was asked for, at most
+/// [`DOMAINS_PER_RUN`]; the rest stay asked for and the next run (a minute later) takes
+/// them. Once an hour (one run takes the hour's claim) every registered domain is asked for.
 pub async fn run_due<S, M>(store: &S, outbox: &Outbox<M>, now: i64) -> Result<AlertRun, StoreError>
 where
     S: Store,
     M: Mailer,
 {
-    let requested = store.alert_requests().await?;
-    let mut due: Vec<(String, bool)> = requested.iter().map(|d| (d.clone(), true)).collect();
+    let mut due: BTreeSet<String> = store.alert_requests().await?.into_iter().collect();
     let hour = now.div_euclid(3600);
     if store
         .claim(&format!("alerts-sweep#{hour}"), now, (hour + 1) * 3600)
         .await?
     {
-        due.extend(
-            every_domain(store)
-                .await?
-                .into_iter()
-                .filter(|d| d.registered_at.is_some() && !requested.contains(&d.name))
-                .map(|d| (d.name, false)),
-        );
+        for domain in every_domain(store).await? {
+            if domain.registered_at.is_some() && !due.contains(&domain.name) {
+                // Asked for like any other, so what this run cannot take waits for the next.
+                store.request_alerts(&domain.name).await?;
+                due.insert(domain.name);
+            }
+        }
     }
-    let outcomes: Vec<(String, bool, Result<Evaluated, QueryError>)> =
-        futures_util::stream::iter(due)
-            .map(|(domain, requested)| async move {
+    let outcomes: Vec<(String, Result<Evaluated, QueryError>)> =
+        futures_util::stream::iter(due.into_iter().take(DOMAINS_PER_RUN))
+            .map(|domain| async move {
                 let done = evaluate(store, outbox, &domain, now).await;
-                (domain, requested, done)
+                (domain, done)
             })
             .buffer_unordered(CONCURRENCY)
             .collect()
             .await;
     let mut run = AlertRun::default();
-    for (domain, requested, outcome) in outcomes {
+    for (domain, outcome) in outcomes {
         match outcome {
             Ok(done) => {
-                if requested {
-                    store.alerts_done(&domain).await?;
-                }
+                store.alerts_done(&domain).await?;
                 run.evaluated.push(done);
             }
             Err(e) if e.code == "unknown_domain" => store.alerts_done(&domain).await?,

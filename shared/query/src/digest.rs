@@ -22,6 +22,10 @@ use crate::{QueryError, known_domain};
 
 /// The hour (UTC, Monday) from which the week's digests go out.
 pub const SEND_HOUR: u32 = 8;
+/// The claim that lets one scheduled run look for digests to send.
+pub const LOOK_KEY: &str = "digests-look";
+/// How long a look holds (the schedule runs every minute).
+const LOOK_EVERY: i64 = 3600;
 /// Sources listed per classification.
 const PER_CLASS: usize = rampart_alerts::digest::SOURCES_PER_CLASS;
 const CLASSES: [&str; 4] = ["compliant", "forwarded", "misconfigured", "suspicious"];
@@ -373,6 +377,18 @@ where
         return Ok(run);
     };
     let (from, to) = due_week(now);
+    // Every domain's settings are read at most once an hour, and at each week's start; a
+    // change of recipients or of the digest's switch opens the look again.
+    let next_week = to
+        .checked_add_days(Days::new(8))
+        .and_then(|d| d.and_hms_opt(SEND_HOUR, 0, 0))
+        .map_or(i64::MAX, |t| t.and_utc().timestamp());
+    if !store
+        .claim(LOOK_KEY, now, (now + LOOK_EVERY).min(next_week))
+        .await?
+    {
+        return Ok(run);
+    }
     let all = settings(store, ALL_DOMAINS).await?;
     let mut scopes: Vec<(String, Vec<String>)> = Vec::new();
     if all.digest && !all.recipients.is_empty() {
@@ -421,6 +437,10 @@ where
                 run.failed.push((scope, reason));
             }
         }
+    }
+    if !run.failed.is_empty() {
+        // A relay down for now: the next run tries again rather than the next hour.
+        store.release(LOOK_KEY).await?;
     }
     Ok(run)
 }

@@ -6,7 +6,7 @@
 import { html, nothing } from 'lit';
 import { api, domainPath } from '../api.js';
 import { session } from '../auth.js';
-import { counted, moment } from '../format.js';
+import { counted, moment, utc } from '../format.js';
 import { Screen, errorBox, view } from '../widgets.js';
 import { copy } from './dns-records.js';
 import { severity } from './dns.js';
@@ -59,11 +59,11 @@ class Alerts extends Screen {
 
   alert(a) {
     const when = a.status === 'open'
-      ? html`opened <time datetime=${a.opened_at}>${moment(a.opened_at)}</time>`
-      : html`resolved <time datetime=${a.resolved_at}>${moment(a.resolved_at)}</time>`;
+      ? html`opened <time datetime=${utc(a.opened_at)}>${moment(a.opened_at)}</time>`
+      : html`resolved <time datetime=${utc(a.resolved_at)}>${moment(a.resolved_at)}</time>`;
     const mailed = a.pending
       ? html`<span class="badge warn">mail not sent yet</span>`
-      : a.mailed_at ? html`<span class="muted">mailed <time datetime=${a.mailed_at}>${moment(a.mailed_at)}</time></span>` : html`<span class="muted">in the digest</span>`;
+      : a.mailed_at ? html`<span class="muted">mailed <time datetime=${utc(a.mailed_at)}>${moment(a.mailed_at)}</time></span>` : html`<span class="muted">in the digest</span>`;
     return html`<li class="finding" data-rule=${a.rule} data-status=${a.status}>
       ${severity(a.severity)} <span class="muted">${RULES[a.rule] ?? a.rule}</span>
       <p><strong>${a.title}</strong></p>
@@ -73,7 +73,7 @@ class Alerts extends Screen {
   }
 
   settings(s) {
-    const saved = this.saved;
+    const saved = this.saved?.section === 'who' ? this.saved : null;
     return html`<section class="card span-6" aria-labelledby="alerts-who">
       <h2 id="alerts-who">Who is told</h2>
       ${session.admin ? html`<form @submit=${(e) => this.save(e)} novalidate>
@@ -86,14 +86,30 @@ class Alerts extends Screen {
       </form>` : html`<p>${s.recipients.length ? s.recipients.join(', ') : 'No recipients: the all-domains recipients are told.'}</p>
         <p>Weekly digest: ${s.digest ? 'on' : 'off'}. Webhook: ${s.webhook?.url ?? 'none'}.</p>`}
       <div aria-live="polite">
-        ${saved?.error ? errorBox(saved.error) : nothing}
-        ${saved?.done ? html`<p class="pass">✓ Saved.</p>` : nothing}
+        ${this.status(saved)}
         ${saved?.secret ? html`<div class="notice"><p>The webhook's signing secret, shown this once:</p>
           <div class="copy-row"><code data-secret>${saved.secret}</code>
           <button type="button" @click=${(e) => copy(e, saved.secret)} aria-label="Copy the webhook secret">Copy</button></div></div>` : nothing}
       </div>
-      ${s.suppressed.length ? html`<p class="warn">Not mailed (refused by the mail server): ${s.suppressed.map((x) => x.address).join(', ')}. Save them again once they work.</p>` : nothing}
+      ${s.suppressed.length ? this.suppressed(s.suppressed) : nothing}
     </section>`;
+  }
+
+  // Addresses a hard bounce, a spam complaint or a refusal at sending took off the list:
+  // why, since when, and (for admins) a way to mail them again.
+  suppressed(list) {
+    return html`<div class="notice" data-suppressed>
+      <p><strong>Not mailed</strong>: a mail server refused these, or their owner reported Rampart's mail as spam.</p>
+      <ul class="plain">${list.map((x) => html`<li data-address=${x.address}>
+        <strong>${x.address}</strong> <span class="muted">${x.reason} · <time datetime=${utc(x.at)}>${moment(x.at)}</time></span>
+        ${session.admin ? html`<button type="button" @click=${() => this.change({ resume: [x.address] }, 'who')} aria-label=${`Mail ${x.address} again`}>Mail again</button>` : nothing}
+      </li>`)}</ul>
+    </div>`;
+  }
+
+  status(saved) {
+    if (saved?.error) return errorBox(saved.error);
+    return saved?.done ? html`<p class="pass">✓ Saved.</p>` : nothing;
   }
 
   snoozes(s) {
@@ -102,7 +118,7 @@ class Alerts extends Screen {
     return html`<section class="card span-6" aria-labelledby="alerts-snooze">
       <h2 id="alerts-snooze">Snoozes</h2>
       ${active.length
-        ? html`<ul>${active.map((z) => html`<li data-snooze=${z.rule ?? 'all'}>${z.rule ? RULES[z.rule] ?? z.rule : 'Every rule'} until <time datetime=${z.until}>${moment(z.until)}</time></li>`)}</ul>`
+        ? html`<ul>${active.map((z) => html`<li data-snooze=${z.rule ?? 'all'}>${z.rule ? RULES[z.rule] ?? z.rule : 'Every rule'} until <time datetime=${utc(z.until)}>${moment(z.until)}</time></li>`)}</ul>`
         : html`<p class="muted">None: every rule may mail.</p>`}
       ${session.admin ? html`<form @submit=${(e) => this.snooze(e, active)} novalidate>
         <label class="field" for="snooze-rule">Rule</label>
@@ -113,8 +129,9 @@ class Alerts extends Screen {
         <label class="field" for="snooze-for">For</label>
         <select id="snooze-for" name="for">${SNOOZE_FOR.map(([secs, label]) => html`<option value=${secs}>${label}</option>`)}</select>
         <p><button type="submit">Snooze</button>
-          ${active.length ? html`<button type="button" @click=${() => this.change({ snoozes: [] })}>End all snoozes</button>` : nothing}</p>
+          ${active.length ? html`<button type="button" @click=${() => this.change({ snoozes: [] }, 'snooze')}>End all snoozes</button>` : nothing}</p>
       </form>` : nothing}
+      <div aria-live="polite">${this.status(this.saved?.section === 'snooze' ? this.saved : null)}</div>
     </section>`;
   }
 
@@ -126,7 +143,7 @@ class Alerts extends Screen {
       recipients,
       digest: form.get('digest') === 'on',
       webhook_url: String(form.get('webhook') ?? '').trim(),
-    });
+    }, 'who');
   }
 
   async snooze(event, active) {
@@ -135,17 +152,18 @@ class Alerts extends Screen {
     const rule = String(form.get('rule') ?? '');
     const until = Math.floor(Date.now() / 1000) + Number(form.get('for'));
     const kept = active.filter((z) => (z.rule ?? '') !== rule).map((z) => (z.rule ? { rule: z.rule, until: z.until } : { until: z.until }));
-    await this.change({ snoozes: [...kept, rule ? { rule, until } : { until }] });
+    await this.change({ snoozes: [...kept, rule ? { rule, until } : { until }] }, 'snooze');
   }
 
-  async change(body) {
+  // `section` says where the answer shows: 'who' or 'snooze'.
+  async change(body, section) {
     try {
       const settings = await api.put(domainPath(this.route.domain, '/alert-settings'), body);
-      this.saved = { done: true, secret: settings.webhook?.secret ?? null };
+      this.saved = { section, done: true, secret: settings.webhook?.secret ?? null };
       const data = this.slot('alerts').data;
       this.slots = { ...this.slots, alerts: { state: 'ready', data: { ...data, settings } } };
     } catch (error) {
-      this.saved = { error };
+      this.saved = { section, error };
     }
     this.requestUpdate();
   }
