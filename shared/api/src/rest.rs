@@ -378,7 +378,7 @@ impl<T: DeserializeOwned + Send, St: Send + Sync> FromRequestParts<St> for Segme
 #[into_params(parameter_in = Path)]
 pub struct DomainPath {
     /// The domain, e.g. example.com.
-    #[param(example = "stalw.art")]
+    #[param(example = "stalw.art", min_length = 1)]
     pub domain: String,
 }
 
@@ -781,6 +781,7 @@ async fn show_checks<S: Store>(
         (status = 200, description = "OK", body = DomainChecks),
         (status = 403, description = "forbidden: the token may read but not change anything", body = ErrorBody),
         (status = 409, description = "checks_disabled: this deployment asks no DNS server (RAMPART_RESOLVER=off)", body = ErrorBody),
+        (status = 405, description = "method_not_allowed: an empty domain makes the path `/v1/domains/checks`, a domain's own address, which takes no POST", body = ErrorBody),
     ))]
 async fn run_checks<S: Store>(
     State(api): Shared<S>,
