@@ -15,10 +15,12 @@ use common::{as_received_by_ses, gzip_stream, parse, read_fixture};
 use rampart_formats::intake::Report;
 use rampart_ingest::{Ingest, Ingested};
 use rampart_sources::Enricher;
+use rampart_store::mailbox::MAX_MAILBOXES;
 use rampart_store::tally::Tally;
 use rampart_store::{
     ALL_DOMAINS, AlertItem, AlertStore, CheckRun, DayRange, DnsVerdict, DomainEntry, FaultPoint,
-    Outcome, PutReport, RawKey, RawRead, StoredReport, Suppression, WriteMode,
+    MailboxItem, MailboxStore, Outcome, PutReport, RawKey, RawRead, StoredReport, Suppression,
+    WriteMode,
 };
 use serde_json::Value;
 
@@ -38,6 +40,7 @@ on_both_backends!(
     a_two_day_report_is_spread_over_its_days,
     dns_check_runs_keep_history_and_the_newest_verdict,
     alert_state_is_written_once_per_version_with_facts_settings_suppressions_and_claims,
+    mailbox_sources_are_kept_by_id_within_their_cap,
 );
 
 async fn ingest_bytes<B: Backend>(store: &B, bytes: &[u8], now: i64) -> Ingested {
@@ -992,4 +995,68 @@ async fn alert_state_is_written_once_per_version_with_facts_settings_suppression
     assert_eq!(store.alert_settings("example.net").await.unwrap(), None);
     assert!(store.alert_settings(ALL_DOMAINS).await.unwrap().is_some());
     assert!(store.alert_requests().await.unwrap().is_empty());
+}
+
+async fn mailbox_sources_are_kept_by_id_within_their_cap<B: Backend>(store: Arc<B>) {
+    let source = |id: &str, body: &str| MailboxItem {
+        id: id.into(),
+        body: body.into(),
+    };
+    assert!(store.mailboxes().await.unwrap().is_empty());
+    store
+        .put_mailbox(&source("imap-b", "{\"n\":1}"))
+        .await
+        .unwrap();
+    store.put_mailbox(&source("imap-a", "{}")).await.unwrap();
+    // The same id replaces.
+    store
+        .put_mailbox(&source("imap-b", "{\"n\":2}"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.mailboxes().await.unwrap(),
+        vec![source("imap-a", "{}"), source("imap-b", "{\"n\":2}")]
+    );
+    assert_eq!(
+        store.mailbox("imap-b").await.unwrap(),
+        Some(source("imap-b", "{\"n\":2}"))
+    );
+    assert_eq!(store.mailbox("imap-c").await.unwrap(), None);
+    // Ids the key schema cannot hold, and oversized bodies, are refused by name.
+    for id in ["", "Upper", "a/b", &"x".repeat(65)] {
+        let refused = store.put_mailbox(&source(id, "{}")).await.unwrap_err();
+        assert_eq!(refused.code(), "storage_refused", "{id:?}");
+    }
+    let huge = "x".repeat(300 * 1024);
+    assert_eq!(
+        store
+            .put_mailbox(&source("imap-a", &huge))
+            .await
+            .unwrap_err()
+            .code(),
+        "storage_refused"
+    );
+    // At the cap, a new source is refused and an existing one still changes.
+    for i in 2..MAX_MAILBOXES {
+        store
+            .put_mailbox(&source(&format!("m-{i:03}"), "{}"))
+            .await
+            .unwrap();
+    }
+    let refused = store
+        .put_mailbox(&source("one-more", "{}"))
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("100 sources already"),
+        "{refused}"
+    );
+    store
+        .put_mailbox(&source("imap-a", "{\"n\":3}"))
+        .await
+        .unwrap();
+    assert!(store.forget_mailbox("imap-a").await.unwrap());
+    assert!(!store.forget_mailbox("imap-a").await.unwrap());
+    store.put_mailbox(&source("one-more", "{}")).await.unwrap();
+    assert_eq!(store.mailboxes().await.unwrap().len(), MAX_MAILBOXES);
 }

@@ -6,6 +6,7 @@
 //! - `rampart setup` creates the store (the folder, or the table and bucket).
 //! - `rampart serve` serves the REST API over the store, on this machine.
 //! - `rampart check DOMAIN...` checks the DNS records each domain relies on.
+//! - `rampart fetch --mailbox FILE` reads report mails from IMAP folders once.
 
 mod backend;
 mod check;
@@ -13,6 +14,7 @@ mod enrich;
 mod files;
 mod ingest;
 mod listen;
+mod mailbox;
 mod output;
 mod parse;
 mod serve;
@@ -50,6 +52,9 @@ enum Command {
     /// each problem with its fix. Exit code: 0 fine, 1 warning, 2 error or critical, 3 the
     /// check could not run.
     Check(check::CheckArgs),
+    /// Read report mails from IMAP folders (named in a mailbox file) once, store them, and
+    /// print one JSON line per folder with what its run took; `serve --mailbox` keeps reading.
+    Fetch(mailbox::FetchArgs),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +69,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => {
             runtime().and_then(|rt| rt.block_on(serve::serve(args)).map(|()| true))
         }
+        Command::Fetch(args) => runtime().and_then(|rt| rt.block_on(mailbox::fetch(args))),
         // Its exit code says how the domains are, not only whether the command ran.
         Command::Check(args) => return check::main(args),
     };

@@ -36,6 +36,7 @@ use crate::enrich::EnrichArgs;
 use crate::files::collect_files;
 use crate::ingest::{AcceptArgs, InputOutcome, ingest_file};
 use crate::listen::{self, tls_acceptor};
+use crate::mailbox;
 
 /// Real reports from the fixture corpus, bundled at build time (see `build.rs`).
 const SAMPLES: &[(&str, &[u8])] = include!(concat!(env!("OUT_DIR"), "/samples.rs"));
@@ -58,6 +59,10 @@ pub struct ServeArgs {
     /// Without it, an empty store gets the bundled sample reports.
     #[arg(long, value_name = "DIR")]
     inbox: Option<PathBuf>,
+    /// Read report mails from the IMAP folders of this mailbox file (TOML, see the README):
+    /// all new mail at start, then each mail as it arrives (IMAP IDLE).
+    #[arg(long, value_name = "FILE")]
+    mailbox: Option<PathBuf>,
     /// Require `Authorization: Bearer <TOKEN>` on every request. Prefer RAMPART_TOKEN or
     /// --token-file: other users of the machine can read a command line.
     #[arg(
@@ -301,7 +306,7 @@ pub async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     }
     match args.store.open().await? {
         Backend::Local(store) => {
-            if args.inbox.is_none() && is_empty(&store).await? {
+            if args.inbox.is_none() && args.mailbox.is_none() && is_empty(&store).await? {
                 let enricher = args.enrich.enricher()?;
                 let ingest =
                     Ingest::new(&store, &enricher).accept(args.accept.for_store(&args.store));
@@ -325,6 +330,10 @@ async fn run<S: Store + 'static>(store: S, args: &ServeArgs) -> anyhow::Result<(
             inbox.display()
         );
     }
+    let mailboxes = match &args.mailbox {
+        Some(file) => mailbox::read_file(file)?,
+        None => Vec::new(),
+    };
     let endpoints = Endpoints::new(
         args.inbound_address.clone(),
         args.tlsrpt_url.clone(),
@@ -382,6 +391,15 @@ async fn run<S: Store + 'static>(store: S, args: &ServeArgs) -> anyhow::Result<(
             let ingest = Ingest::new(&api.store, &enricher).accept(accept);
             watch_inbox(&ingest, &inbox, &prefix).await
         });
+    }
+    if !mailboxes.is_empty() {
+        mailbox::register(&*store, &mailboxes).await?;
+        let parts = mailbox::IngestParts {
+            enricher: args.enrich.enricher()?,
+            accept,
+            raw_prefix: args.store.raw_prefix().to_owned(),
+        };
+        mailbox::watch(Arc::clone(&store), Arc::new(parts), mailboxes);
     }
     {
         let (api, enricher) = (Arc::clone(&api), Arc::clone(&enricher));

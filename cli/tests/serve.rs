@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+#[path = "../../tests/common/dovecot.rs"]
+#[allow(dead_code)]
+mod dovecot;
 #[path = "../../tests/common/test_ca.rs"]
 mod test_ca;
 
@@ -140,6 +143,22 @@ fn an_empty_store_gets_the_samples_and_serves_them() {
     assert_eq!(summary["messages"], 5);
 }
 
+/// The domains listed once `domain` is among them (within 30 s).
+fn wait_for_domain(addr: &str, domain: &str) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let names = domain_names(&get_json(addr, "/v1/domains"));
+        if names.iter().any(|n| n == domain) {
+            return names;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{domain} never arrived: {names:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 #[test]
 fn an_inbox_is_ingested_and_watched() {
     let dir = fresh_dir("serve-inbox");
@@ -157,20 +176,7 @@ fn an_inbox_is_ingested_and_watched() {
         "--inbox",
         inbox.to_str().unwrap(),
     ]);
-    let wait_for = |domain: &str| {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let names = domain_names(&get_json(&server.addr, "/v1/domains"));
-            if names.iter().any(|n| n == domain) {
-                return names;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{domain} never arrived: {names:?}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    };
+    let wait_for = |domain: &str| wait_for_domain(&server.addr, domain);
     // No samples with an inbox: only what the inbox holds.
     assert_eq!(wait_for("twlnet.com"), ["twlnet.com"]);
     std::fs::copy(
@@ -178,6 +184,45 @@ fn an_inbox_is_ingested_and_watched() {
         inbox.join("later.eml"),
     )
     .unwrap();
+    assert_eq!(wait_for("example.com"), ["example.com", "twlnet.com"]);
+    let summary = get_json(
+        &server.addr,
+        "/v1/domains/example.com/summary?from=2026-05-01&to=2026-05-31",
+    );
+    // EXPECTED.json for generated/outlook-20-single-line.eml: 1,711 messages.
+    assert_eq!(summary["messages"], 1711);
+}
+
+/// `--mailbox`: what the folder holds at start, then each mail as it arrives. The server
+/// reads again at least every ten minutes; a mail shown within seconds came by IDLE.
+#[test]
+fn a_mailbox_is_read_at_start_and_each_mail_as_it_arrives() {
+    let dir = fresh_dir("serve-mailbox");
+    let imap = dovecot::Dovecot::start(&dir.join("dovecot"));
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
+    imap.deliver(&std::fs::read(fixtures.join("corpus/email/parsedmarc/twilight.eml")).unwrap());
+    let file = dir.join("mailbox.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[mailbox]]\nurl = \"imap+insecure://127.0.0.1:{}/INBOX\"\nuser = \"{}\"\npassword = \"{}\"\n",
+            imap.port,
+            dovecot::USER,
+            dovecot::PASSWORD
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let server = serve(&[
+        "--data",
+        dir.join("store").to_str().unwrap(),
+        "--mailbox",
+        file.to_str().unwrap(),
+    ]);
+    let wait_for = |domain: &str| wait_for_domain(&server.addr, domain);
+    // No samples with a mailbox: only what it holds.
+    assert_eq!(wait_for("twlnet.com"), ["twlnet.com"]);
+    imap.deliver(&std::fs::read(fixtures.join("generated/outlook-20-single-line.eml")).unwrap());
     assert_eq!(wait_for("example.com"), ["example.com", "twlnet.com"]);
     let summary = get_json(
         &server.addr,

@@ -6,6 +6,7 @@ pub mod backends;
 pub mod bench_domain;
 pub mod dns;
 pub mod dns_world;
+pub mod dovecot;
 pub mod expected;
 pub mod https;
 pub mod test_ca;

@@ -15,6 +15,7 @@ use std::sync::Mutex;
 
 pub mod alerting;
 pub mod body;
+pub mod mailbox;
 mod model;
 pub mod tally;
 
@@ -24,6 +25,7 @@ pub mod aws;
 pub mod embedded;
 
 pub use alerting::{ALL_DOMAINS, AlertItem, AlertStore, Suppression};
+pub use mailbox::{MailboxItem, MailboxStore};
 pub use model::{
     CHECK_HISTORY_SECONDS, CheckRun, DayRange, DnsVerdict, DomainEntry, InvalidKey,
     MessagePosition, MessageRecord, Outcome, PolicyVersion, PutReport, RawKey, RawRead,
@@ -55,7 +57,9 @@ impl<T: PolicySource> PolicySource for std::sync::Arc<T> {
 }
 
 /// The storage the product needs. Every method is safe to retry.
-pub trait Store: NameCache<Error = StoreError> + PolicySource + AlertStore + Send + Sync {
+pub trait Store:
+    NameCache<Error = StoreError> + PolicySource + AlertStore + MailboxStore + Send + Sync
+{
     /// Keeps the bytes of a raw message. Writing the same key again overwrites it.
     fn put_raw(
         &self,

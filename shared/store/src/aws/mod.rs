@@ -11,6 +11,7 @@
 //! | domain         | `DOMAIN`       | `D#<domain>`                   |                |                |
 //! | day counters   | `D#<domain>`   | `A#<day>`                      |                |                |
 //! | policy version | `D#<domain>`   | `P#<version, 10 digits>`       |                |                |
+//! | mailbox source | `MAILBOX`      | `<id>`                         |                |                |
 //!
 //! A report is written in three steps: (1) its header, conditionally, as `pending`; (2) its
 //! body pieces; (3) one transaction that flips the header to `complete` (on condition that
@@ -27,6 +28,8 @@
 #[cfg(feature = "s3")]
 mod alerting;
 mod codec;
+#[cfg(feature = "s3")]
+mod mailbox;
 mod policy_table;
 #[cfg(feature = "s3")]
 mod read;

@@ -9,6 +9,7 @@
 //! at any point leaves either nothing or everything of it.
 
 mod alerting;
+mod mailbox;
 mod schema;
 mod store;
 #[cfg(test)]

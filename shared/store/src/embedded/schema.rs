@@ -138,7 +138,14 @@ CREATE TABLE alert_requests (
     domain TEXT PRIMARY KEY
 ) WITHOUT ROWID;
 ";
-pub(super) const SCHEMA_VERSION: i64 = 8;
+/// Version 9: mailbox sources (IMAP and Microsoft 365 folders), each with its checkpoint.
+pub(super) const SCHEMA_9: &str = "
+CREATE TABLE mailboxes (
+    id   TEXT PRIMARY KEY,
+    body TEXT NOT NULL
+) WITHOUT ROWID;
+";
+pub(super) const SCHEMA_VERSION: i64 = 9;
 
 /// Brings an older database up to [`SCHEMA_VERSION`] in one transaction.
 pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
@@ -168,6 +175,9 @@ pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         }
         if version < 8 {
             conn.execute_batch(SCHEMA_8)?;
+        }
+        if version < 9 {
+            conn.execute_batch(SCHEMA_9)?;
         }
         if (2..6).contains(&version) {
             // Version 6 adds the roll-ups (classification, country, service): the day

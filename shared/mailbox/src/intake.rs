@@ -1,0 +1,208 @@
+//! One run of one source: read what arrived since its checkpoint, keep each mail by the
+//! same path as SES intake, move it if asked once it is kept, and write the checkpoint and
+//! the run back. Runs of one source never overlap: each holds a claim on it.
+//!
+//! A mail counts as kept once the [`Sink`] has it durably (stored, duplicate, held,
+//! rejected, or written for the ingest function). The first one that is not stops the run,
+//! and the checkpoint stays just before it, so the next run reads it again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rampart_ingest::Ingest;
+use rampart_store::{Outcome, RawKey, Store, StoreError};
+
+use crate::imap::{self, Limits};
+use crate::source::{Account, MAX_LISTED_UIDS, Run, Source, error_text};
+
+/// How long a run may hold its source: far over a run of [`Limits::default`].
+const CLAIM_SECONDS: i64 = 15 * 60;
+
+/// Where a mail goes once read.
+pub trait Sink: Send + Sync {
+    /// `Ok(outcome name)` once the raw bytes are durably kept; `Err(why)` otherwise.
+    fn take(
+        &self,
+        raw: &[u8],
+        now: i64,
+    ) -> impl Future<Output = Result<&'static str, String>> + Send;
+}
+
+/// On one machine: stored and ingested at once, keyed as `rampart ingest` keys files.
+pub struct IngestSink<'a, S: Store> {
+    pub ingest: &'a Ingest<'a, S>,
+    pub raw_prefix: String,
+}
+
+impl<S: Store> Sink for IngestSink<'_, S> {
+    async fn take(&self, raw: &[u8], now: i64) -> Result<&'static str, String> {
+        let key = RawKey::new(format!("{}{}", self.raw_prefix, RawKey::for_content(raw)))
+            .map_err(|e| e.to_string())?;
+        let done = self.ingest.keep(&key, raw, now).await;
+        match done.outcome {
+            Outcome::Failed => Err(done.reason.unwrap_or_else(|| "storing failed".into())),
+            outcome => Ok(outcome.as_str()),
+        }
+    }
+}
+
+/// What a run needs beyond the source: its secret and how to reach the server.
+pub struct Reach {
+    pub password: String,
+    pub tls: Arc<rustls::ClientConfig>,
+    pub limits: Limits,
+}
+
+/// How [`run`] ended for the caller (the source's own record has the details).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ran {
+    /// It ran; `Run::error` says whether it stopped early.
+    Done(Run),
+    Paused,
+    /// Another run holds the source.
+    Busy,
+    /// No source of that id (it was removed).
+    Missing,
+}
+
+/// Runs the stored source `id` once, at `now`, and stores its new checkpoint and run.
+pub async fn run<S: Store, K: Sink>(
+    store: &S,
+    sink: &K,
+    id: &str,
+    reach: &Reach,
+    now: impl Fn() -> i64,
+) -> Result<Ran, StoreError> {
+    let started = now();
+    let claim = format!("mailbox#{id}");
+    if !store
+        .claim(&claim, started, started + CLAIM_SECONDS)
+        .await?
+    {
+        return Ok(Ran::Busy);
+    }
+    let ran = run_claimed(store, sink, id, reach, &now).await;
+    store.release(&claim).await?;
+    ran
+}
+
+async fn run_claimed<S: Store, K: Sink>(
+    store: &S,
+    sink: &K,
+    id: &str,
+    reach: &Reach,
+    now: &impl Fn() -> i64,
+) -> Result<Ran, StoreError> {
+    let Some(source) = read(store, id).await? else {
+        return Ok(Ran::Missing);
+    };
+    if source.paused {
+        return Ok(Ran::Paused);
+    }
+    let mut run = Run {
+        started_at: now(),
+        ..Run::default()
+    };
+    let checkpoint = match &source.account {
+        Account::Imap(folder) => read_imap(&source, folder, sink, reach, &mut run, now).await,
+    };
+    run.ended_at = now();
+    // Written over the source as it is now: a pause or a change made during the run stays.
+    let Some(mut latest) = read(store, id).await? else {
+        return Ok(Ran::Missing);
+    };
+    if checkpoint.is_some() {
+        latest.checkpoint = checkpoint;
+    }
+    latest.last_run = Some(run.clone());
+    store.put_mailbox(&latest.to_item()).await?;
+    Ok(Ran::Done(run))
+}
+
+async fn read<S: Store>(store: &S, id: &str) -> Result<Option<Source>, StoreError> {
+    let Some(item) = store.mailbox(id).await? else {
+        return Ok(None);
+    };
+    Source::from_item(&item)
+        .map(Some)
+        .map_err(|e| StoreError::corrupt("mailbox source", e))
+}
+
+/// Reads an IMAP folder into `sink`; returns the checkpoint to keep (`None`: unchanged).
+async fn read_imap<K: Sink>(
+    source: &Source,
+    folder: &imap::Folder,
+    sink: &K,
+    reach: &Reach,
+    run: &mut Run,
+    now: &impl Fn() -> i64,
+) -> Option<imap::Checkpoint> {
+    let mut session = match imap::login(folder, &reach.password, &reach.tls).await {
+        Ok(session) => session,
+        Err(e) => {
+            run.error = Some(error_text(&e));
+            return None;
+        }
+    };
+    let fetched =
+        match imap::fetch_new(&mut session, &folder.name, source.checkpoint, reach.limits).await {
+            Ok(fetched) => fetched,
+            Err(e) => {
+                run.error = Some(error_text(&e));
+                let _ = session.logout().await;
+                return None;
+            }
+        };
+    run.renumbered = fetched.renumbered;
+    run.too_large = count(fetched.too_large.len());
+    run.too_large_uids = fetched
+        .too_large
+        .iter()
+        .take(MAX_LISTED_UIDS)
+        .copied()
+        .collect();
+    run.left = count(fetched.left);
+    let mut checkpoint = fetched.checkpoint;
+    let mut kept = Vec::with_capacity(fetched.mails.len());
+    for (i, mail) in fetched.mails.iter().enumerate() {
+        match sink.take(&mail.raw, now()).await {
+            Ok(outcome) => {
+                *run.outcomes.entry(outcome.to_owned()).or_default() += 1;
+                run.taken += 1;
+                kept.push(mail.uid);
+            }
+            Err(why) => {
+                run.error = Some(error_text(&format!("mail UID {}: {why}", mail.uid)));
+                // Read again next time: this mail and every one after it.
+                checkpoint.last_uid = mail.uid.saturating_sub(1);
+                run.left = run.left.saturating_add(count(fetched.mails.len() - i));
+                break;
+            }
+        }
+    }
+    if let Some(to) = &source.move_to
+        && !kept.is_empty()
+    {
+        match imap::move_mails(&mut session, &folder.name, &kept, to).await {
+            Ok(()) => run.moved = count(kept.len()),
+            // Kept but not moved: the checkpoint still passes them, so nothing is read twice.
+            Err(e) => run.error = Some(error_text(&e)),
+        }
+    }
+    let _ = session.logout().await;
+    Some(checkpoint)
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Waits until the folder changes (IMAP IDLE), at most `longest`. A server without IDLE,
+/// or one that fails, makes this a plain wait of `longest`.
+pub async fn wait_for_mail(source: &Source, reach: &Reach, longest: Duration) {
+    let Account::Imap(folder) = &source.account;
+    if let Err(e) = imap::idle(folder, &reach.password, &reach.tls, longest).await {
+        tracing::info!(source = source.id, "IDLE: {e}; polling instead");
+        tokio::time::sleep(longest).await;
+    }
+}

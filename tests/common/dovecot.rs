@@ -1,0 +1,162 @@
+//! Dovecot from Debian's packages on 127.0.0.1, one instance per test, in a fresh folder:
+//! one user (`dmarc@example.test`, password `secret`), Maildir storage; IMAP without TLS,
+//! or, given a certificate, IMAP with STARTTLS and IMAPS. Mail is delivered as an MTA's
+//! delivery agent does, by a file in the Maildir. `scripts/mailbox.sh` installs it
+//! (`dovecot-imapd`); as root its processes run as `nobody`. Only std, so `cli/tests`
+//! includes it too.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub const USER: &str = "dmarc@example.test";
+pub const PASSWORD: &str = "secret";
+
+pub struct Dovecot {
+    /// IMAP: plain, or STARTTLS with a certificate.
+    pub port: u16,
+    /// IMAPS, with a certificate.
+    pub tls_port: Option<u16>,
+    pub dir: PathBuf,
+    child: Child,
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Dovecot {
+    pub fn start(dir: &Path) -> Dovecot {
+        Dovecot::start_with(dir, None)
+    }
+
+    /// With TLS: `cert` and `key` are PEM files.
+    pub fn start_with(dir: &Path, tls: Option<(&Path, &Path)>) -> Dovecot {
+        std::fs::create_dir_all(dir.join("run")).unwrap();
+        for sub in ["cur", "new", "tmp"] {
+            std::fs::create_dir_all(dir.join("mail").join(USER).join(sub)).unwrap();
+        }
+        let port = free_port();
+        let tls_port = tls.map(|_| free_port());
+        let ssl = match tls {
+            Some((cert, key)) => format!(
+                "ssl = yes\nssl_cert = <{}\nssl_key = <{}",
+                cert.display(),
+                key.display()
+            ),
+            None => "ssl = no".to_owned(),
+        };
+        let imaps = match tls_port {
+            Some(p) => format!("address = 127.0.0.1\n    port = {p}"),
+            None => "port = 0".to_owned(),
+        };
+        let d = dir.display();
+        let config = format!(
+            "protocols = imap
+listen = 127.0.0.1
+base_dir = {d}/run
+state_dir = {d}/run
+log_path = {d}/dovecot.log
+{ssl}
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+default_login_user = nobody
+default_internal_user = nobody
+default_internal_group = nogroup
+first_valid_uid = 1
+mail_location = maildir:{d}/mail/%u
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {d}/users
+}}
+userdb {{
+  driver = static
+  args = uid=nobody gid=nogroup home={d}/mail/%u
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    {imaps}
+  }}
+  chroot =
+}}
+service anvil {{
+  chroot =
+}}
+service pop3-login {{
+  inet_listener pop3 {{
+    port = 0
+  }}
+}}
+"
+        );
+        std::fs::write(dir.join("dovecot.conf"), config).unwrap();
+        std::fs::write(dir.join("users"), format!("{USER}:{{PLAIN}}{PASSWORD}\n")).unwrap();
+        // Its processes run as nobody: they must be able to write the folder.
+        let chown = Command::new("chown")
+            .args(["-R", "nobody:nogroup"])
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(chown.success());
+        let child = Command::new("dovecot")
+            .arg("-F")
+            .arg("-c")
+            .arg(dir.join("dovecot.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("dovecot: {e} (scripts/test installs dovecot-imapd from apt)")
+            });
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        Dovecot {
+            port,
+            tls_port,
+            dir: dir.to_path_buf(),
+            child,
+        }
+    }
+
+    /// Delivers a mail to the user's INBOX as a delivery agent does: written in `tmp/`,
+    /// then renamed into `new/`.
+    pub fn deliver(&self, raw: &[u8]) {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let maildir = self.dir.join("mail").join(USER);
+        let name = format!(
+            "{}.{}_{}.rampart-test",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs(),
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        std::fs::write(maildir.join("tmp").join(&name), raw).unwrap();
+        std::fs::rename(
+            maildir.join("tmp").join(&name),
+            maildir.join("new").join(&name),
+        )
+        .unwrap();
+    }
+}
