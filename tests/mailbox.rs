@@ -1,9 +1,15 @@
-//! Mailbox intake against a real IMAP server: Dovecot on 127.0.0.1 (tests/common/dovecot.rs),
-//! its INBOX filled with the corpus mails, Microsoft's single-line base64 mails included.
-//! Every mail comes back byte for byte and ends with the same outcome as through SES; a
-//! second run takes nothing; a mail that arrives later is taken once; the owner's flags are
-//! untouched; a renumbered folder (new UIDVALIDITY) is read again, and what was stored is
-//! then a duplicate.
+//! Mailbox intake against real servers.
+//!
+//! IMAP: Dovecot on 127.0.0.1 (tests/common/dovecot.rs), its INBOX filled with the corpus
+//! mails, Microsoft's single-line base64 mails included. Every mail comes back byte for byte
+//! and ends with the same outcome as through SES; a second run takes nothing; a mail that
+//! arrives later is taken once; the owner's flags are untouched; a renumbered folder (new
+//! UIDVALIDITY) is read again, and what was stored is then a duplicate.
+//!
+//! Microsoft Graph: an axum app over HTTPS with a test CA (tests/common/graph.rs) serving
+//! the token endpoint and the message routes with real paging; the same corpus through
+//! `intake::run` and the store, checkpoints by `receivedDateTime` and id, moves, a wrong
+//! secret and a next link that leaves the server.
 
 mod common;
 
@@ -12,9 +18,12 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 use rampart_ingest::Ingest;
+use rampart_mailbox::graph;
 use rampart_mailbox::imap::{Checkpoint, Folder, Limits, Security, Session, fetch_new, login};
+use rampart_mailbox::intake::{self, IngestSink, Ran, Reach};
+use rampart_mailbox::source::{Account, Run, Source};
 use rampart_sources::Enricher;
-use rampart_store::{Outcome, RawKey, Store};
+use rampart_store::{MailboxStore, Outcome, RawKey, Store};
 
 use common::dovecot::{Dovecot, PASSWORD, USER};
 
@@ -216,4 +225,184 @@ async fn an_imap_folder_is_read_once_untouched_and_every_mail_ends_as_through_se
         stored_before
     );
     assert_eq!(seen(&mut owner).await, vec![false; 33], "still no flag set");
+}
+
+/// A run of the stored source `id` through the ingest path.
+async fn run_source<S: Store>(store: &S, id: &str, reach: &Reach, now: i64) -> Run {
+    let enricher = Enricher::disabled();
+    let ingest = Ingest::new(store, &enricher);
+    let sink = IngestSink {
+        ingest: &ingest,
+        raw_prefix: String::new(),
+    };
+    match intake::run(store, &sink, id, reach, || now).await.unwrap() {
+        Ran::Done(run) => run,
+        other => panic!("the run did not happen: {other:?}"),
+    }
+}
+
+fn outcome_counts(outcomes: &[Outcome]) -> std::collections::BTreeMap<String, u32> {
+    let mut counts = std::collections::BTreeMap::new();
+    for o in outcomes {
+        *counts.entry(o.as_str().to_owned()).or_default() += 1;
+    }
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_microsoft_365_folder_is_read_through_graph_page_by_page_and_each_mail_taken_once() {
+    use common::graph::{self as mock, CLIENT_ID, MAILBOX, SECRET, TENANT};
+
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(common::backends::unique("graph"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = common::test_ca::TestCa::new(&dir, &["localhost"]);
+    let mailbox = mock::Shared::default();
+    let server = common::https::serve(&ca, mock::app(Arc::clone(&mailbox))).await;
+    let origin = format!("https://localhost:{}", server.port);
+    let corpus = corpus_mails();
+    {
+        let mut m = mailbox.lock().unwrap();
+        m.origin = origin.clone();
+        // Two mails per second: the checkpoint must tell mails of one instant apart.
+        for (i, (_, raw)) in corpus.iter().enumerate() {
+            m.deliver(
+                &format!("AAMkAD{i:02}-x="),
+                &format!("2026-11-30T10:00:{:02}Z", i / 2),
+                raw,
+            );
+        }
+    }
+    let account = graph::Account {
+        tenant: TENANT.into(),
+        client_id: CLIENT_ID.into(),
+        user: MAILBOX.into(),
+        folder: "inbox".into(),
+        token_url: Some(format!("{origin}/{TENANT}/oauth2/v2.0/token")),
+        graph_url: Some(origin.clone()),
+    };
+    let store = common::backends::embedded();
+    let source = Source {
+        id: "m365".into(),
+        account: Account::Graph(account),
+        paused: false,
+        move_to: None,
+        checkpoint: None,
+        last_run: None,
+    };
+    store.put_mailbox(&source.to_item()).await.unwrap();
+    let pem = std::fs::read(&ca.ca).unwrap();
+    let reach = |secret: &str, max_mails: usize| Reach {
+        password: secret.into(),
+        tls: rampart_mailbox::imap::tls_config(None).unwrap(),
+        http: graph::client(Some(&pem)).unwrap(),
+        limits: Limits {
+            max_mails,
+            ..Limits::default()
+        },
+    };
+    let now = 1_795_000_000;
+
+    // The whole corpus, in pages of four joined by next links, each mail ending as it does
+    // when ingested directly.
+    let direct = common::backends::embedded();
+    let originals: Vec<Vec<u8>> = corpus.iter().map(|(_, raw)| raw.clone()).collect();
+    let expected = outcome_counts(&ingest_all(&direct, &originals, now).await);
+    let first = run_source(&store, "m365", &reach(SECRET, 200), now).await;
+    assert_eq!(first.error, None);
+    assert_eq!((first.taken, first.left, first.too_large), (30, 0, 0));
+    assert_eq!(first.outcomes, expected);
+    {
+        let m = mailbox.lock().unwrap();
+        assert_eq!(m.calls["list"], 8, "30 messages in pages of 4");
+        assert_eq!(m.calls["value"], 30);
+        assert_eq!(m.unauthorised, 0);
+    }
+    let stored = Source::from_item(&store.mailbox("m365").await.unwrap().unwrap()).unwrap();
+    assert_eq!(stored.last_run, Some(first.clone()));
+    let Some(rampart_mailbox::source::Checkpoint::Graph(checkpoint)) = &stored.checkpoint else {
+        panic!("no Graph checkpoint: {:?}", stored.checkpoint)
+    };
+    assert_eq!(checkpoint.received, "2026-11-30T10:00:14Z");
+    assert_eq!(checkpoint.ids, ["AAMkAD28-x=", "AAMkAD29-x="]);
+
+    // Nothing new: nothing taken. A mail received in the same second as the last is new.
+    assert_eq!(
+        run_source(&store, "m365", &reach(SECRET, 200), now)
+            .await
+            .taken,
+        0
+    );
+    let late = &corpus[0].1;
+    mailbox
+        .lock()
+        .unwrap()
+        .deliver("AAMkAD30-x=", "2026-11-30T10:00:14Z", late);
+    let again = run_source(&store, "m365", &reach(SECRET, 200), now).await;
+    assert_eq!(
+        (again.taken, again.outcomes.get("duplicate")),
+        (1, Some(&1))
+    );
+
+    // Three more, two per run: the first run leaves one; the next takes it.
+    for i in 31..34 {
+        mailbox.lock().unwrap().deliver(
+            &format!("AAMkAD{i}-x="),
+            &format!("2026-11-30T11:00:{i}Z"),
+            late,
+        );
+    }
+    let two = run_source(&store, "m365", &reach(SECRET, 2), now).await;
+    assert_eq!((two.taken, two.left), (2, 1));
+    let rest = run_source(&store, "m365", &reach(SECRET, 2), now).await;
+    assert_eq!((rest.taken, rest.left), (1, 0));
+
+    // Moving: the folder is created, and only what was kept moves.
+    let mut moving = Source::from_item(&store.mailbox("m365").await.unwrap().unwrap()).unwrap();
+    moving.move_to = Some("DMARC Done".into());
+    store.put_mailbox(&moving.to_item()).await.unwrap();
+    mailbox
+        .lock()
+        .unwrap()
+        .deliver("AAMkAD40-x=", "2026-11-30T12:00:00Z", late);
+    let moved = run_source(&store, "m365", &reach(SECRET, 200), now).await;
+    assert_eq!((moved.taken, moved.moved, &moved.error), (1, 1, &None));
+    {
+        let m = mailbox.lock().unwrap();
+        let done = m.folders["DMARC Done"].clone();
+        assert_eq!((m.in_folder("inbox"), m.in_folder(&done)), (34, 1));
+    }
+
+    // A wrong secret: Entra ID's words, no mail taken, the checkpoint kept.
+    let before = store.mailbox("m365").await.unwrap().unwrap();
+    mailbox
+        .lock()
+        .unwrap()
+        .deliver("AAMkAD41-x=", "2026-11-30T13:00:00Z", late);
+    let refused = run_source(&store, "m365", &reach("wrong", 200), now).await;
+    assert_eq!(refused.taken, 0);
+    assert_eq!(
+        refused.error.as_deref(),
+        Some("rampart-app: the login was refused: AADSTS7000215: Invalid client secret provided.")
+    );
+    let after = Source::from_item(&store.mailbox("m365").await.unwrap().unwrap()).unwrap();
+    assert_eq!(
+        after.checkpoint,
+        Source::from_item(&before).unwrap().checkpoint
+    );
+
+    // A next link to another origin is not followed (the token would go with it).
+    {
+        let mut m = mailbox.lock().unwrap();
+        m.hostile_links = true;
+        for i in 0..5 {
+            m.deliver(&format!("AAMkAD5{i}-x="), "2026-11-30T14:00:00Z", late);
+        }
+    }
+    let hostile = run_source(&store, "m365", &reach(SECRET, 200), now).await;
+    let error = hostile.error.unwrap();
+    assert!(
+        error.contains("@odata.nextLink") && error.contains("leaves"),
+        "{error}"
+    );
+    assert_eq!(hostile.taken, 0);
 }

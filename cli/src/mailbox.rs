@@ -1,6 +1,7 @@
 //! `rampart fetch` and `rampart serve --mailbox`: report mails read from the owner's own IMAP
-//! folders, named in a small TOML file that also holds (or points to) the password, so it
-//! never appears in a command line or the environment:
+//! folders and Microsoft 365 mailboxes, named in a small TOML file that also holds (or
+//! points to) the password or client secret, so it never appears in a command line or the
+//! environment:
 //!
 //! ```toml
 //! [[mailbox]]
@@ -8,6 +9,13 @@
 //! user = "dmarc@example.com"
 //! password_file = "/etc/rampart/imap-password"   # or: password = "…"
 //! # move_to = "DMARC/Done"   # move each mail here once it is kept
+//!
+//! [[mailbox]]                 # Microsoft 365, through Graph
+//! tenant = "contoso.onmicrosoft.com"
+//! client_id = "…"
+//! client_secret_file = "/etc/rampart/graph-secret"
+//! user = "dmarc@contoso.com"
+//! folder = "inbox"
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -17,6 +25,7 @@ use std::time::Duration;
 use anyhow::Context;
 use rampart_formats::time::now;
 use rampart_ingest::Ingest;
+use rampart_mailbox::graph;
 use rampart_mailbox::imap::{Folder, Limits, Security, tls_config};
 use rampart_mailbox::intake::{self, IngestSink, Ran, Reach, wait_for_mail};
 use rampart_mailbox::source::{Account, Run, Source};
@@ -58,10 +67,23 @@ struct MailboxFile {
 struct Entry {
     /// The source's name in Rampart [default: from the user, host and folder].
     id: Option<String>,
-    url: String,
+    /// IMAP: `imaps://host/Folder`.
+    url: Option<String>,
+    /// The IMAP login, or the Microsoft 365 mailbox.
     user: String,
+    /// The IMAP password, or (as `client_secret`) the Graph app's secret.
+    #[serde(alias = "client_secret")]
     password: Option<String>,
+    #[serde(alias = "client_secret_file")]
     password_file: Option<PathBuf>,
+    /// Graph: the tenant and the app registration.
+    tenant: Option<String>,
+    client_id: Option<String>,
+    /// Graph: a well-known folder or a top-level folder's name [default: inbox].
+    folder: Option<String>,
+    /// Graph, for national clouds.
+    token_url: Option<String>,
+    graph_url: Option<String>,
     move_to: Option<String>,
     /// A PEM CA to trust beside the system's (a private mail server).
     ca_file: Option<PathBuf>,
@@ -102,7 +124,33 @@ pub fn read_file(file: &Path) -> anyhow::Result<Vec<Configured>> {
 }
 
 fn configure(file: &Path, entry: Entry) -> anyhow::Result<Configured> {
-    let folder = parse_url(&entry.url, &entry.user)?;
+    let (account, default_id) = match (&entry.url, &entry.tenant, &entry.client_id) {
+        (Some(url), None, None) => {
+            anyhow::ensure!(
+                entry.folder.is_none() && entry.token_url.is_none() && entry.graph_url.is_none(),
+                "folder, token_url and graph_url are for Microsoft 365: an IMAP folder is in the url"
+            );
+            let folder = parse_url(url, &entry.user)?;
+            let id = slug(&format!("{}-{}-{}", folder.user, folder.host, folder.name));
+            (Account::Imap(folder), id)
+        }
+        (None, Some(tenant), Some(client_id)) => {
+            anyhow::ensure!(!entry.user.is_empty(), "user is empty");
+            let account = graph::Account {
+                tenant: tenant.clone(),
+                client_id: client_id.clone(),
+                user: entry.user.clone(),
+                folder: entry.folder.clone().unwrap_or_else(|| "inbox".into()),
+                token_url: entry.token_url.clone(),
+                graph_url: entry.graph_url.clone(),
+            };
+            let id = slug(&format!("{}-{}", account.user, account.folder));
+            (Account::Graph(account), id)
+        }
+        _ => anyhow::bail!(
+            "give either url (IMAP) or tenant and client_id (Microsoft 365), not both"
+        ),
+    };
     let password = match (entry.password, &entry.password_file) {
         (Some(password), None) => {
             private(file)?;
@@ -119,7 +167,10 @@ fn configure(file: &Path, entry: Entry) -> anyhow::Result<Configured> {
             );
             line.to_owned()
         }
-        _ => anyhow::bail!("give exactly one of password and password_file"),
+        _ => anyhow::bail!(
+            "give exactly one of password and password_file (client_secret and \
+             client_secret_file for Microsoft 365)"
+        ),
     };
     let ca = match &entry.ca_file {
         Some(ca) => Some(
@@ -127,15 +178,12 @@ fn configure(file: &Path, entry: Entry) -> anyhow::Result<Configured> {
         ),
         None => None,
     };
-    let id = match entry.id {
-        Some(id) => id,
-        None => slug(&format!("{}-{}-{}", folder.user, folder.host, folder.name)),
-    };
+    let id = entry.id.unwrap_or(default_id);
     rampart_store::mailbox::valid_id(&id).map_err(|e| anyhow::anyhow!("id: {e}"))?;
     Ok(Configured {
         source: Source {
             id,
-            account: Account::Imap(folder),
+            account,
             paused: entry.paused,
             move_to: entry.move_to,
             checkpoint: None,
@@ -144,6 +192,7 @@ fn configure(file: &Path, entry: Entry) -> anyhow::Result<Configured> {
         reach: Reach {
             password,
             tls: tls_config(ca.as_deref())?,
+            http: graph::client(ca.as_deref())?,
             limits: Limits::default(),
         },
     })
@@ -452,6 +501,61 @@ mod tests {
         ] {
             assert!(parse_url(bad, "u").is_err(), "{bad}");
         }
+    }
+
+    fn file(name: &str, body: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("rampart-mailbox-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, body).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_microsoft_365_mailbox_is_named_by_tenant_and_client() {
+        let graph = file(
+            "graph.toml",
+            "[[mailbox]]\ntenant = \"contoso.example\"\nclient_id = \"app\"\n\
+             client_secret = \"s\"\nuser = \"dmarc@contoso.example\"\n",
+        );
+        let read = read_file(&graph).unwrap();
+        let Account::Graph(account) = &read[0].source.account else {
+            panic!("not Graph")
+        };
+        assert_eq!(
+            (
+                account.folder.as_str(),
+                account.token_url(),
+                read[0].source.id.as_str()
+            ),
+            (
+                "inbox",
+                "https://login.microsoftonline.com/contoso.example/oauth2/v2.0/token".to_owned(),
+                "dmarc-contoso-example-inbox"
+            )
+        );
+        assert_eq!(read[0].reach.password, "s");
+        let both = file(
+            "both.toml",
+            "[[mailbox]]\nurl = \"imaps://x\"\ntenant = \"t\"\nclient_id = \"c\"\n\
+             password = \"p\"\nuser = \"u\"\n",
+        );
+        let refused = format!("{:#}", read_file(&both).err().unwrap());
+        assert!(
+            refused.contains("mailbox 1: give either url (IMAP) or tenant"),
+            "{refused}"
+        );
+        let folder = file(
+            "imap-folder.toml",
+            "[[mailbox]]\nurl = \"imaps://x\"\nfolder = \"Reports\"\npassword = \"p\"\nuser = \"u\"\n",
+        );
+        let refused = format!("{:#}", read_file(&folder).err().unwrap());
+        assert!(
+            refused.contains("an IMAP folder is in the url"),
+            "{refused}"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod dns;
 pub mod dns_world;
 pub mod dovecot;
 pub mod expected;
+pub mod graph;
 pub mod https;
 pub mod test_ca;
 

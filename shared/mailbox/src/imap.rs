@@ -89,23 +89,7 @@ pub struct Fetched {
     pub renumbered: bool,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum MailboxError {
-    #[error("{host}:{port}: cannot connect: {source}")]
-    Connect {
-        host: String,
-        port: u16,
-        source: std::io::Error,
-    },
-    #[error("{0}: the TLS handshake failed: {1}")]
-    Tls(String, std::io::Error),
-    #[error("{0}: the login was refused: {1}")]
-    Login(String, String),
-    #[error("folder {0:?}: {1}")]
-    Folder(String, String),
-    #[error("{0}")]
-    Protocol(String),
-}
+pub use crate::MailboxError;
 
 fn protocol(what: &str, e: impl std::fmt::Display) -> MailboxError {
     MailboxError::Protocol(format!("{what}: {e}"))

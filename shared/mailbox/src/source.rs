@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use rampart_store::MailboxItem;
 use serde::{Deserialize, Serialize};
 
-use crate::imap::{Checkpoint, Folder};
+use crate::{graph, imap};
 
 /// Longest error kept from a run: a server's words, not its whole answer.
 pub const MAX_ERROR_CHARS: usize = 300;
@@ -33,7 +33,17 @@ pub struct Source {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Account {
-    Imap(Folder),
+    Imap(imap::Folder),
+    /// A Microsoft 365 mailbox, through Microsoft Graph.
+    Graph(graph::Account),
+}
+
+/// How far a source has been read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Checkpoint {
+    Imap(imap::Checkpoint),
+    Graph(graph::Checkpoint),
 }
 
 /// How one run went.
