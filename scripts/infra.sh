@@ -10,7 +10,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/ipdb.sh"
 SAM_VENV="${SAM_VENV:-$PWD/.venv-sam}"
 CHECKOV_VENV="${CHECKOV_VENV:-$PWD/.venv-checkov}"
 INFRA_TEMPLATE=infra/template.yaml
-LAMBDA_BINARIES=(ingest query mta-sts)
+LAMBDA_BINARIES=(ingest query mta-sts mailbox)
 
 infra_install() {
     venv_tool "$SAM_VENV" sam \

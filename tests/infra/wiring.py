@@ -9,8 +9,9 @@ together. The template's references are resolved against moto resources (table, 
 zone) and fixed stand-ins for what only AWS creates (API and CloudFront host names). Then:
 the CloudFront Function passes the viewer's host on, query registers a domain and hosts a
 policy, mta-sts serves it, ingest takes an SQS message for a mail SES would have written and
-runs the policy-id schedule, and an SES bounce passes the template's EventBridge rule (on
-moto's EventBridge) to ingest. Every answer is checked exactly where it carries a wired
+runs the policy-id schedule, an SES bounce passes the template's EventBridge rule (on
+moto's EventBridge) to ingest, and the mailbox function finds a source's secret in Secrets
+Manager under the template's prefix. Every answer is checked exactly where it carries a wired
 value. Run by scripts/test after the debug build.
 """
 
@@ -278,7 +279,8 @@ def main():
         "HttpApi.ApiEndpoint": API_ENDPOINT, "PolicyDistribution.DomainName": DISTRIBUTION,
         "AlertsConfigurationSet": f"rampart-alerts-{suffix}",
     })
-    env = {b: template.environment(template.function(b)) for b in ("ingest", "query", "mta-sts")}
+    env = {b: template.environment(template.function(b))
+           for b in ("ingest", "query", "mta-sts", "mailbox")}
     viewer_host_function(template)
 
     # query: register a domain, host a policy; the answers carry the wired names.
@@ -416,6 +418,36 @@ def main():
                                         for s in json.loads(shown["body"])["suppressed"]],
            [(gone, "bounce: General: " + bounce["detail"]["bounce"]["bouncedRecipients"][0]
              ["diagnosticCode"])])
+
+    # The mailbox function: its schedule reads the stack's sources; the secret of one is found
+    # under the template's prefix (its error is the server's port, not a missing secret) and
+    # the run is written back to the source.
+    mailbox_id = f"wiring-{suffix}"
+    prefix = env["mailbox"]["RAMPART_MAILBOX_SECRETS"]
+    expect("the mailbox function's secrets are the stack's", prefix, "rampart/mailbox/")
+    boto3.client("secretsmanager", **aws).create_secret(
+        Name=f"{prefix}{mailbox_id}", SecretString="imap-password")
+    closed = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    closed_port = closed.server_address[1]
+    closed.server_close()
+    source = {"id": mailbox_id, "paused": False, "account": {
+        "kind": "imap", "host": "127.0.0.1", "port": closed_port, "security": "plain",
+        "user": "dmarc@wiring.example", "name": "INBOX"}}
+    table_client = boto3.client("dynamodb", **aws)
+    table_client.put_item(TableName=table, Item={
+        "pk": {"S": "MAILBOX"}, "sk": {"S": mailbox_id}, "body": {"S": json.dumps(source)}})
+    (kind, read), = invoke(bin_dir / "mailbox", env["mailbox"], [schedule])
+    expect("the mailbox function answers its schedule", (kind, read["skipped"]), ("response", []))
+    expect("and reaches the source's server with the secret it found",
+           [(i, r["error"].split(": cannot connect")[0]) for i, r in read["ran"]],
+           [(mailbox_id, f"127.0.0.1:{closed_port}")])
+    stored = json.loads(table_client.get_item(TableName=table, Key={
+        "pk": {"S": "MAILBOX"}, "sk": {"S": mailbox_id}})["Item"]["body"]["S"])
+    expect("and records the run on the source", stored["last_run"]["error"],
+           read["ran"][0][1]["error"])
+    mailbox_id_ = template.function("mailbox")
+    expect("on a five-minute schedule", template.doc["Resources"][mailbox_id_]["Properties"]
+           ["Events"]["ReadMailboxes"]["Properties"]["Schedule"], "rate(5 minutes)")
 
     # The ingest binary carries the IP databases: the report's source has its country and AS.
     (kind, sources), = invoke(bin_dir / "query", env["query"], [

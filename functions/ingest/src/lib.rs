@@ -19,6 +19,11 @@
 //!
 //! SES's bounces and complaints for the alert mails arrive as EventBridge events
 //! ([`is_sending_event`]); [`sending_event`] suppresses the addresses they refuse.
+//!
+//! The crate's second binary, the mailbox function, reads owners' mailboxes into the bucket
+//! on its own schedule ([`mailboxes`]).
+
+pub mod mailboxes;
 
 use aws_lambda_events::s3::S3Event;
 use aws_lambda_events::sqs::SqsEvent;
@@ -288,4 +293,15 @@ pub fn decode_key(key: &str) -> String {
     percent_encoding::percent_decode_str(&spaced)
         .decode_utf8_lossy()
         .into_owned()
+}
+
+/// The invocation's deadline (epoch milliseconds in the context) as an instant.
+pub fn deadline_of(context: &lambda_runtime::Context) -> Option<tokio::time::Instant> {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_millis();
+    let left = u128::from(context.deadline).saturating_sub(now_ms);
+    let left = u64::try_from(left).unwrap_or(u64::MAX);
+    tokio::time::Instant::now().checked_add(std::time::Duration::from_millis(left))
 }

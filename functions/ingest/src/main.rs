@@ -68,7 +68,7 @@ async fn main() -> Result<(), Error> {
     let configuration_set = configuration_set.as_deref();
 
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let deadline = deadline_of(&event.context);
+        let deadline = ingest::deadline_of(&event.context);
         let now = rampart_formats::time::now();
         if is_schedule(&event.payload) {
             let checks = checker
@@ -91,15 +91,4 @@ async fn main() -> Result<(), Error> {
         Ok::<Value, Error>(handled.into_response()?)
     }))
     .await
-}
-
-/// The invocation's deadline (epoch milliseconds in the context) as an instant.
-fn deadline_of(context: &lambda_runtime::Context) -> Option<tokio::time::Instant> {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?
-        .as_millis();
-    let left = u128::from(context.deadline).saturating_sub(now_ms);
-    let left = u64::try_from(left).unwrap_or(u64::MAX);
-    tokio::time::Instant::now().checked_add(std::time::Duration::from_millis(left))
 }

@@ -47,6 +47,26 @@ impl<S: Store> Sink for IngestSink<'_, S> {
     }
 }
 
+/// On AWS: written under the raw prefix SES writes to (`inbound/mailbox/<id>/…`), where the
+/// bucket's notification hands it to the ingest function like any mail SES received.
+pub struct RawSink<'a, S: Store> {
+    pub store: &'a S,
+    /// `inbound/mailbox/<id>/`.
+    pub raw_prefix: String,
+}
+
+impl<S: Store> Sink for RawSink<'_, S> {
+    async fn take(&self, raw: &[u8], _now: i64) -> Result<&'static str, String> {
+        let key = RawKey::new(format!("{}{}", self.raw_prefix, RawKey::for_content(raw)))
+            .map_err(|e| e.to_string())?;
+        self.store
+            .put_raw(&key, raw)
+            .await
+            .map(|()| "queued")
+            .map_err(|e| e.to_string())
+    }
+}
+
 /// What a run needs beyond the source: its secret and how to reach the server.
 pub struct Reach {
     /// The IMAP password, or the Graph app's client secret.
@@ -127,6 +147,27 @@ async fn run_claimed<S: Store, K: Sink>(
     latest.last_run = Some(run.clone());
     store.put_mailbox(&latest.to_item()).await?;
     Ok(Ran::Done(run))
+}
+
+/// Records a run that could not start (its secret is missing): the source shows why.
+pub async fn record<S: Store>(store: &S, id: &str, run: Run) -> Result<(), StoreError> {
+    let Some(mut source) = read(store, id).await? else {
+        return Ok(());
+    };
+    source.last_run = Some(run);
+    store.put_mailbox(&source.to_item()).await
+}
+
+/// Every stored source, those whose item cannot be read left out with a warning.
+pub async fn sources<S: Store>(store: &S) -> Result<Vec<Source>, StoreError> {
+    let mut out = Vec::new();
+    for item in store.mailboxes().await? {
+        match Source::from_item(&item) {
+            Ok(source) => out.push(source),
+            Err(e) => tracing::warn!(source = item.id, "unreadable mailbox source: {e}"),
+        }
+    }
+    Ok(out)
 }
 
 async fn read<S: Store>(store: &S, id: &str) -> Result<Option<Source>, StoreError> {

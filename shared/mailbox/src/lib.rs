@@ -7,6 +7,7 @@
 pub mod graph;
 pub mod imap;
 pub mod intake;
+pub mod secrets;
 pub mod source;
 
 /// Why reading a mailbox failed; each names the host, user or folder concerned.
