@@ -36,6 +36,7 @@ on_both_backends!(
     rollups_answer_as_the_records_do,
     a_day_counted_before_the_rollups_is_read_from_records,
     alert_settings_change_what_they_name_and_show_a_new_secret_once,
+    mailboxes_show_where_they_read_their_last_run_and_pause,
 );
 
 const NOW: i64 = 1_717_000_000;
@@ -1676,4 +1677,138 @@ async fn alert_settings_change_what_they_name_and_show_a_new_secret_once<B: Back
         get(&app, "/v1/domains/nowhere.example/alerts").await.status,
         404
     );
+}
+
+async fn mailboxes_show_where_they_read_their_last_run_and_pause<B: Backend + 'static>(
+    store: Arc<B>,
+) {
+    use rampart_mailbox::source::{Account, Run, Source};
+    use rampart_store::MailboxStore;
+    let app = app(Arc::clone(&store), None);
+    assert_eq!(
+        get(&app, "/v1/mailboxes").await.json(),
+        json!({"mailboxes": []})
+    );
+    let imap = Source {
+        id: "reports".into(),
+        account: Account::Imap(rampart_mailbox::imap::Folder {
+            host: "imap.example.com".into(),
+            port: 993,
+            security: rampart_mailbox::imap::Security::Tls,
+            user: "dmarc@example.com".into(),
+            name: "DMARC Reports".into(),
+        }),
+        paused: false,
+        move_to: Some("Done".into()),
+        checkpoint: None,
+        last_run: Some(Run {
+            started_at: NOW,
+            ended_at: NOW + 4,
+            error: None,
+            taken: 3,
+            outcomes: [("stored".to_owned(), 2), ("duplicate".to_owned(), 1)].into(),
+            too_large: 1,
+            too_large_uids: vec![7],
+            left: 0,
+            moved: 3,
+            renumbered: false,
+        }),
+    };
+    let graph = Source {
+        id: "m365".into(),
+        account: Account::Graph(rampart_mailbox::graph::Account {
+            tenant: "contoso.example".into(),
+            client_id: "app".into(),
+            user: "dmarc@contoso.example".into(),
+            folder: "inbox".into(),
+            token_url: None,
+            graph_url: None,
+        }),
+        paused: true,
+        move_to: None,
+        checkpoint: None,
+        last_run: None,
+    };
+    store.put_mailbox(&imap.to_item()).await.unwrap();
+    store.put_mailbox(&graph.to_item()).await.unwrap();
+    let listed = get(&app, "/v1/mailboxes").await;
+    assert_eq!(listed.status, 200);
+    assert_eq!(
+        listed.json(),
+        json!({"mailboxes": [
+            {"id": "m365", "kind": "graph", "location": "https://graph.microsoft.com",
+             "user": "dmarc@contoso.example", "folder": "inbox", "paused": true,
+             "move_to": null, "last_run": null},
+            {"id": "reports", "kind": "imap",
+             "location": "imaps://imap.example.com:993/DMARC Reports",
+             "user": "dmarc@example.com", "folder": "DMARC Reports", "paused": false,
+             "move_to": "Done", "last_run": {
+                "started_at": NOW, "ended_at": NOW + 4, "error": null, "taken": 3,
+                "outcomes": {"duplicate": 1, "stored": 2}, "too_large": 1, "left": 0,
+                "moved": 3, "renumbered": false}},
+        ]})
+    );
+
+    // Pausing is stored; what else the source holds stays.
+    let paused = call(
+        &app,
+        Method::PATCH,
+        "/v1/mailboxes/reports",
+        Some(json!({"paused": true})),
+    )
+    .await;
+    assert_eq!(paused.status, 200);
+    assert_eq!(paused.json()["paused"], true);
+    assert_eq!(paused.json()["last_run"]["taken"], 3);
+    let stored = Source::from_item(&store.mailbox("reports").await.unwrap().unwrap()).unwrap();
+    assert_eq!(
+        stored,
+        Source {
+            paused: true,
+            ..imap
+        }
+    );
+    let resumed = call(
+        &app,
+        Method::PATCH,
+        "/v1/mailboxes/m365",
+        Some(json!({"paused": false})),
+    )
+    .await;
+    assert_eq!(resumed.json()["paused"], false);
+
+    // Unknown sources, unknown fields and ids no source can have.
+    for (path, body, status, code) in [
+        (
+            "/v1/mailboxes/other",
+            json!({"paused": true}),
+            404,
+            "unknown_mailbox",
+        ),
+        (
+            "/v1/mailboxes/Bad%20Id",
+            json!({"paused": true}),
+            404,
+            "unknown_mailbox",
+        ),
+        (
+            "/v1/mailboxes/reports",
+            json!({"password": "x"}),
+            400,
+            "invalid_body",
+        ),
+        (
+            "/v1/mailboxes/reports",
+            json!({"paused": "yes"}),
+            400,
+            "invalid_body",
+        ),
+    ] {
+        let reply = call(&app, Method::PATCH, path, Some(body)).await;
+        assert_eq!(
+            (reply.status.as_u16(), reply.json()["error"].clone()),
+            (status, json!(code)),
+            "{path}"
+        );
+    }
 }

@@ -61,49 +61,11 @@ impl Dovecot {
             Some(p) => format!("address = 127.0.0.1\n    port = {p}"),
             None => "port = 0".to_owned(),
         };
-        let d = dir.display();
-        let config = format!(
-            "protocols = imap
-listen = 127.0.0.1
-base_dir = {d}/run
-state_dir = {d}/run
-log_path = {d}/dovecot.log
-{ssl}
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-default_login_user = nobody
-default_internal_user = nobody
-default_internal_group = nogroup
-first_valid_uid = 1
-mail_location = maildir:{d}/mail/%u
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {d}/users
-}}
-userdb {{
-  driver = static
-  args = uid=nobody gid=nogroup home={d}/mail/%u
-}}
-service imap-login {{
-  inet_listener imap {{
-    address = 127.0.0.1
-    port = {port}
-  }}
-  inet_listener imaps {{
-    {imaps}
-  }}
-  chroot =
-}}
-service anvil {{
-  chroot =
-}}
-service pop3-login {{
-  inet_listener pop3 {{
-    port = 0
-  }}
-}}
-"
-        );
+        let config = include_str!("dovecot.conf")
+            .replace("@DIR@", &dir.display().to_string())
+            .replace("@PORT@", &port.to_string())
+            .replace("@SSL@", &ssl)
+            .replace("@IMAPS@", &imaps);
         std::fs::write(dir.join("dovecot.conf"), config).unwrap();
         std::fs::write(dir.join("users"), format!("{USER}:{{PLAIN}}{PASSWORD}\n")).unwrap();
         // Its processes run as nobody: they must be able to write the folder.

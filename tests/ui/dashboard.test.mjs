@@ -10,12 +10,14 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { serveDns } from './dns-server.mjs';
 import { serveSmtp } from './smtp-server.mjs';
+import { serveImap, USER as IMAP_USER, PASSWORD as IMAP_PASSWORD } from './imap-server.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BIN = path.resolve(process.env.RAMPART_BIN ?? path.join(here, '../../target/debug/rampart'));
@@ -149,6 +151,7 @@ const SCREENS = [
   ['dns-unchecked', `/ui/d/${DOMAIN}/dns`],
   ['alerts', `/ui/d/${DOMAIN}/alerts`],
   ['messages', '/ui/messages?show=all'],
+  ['mailboxes-none', '/ui/mailboxes'],
 ];
 
 function screenTests(schemes, devices, prefix = '') {
@@ -563,6 +566,78 @@ describe('alerts: an address refused for good', () => {
         await who.getByText('✓ Saved.').waitFor();
         assert.equal(await page.locator('[data-suppressed]').count(), 0);
         assert.deepEqual((await api(`/v1/domains/${domain}/alert-settings`, mailing.origin)).suppressed, []);
+      }
+      assert.deepEqual(problems, []);
+      await context.close();
+    }
+  });
+});
+
+// Mailboxes: `rampart serve --mailbox` with two sources, Dovecot on 127.0.0.1 holding two
+// report mails, and a server that is not there; the screen shows each as the API does and
+// pauses one in place.
+describe('mailboxes', () => {
+  let imap;
+  let reading;
+  before(async () => {
+    imap = await serveImap();
+    const fixtures = path.join(here, '..', 'fixtures');
+    imap.deliver(fs.readFileSync(path.join(fixtures, 'corpus/email/parsedmarc/twilight.eml')));
+    imap.deliver(fs.readFileSync(path.join(fixtures, 'generated/outlook-20-single-line.eml')));
+    const closed = await new Promise((resolve) => {
+      const probe = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address();
+        probe.close(() => resolve(port));
+      });
+    });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rampart-mailbox-'));
+    const file = path.join(dir, 'mailbox.toml');
+    fs.writeFileSync(file, `[[mailbox]]
+id = "reports"
+url = "imap+insecure://127.0.0.1:${imap.port}/INBOX"
+user = "${IMAP_USER}"
+password = "${IMAP_PASSWORD}"
+
+[[mailbox]]
+id = "old-server"
+url = "imap+insecure://127.0.0.1:${closed}/DMARC"
+user = "reports@example.net"
+password = "unused"
+`, { mode: 0o600 });
+    reading = await serve(['--mailbox', file]);
+  });
+  after(() => {
+    reading?.stop();
+    imap?.close();
+  });
+
+  test('each source shows where it reads and its last run as the API gives it, and pauses in place', async () => {
+    let listed;
+    for (let i = 0; i < 60; i += 1) {
+      listed = await api('/v1/mailboxes', reading.origin);
+      if (listed.mailboxes.every((m) => m.last_run)) break;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    const byId = Object.fromEntries(listed.mailboxes.map((m) => [m.id, m]));
+    assert.deepEqual([byId.reports.last_run.taken, byId.reports.last_run.outcomes, byId.reports.last_run.error], [2, { stored: 2 }, null]);
+    assert.match(byId['old-server'].last_run.error, /^127\.0\.0\.1:\d+: cannot connect: /);
+
+    // Light desktop last: it pauses a source.
+    for (const [scheme, device] of [['dark', 'desktop'], ['light', 'phone'], ['light', 'desktop']]) {
+      const { page, context, problems } = await open('/ui/mailboxes', { scheme, device, origin: reading.origin });
+      await page.locator('[data-source]').first().waitFor();
+      assert.deepEqual(await page.locator('[data-mailbox]').evaluateAll((els) => els.map((x) => x.dataset.mailbox)), ['old-server', 'reports']);
+      const taken = await page.locator('[data-taken]').evaluateAll((spans) => spans.map((x) => Number(x.dataset.taken)));
+      assert.deepEqual(taken, [byId['old-server'].last_run.taken, byId.reports.last_run.taken]);
+      assert.equal(await page.locator('[data-outcome="stored"]').textContent().then((t) => number(t)), byId.reports.last_run.outcomes.stored);
+      assert.equal((await page.locator('[data-run-error]').textContent()).trim(), `✗ ${byId['old-server'].last_run.error}`);
+      assert.deepEqual(await axe(page), [], `${scheme} ${device}`);
+      await page.screenshot({ path: path.join(SHOTS, `mailboxes-${scheme}-${device}.png`), fullPage: true });
+      if (scheme === 'light' && device === 'desktop') {
+        await page.getByRole('button', { name: 'Pause old-server' }).click();
+        await page.getByRole('button', { name: 'Resume old-server' }).waitFor();
+        const now = await api('/v1/mailboxes', reading.origin);
+        assert.equal(now.mailboxes.find((m) => m.id === 'old-server').paused, true);
       }
       assert.deepEqual(problems, []);
       await context.close();

@@ -31,6 +31,7 @@ use rampart_query::checks::{self, DomainChecks};
 use rampart_query::domains::{self, DomainList, DomainSetup, Endpoints, Removal};
 use rampart_query::hosting::{self, HostedPolicy, PolicyRequest};
 use rampart_query::listing::{self, MessageList, ReportDetail, ReportList, TlsView};
+use rampart_query::mailboxes::{self, MailboxChange, MailboxList, MailboxView};
 use rampart_query::overview::{self, Overview};
 use rampart_query::request::{
     DomainsQuery, FromQuery, MessagesQuery, NoQuery, OverviewQuery, RangeQuery, RecordsQuery,
@@ -195,6 +196,8 @@ fn routes<S: Store + 'static>() -> (Routes<S>, Routes<S>) {
         .add::<__path_change_domain_alert_settings, _, _>(change_domain_alert_settings::<S>)
         .add::<__path_show_alert_settings, _, _>(show_alert_settings::<S>)
         .add::<__path_change_alert_settings, _, _>(change_alert_settings::<S>)
+        .add::<__path_list_mailboxes, _, _>(list_mailboxes::<S>)
+        .add::<__path_change_mailbox, _, _>(change_mailbox::<S>)
         .add::<__path_report, _, _>(report::<S>)
         .add::<__path_report_raw, _, _>(report_raw::<S>)
         .add::<__path_messages, _, _>(messages::<S>)
@@ -233,6 +236,8 @@ fn routes<S: Store + 'static>() -> (Routes<S>, Routes<S>) {
     change_domain_alert_settings,
     show_alert_settings,
     change_alert_settings,
+    list_mailboxes,
+    change_mailbox,
     report,
     report_raw,
     messages,
@@ -884,6 +889,44 @@ async fn change_alert_settings<S: Store>(
     let change: SettingsRequest = json_object(body, SETTINGS_EXAMPLE)?;
     Ok(Json(
         alert_views::change_settings(&api.store, None, change, new_secret).await?,
+    ))
+}
+
+/// `{mailbox}`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct MailboxPath {
+    /// The source's id.
+    #[param(example = "reports", min_length = 1)]
+    pub mailbox: String,
+}
+
+/// The mailbox sources Rampart reads (IMAP folders, Microsoft 365 mailboxes), each with its
+/// last run and the outcomes of the mails it took; never a password
+#[utoipa::path(get, path = "/v1/mailboxes", operation_id = "listMailboxes",
+    responses((status = 200, description = "OK", body = MailboxList)))]
+async fn list_mailboxes<S: Store>(State(api): Shared<S>, _: Query<NoQuery>) -> Answer<MailboxList> {
+    Ok(Json(mailboxes::list(&api.store).await?))
+}
+
+/// Pause or resume a mailbox source
+#[utoipa::path(patch, path = "/v1/mailboxes/{mailbox}", operation_id = "changeMailbox",
+    params(MailboxPath), request_body = MailboxChange,
+    responses(
+        (status = 200, description = "OK: the source now", body = MailboxView),
+        (status = 403, description = "forbidden: the token may read but not change anything", body = ErrorBody),
+        (status = 404, description = "unknown_mailbox: no source has this id", body = ErrorBody),
+        (status = 413, description = "body_too_large: the body is larger than 64 KiB", body = ErrorBody),
+    ))]
+async fn change_mailbox<S: Store>(
+    State(api): Shared<S>,
+    Segment(p): Segment<MailboxPath>,
+    _: Query<NoQuery>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Answer<MailboxView> {
+    let change: MailboxChange = json_object(body, r#"{"paused": true}"#)?;
+    Ok(Json(
+        mailboxes::change(&api.store, &p.mailbox, change).await?,
     ))
 }
 

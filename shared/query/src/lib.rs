@@ -19,6 +19,7 @@ pub mod dimension;
 pub mod domains;
 pub mod hosting;
 pub mod listing;
+pub mod mailboxes;
 pub mod overview;
 pub mod params;
 pub mod request;

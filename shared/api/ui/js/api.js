@@ -60,6 +60,7 @@ export const api = {
   get: (path, params) => send('GET', path, params),
   post: (path, body) => send('POST', path, {}, body),
   put: (path, body) => send('PUT', path, {}, body),
+  patch: (path, body) => send('PATCH', path, {}, body),
   delete: (path, params) => send('DELETE', path, params),
 };
 

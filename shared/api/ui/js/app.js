@@ -20,11 +20,13 @@ import './screens/mta-sts.js';
 import './screens/dns.js';
 import './screens/alerts.js';
 import './screens/messages.js';
+import './screens/mailboxes.js';
 
 // Screens that exist, by the name in the address, with their tab label.
 const SCREENS = {
   domains: { tag: 'r-domains', label: 'Domains' },
   messages: { tag: 'r-messages', label: 'Ingest health' },
+  mailboxes: { tag: 'r-mailboxes', label: 'Mailboxes' },
   overview: { tag: 'r-overview', label: 'Overview', tab: true },
   readiness: { tag: 'r-readiness', label: 'Readiness', tab: true },
   sources: { tag: 'r-sources', label: 'Sources', tab: true },
@@ -168,7 +170,7 @@ class App extends LightElement {
       </dialog>`;
   }
 
-  // The domain switcher, the range and Ingest health.
+  // The domain switcher, the range, Ingest health and Mailboxes.
   controls(screen, domain, r) {
     return html`
         <form role="search" @submit=${(e) => this.search(e)}>
@@ -191,7 +193,8 @@ class App extends LightElement {
           </form>
         </details>
         <span class="spacer"></span>
-        <a href=${href('messages', null)} aria-current=${screen === 'messages' ? 'page' : 'false'}>Ingest health</a>`;
+        <a href=${href('messages', null)} aria-current=${screen === 'messages' ? 'page' : 'false'}>Ingest health</a>
+        <a href=${href('mailboxes', null)} aria-current=${screen === 'mailboxes' ? 'page' : 'false'}>Mailboxes</a>`;
   }
 
   // Who is signed in, whether they may change things, and the way out.
@@ -228,6 +231,7 @@ class App extends LightElement {
     switch (tag) {
       case 'r-domains': return html`<r-domains data-screen></r-domains>`;
       case 'r-messages': return html`<r-messages data-screen></r-messages>`;
+      case 'r-mailboxes': return html`<r-mailboxes data-screen></r-mailboxes>`;
       case 'r-overview': return html`<r-overview data-screen></r-overview>`;
       case 'r-readiness': return html`<r-readiness data-screen></r-readiness>`;
       case 'r-sources': return html`<r-sources data-screen></r-sources>`;

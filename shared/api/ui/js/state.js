@@ -17,8 +17,8 @@ export function current() {
   let route;
   if (parts[0] === 'd' && parts.length >= 2) {
     route = { screen: parts[2] ?? 'overview', domain: parts[1] };
-  } else if (parts[0] === 'messages') {
-    route = { screen: 'messages', domain: null };
+  } else if (parts[0] === 'messages' || parts[0] === 'mailboxes') {
+    route = { screen: parts[0], domain: null };
   } else {
     route = { screen: 'domains', domain: null };
   }
