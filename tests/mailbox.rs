@@ -406,3 +406,84 @@ async fn a_microsoft_365_folder_is_read_through_graph_page_by_page_and_each_mail
     );
     assert_eq!(hostile.taken, 0);
 }
+
+/// Delivers a mail into the folder while the run keeps its first one, then keeps mails as
+/// the ingest path does.
+struct ArrivesDuringTheRun<'a, K> {
+    inner: K,
+    server: &'a Dovecot,
+    late: Vec<u8>,
+    delivered: std::sync::atomic::AtomicBool,
+}
+
+impl<K: intake::Sink> intake::Sink for ArrivesDuringTheRun<'_, K> {
+    async fn take(&self, raw: &[u8], now: i64) -> Result<&'static str, String> {
+        if !self
+            .delivered
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            self.server.deliver(&self.late);
+        }
+        self.inner.take(raw, now).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mail_that_arrives_during_a_run_is_taken_once_by_the_next() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(common::backends::unique("dovecot"));
+    let server = Dovecot::start(&dir);
+    let corpus = corpus_mails();
+    for (_, raw) in corpus.iter().take(3) {
+        server.deliver(raw);
+    }
+    let store = common::backends::embedded();
+    let source = Source {
+        id: "reports".into(),
+        account: Account::Imap(Folder {
+            host: "127.0.0.1".into(),
+            port: server.port,
+            security: Security::Plain,
+            user: USER.into(),
+            name: "INBOX".into(),
+        }),
+        paused: false,
+        move_to: None,
+        checkpoint: None,
+        last_run: None,
+    };
+    store.put_mailbox(&source.to_item()).await.unwrap();
+    let reach = Reach {
+        password: PASSWORD.into(),
+        tls: rampart_mailbox::imap::tls_config(None).unwrap(),
+        http: graph::client(None).unwrap(),
+        limits: Limits::default(),
+    };
+    let enricher = Enricher::disabled();
+    let ingest = Ingest::new(&store, &enricher);
+    let sink = ArrivesDuringTheRun {
+        inner: IngestSink {
+            ingest: &ingest,
+            raw_prefix: String::new(),
+        },
+        server: &server,
+        late: corpus[3].1.clone(),
+        delivered: false.into(),
+    };
+    let ran = |sink| {
+        let (store, reach) = (&store, &reach);
+        async move {
+            match intake::run(store, sink, "reports", reach, || 1_795_000_000)
+                .await
+                .unwrap()
+            {
+                Ran::Done(run) => run,
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    let during = ran(&sink).await;
+    assert_eq!((during.taken, during.left, &during.error), (3, 0, &None));
+    let next = ran(&sink).await;
+    assert_eq!(next.taken, 1, "the mail that arrived during the first run");
+    assert_eq!(ran(&sink).await.taken, 0);
+}
