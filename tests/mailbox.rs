@@ -307,6 +307,15 @@ async fn a_microsoft_365_folder_is_read_through_graph_page_by_page_and_each_mail
     let direct = common::backends::embedded();
     let originals: Vec<Vec<u8>> = corpus.iter().map(|(_, raw)| raw.clone()).collect();
     let expected = outcome_counts(&ingest_all(&direct, &originals, now).await);
+    // A test logs in and counts, reading nothing.
+    let probe = intake::probe(&source, &reach(SECRET, 200)).await.unwrap();
+    assert_eq!((probe.messages, probe.new), (30, 30));
+    assert_eq!(
+        mailbox.lock().unwrap().calls.get("value"),
+        None,
+        "no mail read"
+    );
+    mailbox.lock().unwrap().calls.clear();
     let first = run_source(&store, "m365", &reach(SECRET, 200), now).await;
     assert_eq!(first.error, None);
     assert_eq!((first.taken, first.left, first.too_large), (30, 0, 0));
@@ -325,6 +334,8 @@ async fn a_microsoft_365_folder_is_read_through_graph_page_by_page_and_each_mail
     assert_eq!(checkpoint.received, "2026-11-30T10:00:14Z");
     assert_eq!(checkpoint.ids, ["AAMkAD28-x=", "AAMkAD29-x="]);
 
+    let probed = intake::probe(&stored, &reach(SECRET, 200)).await.unwrap();
+    assert_eq!((probed.messages, probed.new), (30, 0));
     // Nothing new: nothing taken. A mail received in the same second as the last is new.
     assert_eq!(
         run_source(&store, "m365", &reach(SECRET, 200), now)

@@ -28,7 +28,7 @@ use rampart_ingest::Ingest;
 use rampart_mailbox::graph;
 use rampart_mailbox::imap::{Folder, Limits, Security, tls_config};
 use rampart_mailbox::intake::{self, IngestSink, Ran, Reach, wait_for_mail};
-use rampart_mailbox::source::{Account, Run, Source};
+use rampart_mailbox::source::{Account, Run, Source, error_text};
 use rampart_store::Store;
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +47,9 @@ pub struct FetchArgs {
     /// The mailbox file (TOML: one `[[mailbox]]` per folder, see the README).
     #[arg(long, value_name = "FILE")]
     mailbox: PathBuf,
+    /// Only log in and count each folder (and what the next run would take); read nothing.
+    #[arg(long)]
+    test: bool,
     #[command(flatten)]
     store: StoreArgs,
     #[command(flatten)]
@@ -334,6 +337,12 @@ struct Fetched<'a> {
 /// Returns whether every run ended without an error.
 pub async fn fetch(args: &FetchArgs) -> anyhow::Result<bool> {
     let configured = read_file(&args.mailbox)?;
+    if args.test {
+        return match args.store.open().await? {
+            Backend::Local(store) => test_all(&store, &configured).await,
+            Backend::Aws(store) => test_all(&store, &configured).await,
+        };
+    }
     let enricher = args.enrich.enricher()?;
     let accept = args.accept.for_store(&args.store);
     let prefix = args.store.raw_prefix().to_owned();
@@ -347,6 +356,32 @@ pub async fn fetch(args: &FetchArgs) -> anyhow::Result<bool> {
             fetch_all(&store, &ingest, &prefix, &configured).await
         }
     }
+}
+
+/// `rampart fetch --test`: one JSON line per mailbox, `{"mailbox", "messages", "new"}` or
+/// `{"mailbox", "error"}`; `new` counts from the stored checkpoint of the same folder.
+async fn test_all<S: Store>(store: &S, configured: &[Configured]) -> anyhow::Result<bool> {
+    let mut clean = true;
+    for c in configured {
+        let mut source = c.source.clone();
+        if let Some(item) = store.mailbox(&source.id).await?
+            && let Ok(stored) = Source::from_item(&item)
+            && stored.account == source.account
+        {
+            source.checkpoint = stored.checkpoint;
+        }
+        let line = match intake::probe(&source, &c.reach).await {
+            Ok(probe) => serde_json::json!({
+                "mailbox": c.source.id, "messages": probe.messages, "new": probe.new,
+            }),
+            Err(e) => {
+                clean = false;
+                serde_json::json!({ "mailbox": c.source.id, "error": error_text(&e) })
+            }
+        };
+        println!("{line}");
+    }
+    Ok(clean)
 }
 
 async fn fetch_all<S: Store>(

@@ -127,6 +127,20 @@ fn fetch_reads_a_folder_once_over_tls_and_each_mail_ends_as_ingest_ends_it() {
     assert_eq!(expected.values().sum::<u64>(), 30);
     assert!(expected.contains_key("stored"));
 
+    // A test logs in and counts, reading nothing.
+    let test = |expect: Value| {
+        let tested = rampart(&[
+            "fetch",
+            "--test",
+            "--mailbox",
+            imaps.to_str().unwrap(),
+            "--data",
+            data,
+        ]);
+        assert!(tested.status.success(), "{}", stderr(&tested));
+        assert_eq!(lines(&tested), [expect]);
+    };
+    test(serde_json::json!({"mailbox": "reports", "messages": 30, "new": 30}));
     let first = rampart(&[
         "fetch",
         "--mailbox",
@@ -146,6 +160,7 @@ fn fetch_reads_a_folder_once_over_tls_and_each_mail_ends_as_ingest_ends_it() {
     );
     assert!(runs[0].get("error").is_none());
 
+    test(serde_json::json!({"mailbox": "reports", "messages": 30, "new": 0}));
     // Nothing new: nothing taken. A mail delivered since is taken once.
     let second = rampart(&[
         "fetch",
@@ -260,6 +275,16 @@ fn fetch_refuses_a_readable_password_a_wrong_one_and_unknown_keys() {
         "{error}"
     );
     assert!(!stderr(&out).contains("not-the-password") && !error.contains("not-the-password"));
+    let tested = rampart(&[
+        "fetch",
+        "--test",
+        "--mailbox",
+        wrong.to_str().unwrap(),
+        "--data",
+        data,
+    ]);
+    assert_eq!(tested.status.code(), Some(1));
+    assert_eq!(lines(&tested)[0]["error"].as_str(), Some(error));
 
     // A misspelt key is named.
     let typo = mailbox_file(

@@ -69,6 +69,7 @@ pub fn app(mailbox: Shared) -> Router {
             "/v1.0/users/{user}/mailFolders",
             get(folders).post(new_folder),
         )
+        .route("/v1.0/users/{user}/mailFolders/{folder}", get(folder))
         .route(
             "/v1.0/users/{user}/mailFolders/{folder}/messages",
             get(list),
@@ -170,6 +171,19 @@ async fn folders(
         .into_iter()
         .collect();
     axum::Json(json!({"value": found})).into_response()
+}
+
+async fn folder(
+    State(mailbox): State<Shared>,
+    Path((user, folder)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = refused(&mailbox, &headers, &user) {
+        return refused;
+    }
+    count(&mailbox, "folder");
+    let total = mailbox.lock().unwrap().in_folder(&folder);
+    axum::Json(json!({"id": folder, "totalItemCount": total})).into_response()
 }
 
 async fn new_folder(

@@ -228,6 +228,20 @@ impl Graph {
         Ok(page.value.into_iter().next().map(|f| f.id))
     }
 
+    /// How many messages the folder holds (`totalItemCount`).
+    pub async fn total(&self, folder: &str) -> Result<u32, MailboxError> {
+        #[derive(Deserialize)]
+        struct Counted {
+            #[serde(rename = "totalItemCount")]
+            total: u32,
+        }
+        let mut url = self.url(&["mailFolders", folder]);
+        url.query_pairs_mut()
+            .append_pair("$select", "totalItemCount");
+        let counted: Counted = self.get_json(url).await?;
+        Ok(counted.total)
+    }
+
     /// The messages received since `since` in `folder` (an id or well-known name), oldest
     /// first, at most `max`. Pages are followed through `@odata.nextLink`, which must stay
     /// on the Graph URL.

@@ -227,6 +227,30 @@ async fn greeting(client: &mut async_imap::Client<Connection>) -> Result<(), Mai
     }
 }
 
+/// How many mails the folder holds, and how many of them are past `since` (all of them
+/// when the folder was renumbered). Opens it read-only and reads no mail.
+pub async fn count(
+    session: &mut Session,
+    folder: &str,
+    since: Option<Checkpoint>,
+) -> Result<(u32, u32), MailboxError> {
+    let mailbox = session
+        .examine(folder)
+        .await
+        .map_err(|e| MailboxError::Folder(folder.to_owned(), e.to_string()))?;
+    let after = since
+        .filter(|c| Some(c.uid_validity) == mailbox.uid_validity)
+        .map_or(0, |c| c.last_uid);
+    let new = session
+        .uid_search(format!("UID {}:*", after.saturating_add(1)))
+        .await
+        .map_err(|e| protocol("UID SEARCH", e))?
+        .into_iter()
+        .filter(|uid| *uid > after)
+        .count();
+    Ok((mailbox.exists, u32::try_from(new).unwrap_or(u32::MAX)))
+}
+
 /// Reads what arrived in the folder since `since`, within `limits`. The folder is left as it
 /// was: read-only, no flag changed.
 pub async fn fetch_new(

@@ -149,6 +149,48 @@ async fn run_claimed<S: Store, K: Sink>(
     Ok(Ran::Done(run))
 }
 
+/// What a test of a source found: it logged in and counted the folder, reading no mail.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Probe {
+    /// Mails in the folder.
+    pub messages: u32,
+    /// Of those, the ones the next run would take (Graph: at most 1,000 are counted).
+    pub new: u32,
+}
+
+/// Logs in to the source's server and counts its folder: what "test" means for a source.
+pub async fn probe(source: &Source, reach: &Reach) -> Result<Probe, MailboxError> {
+    match &source.account {
+        Account::Imap(folder) => {
+            let since = match &source.checkpoint {
+                Some(Checkpoint::Imap(c)) => Some(*c),
+                _ => None,
+            };
+            let mut session = imap::login(folder, &reach.password, &reach.tls).await?;
+            let counted = imap::count(&mut session, &folder.name, since).await;
+            let _ = session.logout().await;
+            let (messages, new) = counted?;
+            Ok(Probe { messages, new })
+        }
+        Account::Graph(account) => {
+            let since = match &source.checkpoint {
+                Some(Checkpoint::Graph(c)) => Some(c.clone()),
+                _ => None,
+            };
+            let client = graph::login(&reach.http, account, &reach.password).await?;
+            let folder = client.folder_id(&account.folder).await?.ok_or_else(|| {
+                MailboxError::Folder(account.folder.clone(), "no such folder".into())
+            })?;
+            let messages = client.total(&folder).await?;
+            let listing = client.list_new(&folder, since.as_ref(), 1000).await?;
+            Ok(Probe {
+                messages,
+                new: count(listing.messages.len()),
+            })
+        }
+    }
+}
+
 /// Records a run that could not start (its secret is missing): the source shows why.
 pub async fn record<S: Store>(store: &S, id: &str, run: Run) -> Result<(), StoreError> {
     let Some(mut source) = read(store, id).await? else {
