@@ -494,7 +494,49 @@ async fn a_mail_that_arrives_during_a_run_is_taken_once_by_the_next() {
     };
     let during = ran(&sink).await;
     assert_eq!((during.taken, during.left, &during.error), (3, 0, &None));
+    // A wait that starts now returns at once: the mail is there already, and IDLE alone
+    // would tell only of mail that comes after it starts.
+    let folder = match &source.account {
+        Account::Imap(f) => f.clone(),
+        Account::Graph(_) => unreachable!(),
+    };
+    let checkpoint = |store: &rampart_store::embedded::EmbeddedStore| {
+        let store = store.clone();
+        async move {
+            let stored =
+                Source::from_item(&store.mailbox("reports").await.unwrap().unwrap()).unwrap();
+            match stored.checkpoint {
+                Some(rampart_mailbox::source::Checkpoint::Imap(c)) => Some(c),
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    let waited = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        rampart_mailbox::imap::idle(
+            &folder,
+            PASSWORD,
+            &reach.tls,
+            checkpoint(&store).await,
+            std::time::Duration::from_secs(600),
+        ),
+    )
+    .await
+    .expect("the wait returned at once")
+    .unwrap();
+    assert!(waited);
     let next = ran(&sink).await;
     assert_eq!(next.taken, 1, "the mail that arrived during the first run");
     assert_eq!(ran(&sink).await.taken, 0);
+    // Nothing waiting: the wait lasts until the server tells of a change, or its end.
+    let quiet = rampart_mailbox::imap::idle(
+        &folder,
+        PASSWORD,
+        &reach.tls,
+        checkpoint(&store).await,
+        std::time::Duration::from_secs(1),
+    )
+    .await
+    .unwrap();
+    assert!(!quiet);
 }

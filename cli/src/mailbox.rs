@@ -463,7 +463,15 @@ pub fn watch<S: Store + 'static>(
                 };
                 match wait {
                     Some(pause) => tokio::time::sleep(pause).await,
-                    None => wait_for_mail(&c.source, &c.reach, IDLE_LONGEST).await,
+                    None => {
+                        // The stored source: its checkpoint says what is new to the wait.
+                        let stored = match store.mailbox(&c.source.id).await {
+                            Ok(Some(item)) => Source::from_item(&item).ok(),
+                            _ => None,
+                        };
+                        let source = stored.as_ref().unwrap_or(&c.source);
+                        wait_for_mail(source, &c.reach, IDLE_LONGEST).await
+                    }
                 }
             }
         });

@@ -28,6 +28,34 @@ impl Drop for Dovecot {
     }
 }
 
+/// Whether `LOGIN` succeeds on the plain port (plain logins are allowed on 127.0.0.1).
+fn logs_in(port: u16) -> bool {
+    use std::io::{BufRead, BufReader, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut line = String::new();
+    if reader.read_line(&mut line).is_err() || !line.starts_with("* OK") {
+        return false;
+    }
+    if write!(stream, "a LOGIN {USER} {PASSWORD}\r\n").is_err() {
+        return false;
+    }
+    loop {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => return false,
+            Ok(_) if line.starts_with("a ") => {
+                let _ = write!(stream, "b LOGOUT\r\n");
+                return line.starts_with("a OK");
+            }
+            Ok(_) => {}
+        }
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -85,8 +113,10 @@ impl Dovecot {
             .unwrap_or_else(|e| {
                 panic!("dovecot: {e} (scripts/test installs dovecot-imapd from apt)")
             });
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        // Listening comes before its authentication process is up ("[UNAVAILABLE] Temporary
+        // authentication failure"): ready once a login succeeds.
+        for _ in 0..400 {
+            if logs_in(port) {
                 break;
             }
             std::thread::sleep(Duration::from_millis(25));

@@ -21,6 +21,28 @@ async function freePort() {
   return port;
 }
 
+function logsIn(port) {
+  return new Promise((resolve) => {
+    let seen = '';
+    let asked = false;
+    const socket = net.connect(port, '127.0.0.1');
+    socket.setTimeout(5000, () => { socket.destroy(); resolve(false); });
+    socket.on('error', () => resolve(false));
+    socket.on('data', (chunk) => {
+      seen += chunk;
+      if (!asked && seen.startsWith('* OK')) {
+        asked = true;
+        socket.write(`a LOGIN ${USER} ${PASSWORD}\r\n`);
+      }
+      const done = seen.split('\r\n').find((line) => line.startsWith('a '));
+      if (done) {
+        socket.end('b LOGOUT\r\n');
+        resolve(done.startsWith('a OK'));
+      }
+    });
+  });
+}
+
 export async function serveImap() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rampart-dovecot-'));
   const maildir = path.join(dir, 'mail', USER);
@@ -35,12 +57,9 @@ export async function serveImap() {
   // Its processes run as nobody: they must be able to write the folder.
   spawnSync('chown', ['-R', 'nobody:nogroup', dir]);
   const child = spawn('dovecot', ['-F', '-c', path.join(dir, 'dovecot.conf')], { stdio: 'ignore' });
-  for (let i = 0; i < 200; i += 1) {
-    const up = await new Promise((resolve) => {
-      const socket = net.connect(port, '127.0.0.1', () => { socket.destroy(); resolve(true); });
-      socket.on('error', () => resolve(false));
-    });
-    if (up) break;
+  // Listening comes before its authentication process is up: ready once a login succeeds.
+  for (let i = 0; i < 400; i += 1) {
+    if (await logsIn(port)) break;
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
   let delivered = 0;

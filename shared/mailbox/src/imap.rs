@@ -395,11 +395,13 @@ pub async fn move_mails(
 }
 
 /// Logs in, opens the folder read-only and waits in IDLE (RFC 2177) until the server says
-/// something changed or `longest` passed. `Ok(true)`: something changed.
+/// something changed or `longest` passed; at once if mail past `since` is there already.
+/// `Ok(true)`: something changed.
 pub async fn idle(
     folder: &Folder,
     password: &str,
     tls: &Arc<rustls::ClientConfig>,
+    since: Option<Checkpoint>,
     longest: std::time::Duration,
 ) -> Result<bool, MailboxError> {
     let mut session = login(folder, password, tls).await?;
@@ -410,10 +412,13 @@ pub async fn idle(
     if !capabilities.has_str("IDLE") {
         return Err(MailboxError::Protocol("the server has no IDLE".into()));
     }
-    session
-        .examine(&folder.name)
-        .await
-        .map_err(|e| MailboxError::Folder(folder.name.clone(), e.to_string()))?;
+    // What arrived between the last run and now is in the folder already: IDLE only tells
+    // of what comes after it starts.
+    let (_, waiting) = count(&mut session, &folder.name, since).await?;
+    if waiting > 0 {
+        let _ = session.logout().await;
+        return Ok(true);
+    }
     let mut handle = session.idle();
     handle.init().await.map_err(|e| protocol("IDLE", e))?;
     let (wait, _stop) = handle.wait_with_timeout(longest);

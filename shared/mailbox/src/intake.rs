@@ -381,12 +381,17 @@ fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-/// Waits until the folder changes (IMAP IDLE), at most `longest`. A server without IDLE,
+/// Waits until the folder changes (IMAP IDLE), at most `longest`; not at all when mail past
+/// the source's checkpoint is there already (`source` as stored, with its checkpoint). A server without IDLE,
 /// one that fails, and Graph make this a plain wait of `longest`.
 pub async fn wait_for_mail(source: &Source, reach: &Reach, longest: Duration) {
     match &source.account {
         Account::Imap(folder) => {
-            if let Err(e) = imap::idle(folder, &reach.password, &reach.tls, longest).await {
+            let since = match &source.checkpoint {
+                Some(Checkpoint::Imap(c)) => Some(*c),
+                _ => None,
+            };
+            if let Err(e) = imap::idle(folder, &reach.password, &reach.tls, since, longest).await {
                 tracing::info!(source = source.id, "IDLE: {e}; polling instead");
                 tokio::time::sleep(longest).await;
             }
