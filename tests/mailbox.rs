@@ -106,8 +106,7 @@ async fn ingest_all<S: Store>(store: &S, mails: &[Vec<u8>], now: i64) -> Vec<Out
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_imap_folder_is_read_once_untouched_and_every_mail_ends_as_through_ses() {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(common::backends::unique("dovecot"));
-    let server = Dovecot::start(&dir);
+    let server = Dovecot::start();
     let mut owner = session(&server).await;
     let corpus = corpus_mails();
     assert_eq!(corpus.len(), 30);
@@ -441,8 +440,7 @@ impl<K: intake::Sink> intake::Sink for ArrivesDuringTheRun<'_, K> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mail_that_arrives_during_a_run_is_taken_once_by_the_next() {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(common::backends::unique("dovecot"));
-    let server = Dovecot::start(&dir);
+    let server = Dovecot::start();
     let corpus = corpus_mails();
     for (_, raw) in corpus.iter().take(3) {
         server.deliver(raw);

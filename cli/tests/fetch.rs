@@ -90,7 +90,7 @@ fn fetch_reads_a_folder_once_over_tls_and_each_mail_ends_as_ingest_ends_it() {
     let dir = fresh_dir("fetch-imap");
     std::fs::create_dir_all(dir.join("ca")).unwrap();
     let test_ca::TestCa { ca, cert, key } = test_ca::TestCa::new(&dir.join("ca"), &["localhost"]);
-    let server = Dovecot::start_with(&dir.join("dovecot"), Some((&cert, &key)));
+    let server = Dovecot::start_with(Some((&cert, &key)));
     let mails = corpus_mails();
     assert_eq!(mails.len(), 30);
     for mail in &mails {
@@ -226,7 +226,7 @@ fn fetch_reads_a_folder_once_over_tls_and_each_mail_ends_as_ingest_ends_it() {
 #[test]
 fn fetch_refuses_a_readable_password_a_wrong_one_and_unknown_keys() {
     let dir = fresh_dir("fetch-refused");
-    let server = Dovecot::start(&dir.join("dovecot"));
+    let server = Dovecot::start();
     let data = dir.join("data");
     let data = data.to_str().unwrap();
     let entry = |password: &str| {

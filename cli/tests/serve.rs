@@ -198,7 +198,7 @@ fn an_inbox_is_ingested_and_watched() {
 #[test]
 fn a_mailbox_is_read_at_start_and_each_mail_as_it_arrives() {
     let dir = fresh_dir("serve-mailbox");
-    let imap = dovecot::Dovecot::start(&dir.join("dovecot"));
+    let imap = dovecot::Dovecot::start();
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
     imap.deliver(&std::fs::read(fixtures.join("corpus/email/parsedmarc/twilight.eml")).unwrap());
     let file = dir.join("mailbox.toml");

@@ -25,6 +25,7 @@ impl Drop for Dovecot {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -65,12 +66,25 @@ fn free_port() -> u16 {
 }
 
 impl Dovecot {
-    pub fn start(dir: &Path) -> Dovecot {
-        Dovecot::start_with(dir, None)
+    pub fn start() -> Dovecot {
+        Dovecot::start_with(None)
     }
 
-    /// With TLS: `cert` and `key` are PEM files.
-    pub fn start_with(dir: &Path, tls: Option<(&Path, &Path)>) -> Dovecot {
+    /// With TLS: `cert` and `key` are PEM files (read by Dovecot's root process).
+    ///
+    /// Its folder is made under the system's temporary folder: its processes run as
+    /// `nobody`, who cannot reach into a checkout private to root (a CI clone made by
+    /// `mktemp -d` is mode 700).
+    pub fn start_with(tls: Option<(&Path, &Path)>) -> Dovecot {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "rampart-dovecot-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let dir = dir.as_path();
         std::fs::create_dir_all(dir.join("run")).unwrap();
         for sub in ["cur", "new", "tmp"] {
             std::fs::create_dir_all(dir.join("mail").join(USER).join(sub)).unwrap();
@@ -115,11 +129,17 @@ impl Dovecot {
             });
         // Listening comes before its authentication process is up ("[UNAVAILABLE] Temporary
         // authentication failure"): ready once a login succeeds.
-        for _ in 0..400 {
-            if logs_in(port) {
-                break;
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !logs_in(port) {
+            if std::time::Instant::now() > deadline {
+                let log = std::fs::read_to_string(dir.join("dovecot.log")).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(5).collect();
+                panic!(
+                    "Dovecot took no login in 30 s; its log ends:\n{}",
+                    tail.join("\n")
+                );
             }
-            std::thread::sleep(Duration::from_millis(25));
+            std::thread::sleep(Duration::from_millis(50));
         }
         Dovecot {
             port,

@@ -50,9 +50,7 @@ async fn a_scheduled_run_writes_each_mail_where_ses_does_and_ingest_stores_it() 
         prefix: format!("{name}/mailbox/"),
     };
 
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(&name);
-    let _ = std::fs::remove_dir_all(&dir);
-    let imap = dovecot::Dovecot::start(&dir);
+    let imap = dovecot::Dovecot::start();
     imap.deliver(
         &std::fs::read(repo("tests/fixtures/corpus/email/parsedmarc/twilight.eml")).unwrap(),
     );
