@@ -37,6 +37,8 @@ on_both_backends!(
     a_day_counted_before_the_rollups_is_read_from_records,
     alert_settings_change_what_they_name_and_show_a_new_secret_once,
     mailboxes_show_where_they_read_their_last_run_and_pause,
+    mailboxes_are_added_tested_and_removed_with_their_secret,
+    a_server_tests_public_mailbox_servers_only,
 );
 
 const NOW: i64 = 1_717_000_000;
@@ -1811,4 +1813,316 @@ async fn mailboxes_show_where_they_read_their_last_run_and_pause<B: Backend + 's
             "{path}"
         );
     }
+}
+
+/// A mailbox source added through the API, with Dovecot on 127.0.0.1 as its server.
+async fn mailboxes_are_added_tested_and_removed_with_their_secret<B: Backend + 'static>(
+    store: Arc<B>,
+) {
+    use common::dovecot::{Dovecot, PASSWORD, USER};
+    use rampart_mailbox::secrets::{SecretFiles, SecretStore};
+    use rampart_store::MailboxStore;
+    let dovecot = Dovecot::start();
+    let secrets = common::api::secrets_dir();
+    let access = |network| rampart_query::mailboxes::Access {
+        secrets: SecretStore::Files(SecretFiles {
+            dir: secrets.clone(),
+        }),
+        network,
+    };
+    let network =
+        rampart_mailbox::intake::Network::new(None, rampart_mailbox::Addresses::Any).unwrap();
+    let app = common::api::app_with_mailboxes(Arc::clone(&store), Some(access(Some(network))));
+    let url = format!("imap+insecure://127.0.0.1:{}/INBOX", dovecot.port);
+    let added = call(
+        &app,
+        Method::POST,
+        "/v1/mailboxes",
+        Some(
+            json!({"id": "dovecot", "url": url, "user": USER, "secret": "not-the-password",
+                    "move_to": "Done"}),
+        ),
+    )
+    .await;
+    assert_eq!(added.status, 201);
+    let view = json!({"id": "dovecot", "kind": "imap", "location": url, "user": USER,
+        "folder": "INBOX", "paused": false, "move_to": "Done", "last_run": null});
+    assert_eq!(added.json(), view);
+    assert_eq!(
+        get(&app, "/v1/mailboxes").await.json(),
+        json!({"mailboxes": [view]})
+    );
+    // The secret is in a file of its own, the owner's alone; never in the source.
+    let file = secrets.join("dovecot");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "not-the-password");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!((mode(&secrets), mode(&file)), (0o700, 0o600));
+    }
+    let item = store.mailbox("dovecot").await.unwrap().unwrap();
+    assert!(!item.body.contains("not-the-password"), "{}", item.body);
+
+    // A wrong password: the test says so in the server's words.
+    let tested = call(&app, Method::POST, "/v1/mailboxes/dovecot/test", None).await;
+    assert_eq!(tested.status, 200);
+    let answer = tested.json();
+    assert_eq!(
+        (&answer["ok"], &answer["messages"], &answer["new"]),
+        (&json!(false), &Value::Null, &Value::Null)
+    );
+    let error = answer["error"].as_str().unwrap();
+    assert!(
+        error.starts_with(&format!("{USER}: the login was refused")),
+        "{error}"
+    );
+
+    // The right one, and two mails waiting: counted, not read.
+    let changed = call(
+        &app,
+        Method::PATCH,
+        "/v1/mailboxes/dovecot",
+        Some(json!({"secret": PASSWORD})),
+    )
+    .await;
+    assert_eq!(changed.json(), view);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), PASSWORD);
+    for mail in ["100.eml", "101.eml"] {
+        dovecot.deliver(&read_fixture(&format!("corpus/email/mail-auth/{mail}")));
+    }
+    let tested = call(&app, Method::POST, "/v1/mailboxes/dovecot/test", None).await;
+    assert_eq!(
+        tested.json(),
+        json!({"ok": true, "messages": 2, "new": 2, "error": null})
+    );
+    assert_eq!(
+        get(&app, "/v1/mailboxes").await.json()["mailboxes"][0]["last_run"],
+        Value::Null,
+        "a test is not a run"
+    );
+
+    // What is refused, and why.
+    for (body, status, code) in [
+        (
+            json!({"id": "dovecot", "url": url, "user": USER, "secret": "x"}),
+            409,
+            "mailbox_exists",
+        ),
+        (
+            json!({"url": "pop3://mail.example/INBOX", "user": USER, "secret": "x"}),
+            400,
+            "invalid_mailbox",
+        ),
+        (
+            json!({"url": url, "user": USER, "secret": ""}),
+            400,
+            "invalid_mailbox",
+        ),
+        (
+            json!({"url": url, "user": USER, "secret": "a\r\nb"}),
+            400,
+            "invalid_mailbox",
+        ),
+        (
+            json!({"url": url, "tenant": "t", "client_id": "c", "user": USER, "secret": "x"}),
+            400,
+            "invalid_mailbox",
+        ),
+        (
+            json!({"tenant": "t", "client_id": "c", "user": USER, "secret": "x",
+                   "token_url": "http://login.example/token"}),
+            400,
+            "invalid_mailbox",
+        ),
+        (
+            json!({"id": "Has Spaces", "url": url, "user": USER, "secret": "x"}),
+            400,
+            "invalid_mailbox",
+        ),
+        (
+            json!({"url": url, "user": USER, "password": "x"}),
+            400,
+            "invalid_body",
+        ),
+    ] {
+        let reply = call(&app, Method::POST, "/v1/mailboxes", Some(body.clone())).await;
+        assert_eq!(
+            (reply.status.as_u16(), reply.json()["error"].clone()),
+            (status, json!(code)),
+            "{body}"
+        );
+    }
+
+    // A Microsoft 365 mailbox, named from its user and folder.
+    let graph = call(
+        &app,
+        Method::POST,
+        "/v1/mailboxes",
+        Some(
+            json!({"tenant": "contoso.example", "client_id": "app", "secret": "s",
+                    "user": "dmarc@contoso.example", "paused": true}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (graph.status.as_u16(), graph.json()),
+        (
+            201,
+            json!({"id": "dmarc-contoso-example-inbox", "kind": "graph",
+                   "location": "https://graph.microsoft.com", "user": "dmarc@contoso.example",
+                   "folder": "inbox", "paused": true, "move_to": null, "last_run": null})
+        )
+    );
+
+    // Removed with its secret; the mails it brought (none here) would stay.
+    let removed = call(&app, Method::DELETE, "/v1/mailboxes/dovecot", None).await;
+    assert_eq!((removed.status.as_u16(), removed.json()), (200, view));
+    assert!(!file.exists());
+    assert!(store.mailbox("dovecot").await.unwrap().is_none());
+    for (method, path) in [
+        (Method::DELETE, "/v1/mailboxes/dovecot"),
+        (Method::POST, "/v1/mailboxes/dovecot/test"),
+    ] {
+        let reply = call(&app, method, path, None).await;
+        assert_eq!(
+            (reply.status.as_u16(), reply.json()["error"].clone()),
+            (404, json!("unknown_mailbox")),
+            "{path}"
+        );
+    }
+
+    // At most 100 sources.
+    for n in 0..99 {
+        let source = rampart_mailbox::source::Source {
+            id: format!("s{n}"),
+            account: rampart_mailbox::source::Account::Imap(rampart_mailbox::imap::Folder {
+                host: "imap.example.com".into(),
+                port: 993,
+                security: rampart_mailbox::imap::Security::Tls,
+                user: format!("u{n}"),
+                name: "INBOX".into(),
+            }),
+            paused: true,
+            move_to: None,
+            checkpoint: None,
+            last_run: None,
+        };
+        store.put_mailbox(&source.to_item()).await.unwrap();
+    }
+    let full = call(
+        &app,
+        Method::POST,
+        "/v1/mailboxes",
+        Some(json!({"url": url, "user": USER, "secret": "x"})),
+    )
+    .await;
+    assert_eq!(
+        (full.status.as_u16(), full.json()["error"].clone()),
+        (409, json!("too_many_mailboxes"))
+    );
+
+    // Where no network may be used, testing is refused; where no secrets are kept, adding.
+    let offline = common::api::app_with_mailboxes(Arc::clone(&store), Some(access(None)));
+    let reply = call(&offline, Method::POST, "/v1/mailboxes/s1/test", None).await;
+    assert_eq!(
+        (reply.status.as_u16(), reply.json()["error"].clone()),
+        (409, json!("network_off"))
+    );
+    let fileonly = common::api::app_with_mailboxes(Arc::clone(&store), None);
+    for (method, path, body) in [
+        (
+            Method::POST,
+            "/v1/mailboxes",
+            Some(json!({"url": url, "user": USER, "secret": "x"})),
+        ),
+        (Method::DELETE, "/v1/mailboxes/s1", None),
+        (
+            Method::PATCH,
+            "/v1/mailboxes/s1",
+            Some(json!({"secret": "x"})),
+        ),
+    ] {
+        let reply = call(&fileonly, method, path, body).await;
+        assert_eq!(
+            (reply.status.as_u16(), reply.json()["error"].clone()),
+            (409, json!("mailboxes_off")),
+            "{path}"
+        );
+    }
+}
+
+/// On a server (AWS) a mailbox's server must be public: whoever adds a source cannot aim
+/// Rampart at the network it runs in, nor send a password without TLS.
+async fn a_server_tests_public_mailbox_servers_only<B: Backend + 'static>(store: Arc<B>) {
+    use common::dovecot::{Dovecot, PASSWORD, USER};
+    use rampart_mailbox::secrets::{SecretFiles, SecretStore};
+    let dovecot = Dovecot::start();
+    let network =
+        rampart_mailbox::intake::Network::new(None, rampart_mailbox::Addresses::PublicOnly)
+            .unwrap();
+    let app = common::api::app_with_mailboxes(
+        Arc::clone(&store),
+        Some(rampart_query::mailboxes::Access {
+            secrets: SecretStore::Files(SecretFiles {
+                dir: common::api::secrets_dir(),
+            }),
+            network: Some(network),
+        }),
+    );
+    let add =
+        |id: &str, url: String| json!({"id": id, "url": url, "user": USER, "secret": PASSWORD});
+    for (id, url, error) in [
+        (
+            "plain",
+            format!("imap+insecure://127.0.0.1:{}/INBOX", dovecot.port),
+            "127.0.0.1: imap+insecure (no TLS) is for a server on the same machine; use imaps \
+             or imap (STARTTLS)"
+                .to_owned(),
+        ),
+        (
+            "loopback",
+            format!("imaps://127.0.0.1:{}/INBOX", dovecot.port),
+            format!(
+                "127.0.0.1:{}: cannot connect: 127.0.0.1 has no public address (127.0.0.1): \
+                 not called",
+                dovecot.port
+            ),
+        ),
+        (
+            "localhost",
+            format!("imap://localhost:{}/INBOX", dovecot.port),
+            format!(
+                "localhost:{}: cannot connect: localhost has no public address",
+                dovecot.port
+            ),
+        ),
+    ] {
+        let added = call(&app, Method::POST, "/v1/mailboxes", Some(add(id, url))).await;
+        assert_eq!(added.status, 201, "{id}");
+        let path = format!("/v1/mailboxes/{id}/test");
+        let tested = call(&app, Method::POST, &path, None).await.json();
+        assert_eq!(tested["ok"], false, "{id}");
+        let said = tested["error"].as_str().unwrap();
+        assert!(said.starts_with(&error), "{id}: {said}");
+    }
+    // An address written in a Graph URL skips the resolver: refused when added.
+    let graph = call(
+        &app,
+        Method::POST,
+        "/v1/mailboxes",
+        Some(
+            json!({"tenant": "t", "client_id": "c", "user": USER, "secret": "x",
+                    "token_url": "https://169.254.169.254/token"}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (graph.status.as_u16(), graph.json()["message"].clone()),
+        (
+            400,
+            json!(
+                "token_url \"https://169.254.169.254/token\": 169.254.169.254 is not a public address"
+            )
+        )
+    );
 }

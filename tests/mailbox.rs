@@ -18,10 +18,10 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 use rampart_ingest::Ingest;
-use rampart_mailbox::graph;
 use rampart_mailbox::imap::{Checkpoint, Folder, Limits, Security, Session, fetch_new, login};
-use rampart_mailbox::intake::{self, IngestSink, Ran, Reach};
+use rampart_mailbox::intake::{self, IngestSink, Network, Ran, Reach};
 use rampart_mailbox::source::{Account, Run, Source};
+use rampart_mailbox::{Addresses, graph};
 use rampart_sources::Enricher;
 use rampart_store::{MailboxStore, Outcome, RawKey, Store};
 
@@ -69,7 +69,9 @@ async fn session(server: &Dovecot) -> Session {
         name: "INBOX".into(),
     };
     let tls = rampart_mailbox::imap::tls_config(None).unwrap();
-    login(&folder, PASSWORD, &tls).await.unwrap()
+    login(&folder, PASSWORD, &tls, Addresses::Any)
+        .await
+        .unwrap()
 }
 
 async fn append(session: &mut Session, folder: &str, raw: &[u8]) {
@@ -292,8 +294,7 @@ async fn a_microsoft_365_folder_is_read_through_graph_page_by_page_and_each_mail
     let pem = std::fs::read(&ca.ca).unwrap();
     let reach = |secret: &str, max_mails: usize| Reach {
         password: secret.into(),
-        tls: rampart_mailbox::imap::tls_config(None).unwrap(),
-        http: graph::client(Some(&pem)).unwrap(),
+        network: Network::new(Some(&pem), Addresses::Any).unwrap(),
         limits: Limits {
             max_mails,
             ..Limits::default()
@@ -463,8 +464,7 @@ async fn a_mail_that_arrives_during_a_run_is_taken_once_by_the_next() {
     store.put_mailbox(&source.to_item()).await.unwrap();
     let reach = Reach {
         password: PASSWORD.into(),
-        tls: rampart_mailbox::imap::tls_config(None).unwrap(),
-        http: graph::client(None).unwrap(),
+        network: Network::new(None, Addresses::Any).unwrap(),
         limits: Limits::default(),
     };
     let enricher = Enricher::disabled();
@@ -514,7 +514,8 @@ async fn a_mail_that_arrives_during_a_run_is_taken_once_by_the_next() {
         rampart_mailbox::imap::idle(
             &folder,
             PASSWORD,
-            &reach.tls,
+            &reach.network.tls,
+            Addresses::Any,
             checkpoint(&store).await,
             std::time::Duration::from_secs(600),
         ),
@@ -530,7 +531,8 @@ async fn a_mail_that_arrives_during_a_run_is_taken_once_by_the_next() {
     let quiet = rampart_mailbox::imap::idle(
         &folder,
         PASSWORD,
-        &reach.tls,
+        &reach.network.tls,
+        Addresses::Any,
         checkpoint(&store).await,
         std::time::Duration::from_secs(1),
     )

@@ -18,17 +18,19 @@
 //! folder = "inbox"
 //! ```
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
 use rampart_formats::time::now;
 use rampart_ingest::Ingest;
-use rampart_mailbox::graph;
-use rampart_mailbox::imap::{Folder, Limits, Security, tls_config};
-use rampart_mailbox::intake::{self, IngestSink, Ran, Reach, wait_for_mail};
-use rampart_mailbox::source::{Account, Run, Source, error_text};
+use rampart_mailbox::Addresses;
+use rampart_mailbox::imap::Limits;
+use rampart_mailbox::intake::{self, IngestSink, Network, Ran, Reach, wait_for_mail};
+use rampart_mailbox::secrets::{SecretFiles, Secrets};
+use rampart_mailbox::source::{Location, Run, Source, error_text};
 use rampart_store::Store;
 use serde::{Deserialize, Serialize};
 
@@ -127,33 +129,18 @@ pub fn read_file(file: &Path) -> anyhow::Result<Vec<Configured>> {
 }
 
 fn configure(file: &Path, entry: Entry) -> anyhow::Result<Configured> {
-    let (account, default_id) = match (&entry.url, &entry.tenant, &entry.client_id) {
-        (Some(url), None, None) => {
-            anyhow::ensure!(
-                entry.folder.is_none() && entry.token_url.is_none() && entry.graph_url.is_none(),
-                "folder, token_url and graph_url are for Microsoft 365: an IMAP folder is in the url"
-            );
-            let folder = parse_url(url, &entry.user)?;
-            let id = slug(&format!("{}-{}-{}", folder.user, folder.host, folder.name));
-            (Account::Imap(folder), id)
-        }
-        (None, Some(tenant), Some(client_id)) => {
-            anyhow::ensure!(!entry.user.is_empty(), "user is empty");
-            let account = graph::Account {
-                tenant: tenant.clone(),
-                client_id: client_id.clone(),
-                user: entry.user.clone(),
-                folder: entry.folder.clone().unwrap_or_else(|| "inbox".into()),
-                token_url: entry.token_url.clone(),
-                graph_url: entry.graph_url.clone(),
-            };
-            let id = slug(&format!("{}-{}", account.user, account.folder));
-            (Account::Graph(account), id)
-        }
-        _ => anyhow::bail!(
-            "give either url (IMAP) or tenant and client_id (Microsoft 365), not both"
-        ),
+    let location = Location {
+        url: entry.url,
+        user: entry.user,
+        tenant: entry.tenant,
+        client_id: entry.client_id,
+        folder: entry.folder,
+        token_url: entry.token_url,
+        graph_url: entry.graph_url,
     };
+    let (account, default_id) = location
+        .account(Addresses::Any)
+        .map_err(anyhow::Error::msg)?;
     let password = match (entry.password, &entry.password_file) {
         (Some(password), None) => {
             private(file)?;
@@ -194,8 +181,7 @@ fn configure(file: &Path, entry: Entry) -> anyhow::Result<Configured> {
         },
         reach: Reach {
             password,
-            tls: tls_config(ca.as_deref())?,
-            http: graph::client(ca.as_deref())?,
+            network: Network::new(ca.as_deref(), Addresses::Any)?,
             limits: Limits::default(),
         },
     })
@@ -216,95 +202,6 @@ fn private(file: &Path) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// `imaps://host[:port]/Folder` (TLS, 993), `imap://…` (STARTTLS, 143) or
-/// `imap+insecure://…` (no TLS: a server on this machine). No folder: INBOX.
-fn parse_url(url: &str, user: &str) -> anyhow::Result<Folder> {
-    let (scheme, rest) = url
-        .split_once("://")
-        .with_context(|| format!("url {url:?} is not imaps://host/folder"))?;
-    let (security, default_port) = match scheme.to_ascii_lowercase().as_str() {
-        "imaps" => (Security::Tls, 993),
-        "imap" => (Security::StartTls, 143),
-        "imap+insecure" => (Security::Plain, 143),
-        other => anyhow::bail!("url scheme {other:?}: use imaps, imap (STARTTLS) or imap+insecure"),
-    };
-    let (authority, folder) = rest.split_once('/').unwrap_or((rest, ""));
-    anyhow::ensure!(
-        !authority.contains('@'),
-        "url {url:?}: give the user as user = \"…\", not in the url"
-    );
-    // An IPv6 address is bracketed: `[::1]:993`.
-    let (host, port) = match authority.strip_prefix('[') {
-        Some(bracketed) => {
-            let (host, after) = bracketed
-                .split_once(']')
-                .with_context(|| format!("url {url:?}: no ] after the address"))?;
-            (host, after.strip_prefix(':'))
-        }
-        None => match authority.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (authority, None),
-        },
-    };
-    let port = match port {
-        Some(port) => port
-            .parse::<u16>()
-            .with_context(|| format!("url {url:?}: port {port:?}"))?,
-        None => default_port,
-    };
-    anyhow::ensure!(!host.is_empty(), "url {url:?} names no host");
-    anyhow::ensure!(!user.is_empty(), "user is empty");
-    let folder = percent_decode(folder);
-    Ok(Folder {
-        host: host.to_owned(),
-        port,
-        security,
-        user: user.to_owned(),
-        name: if folder.is_empty() {
-            "INBOX".into()
-        } else {
-            folder
-        },
-    })
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// `dmarc-example-com-imap-example-com-inbox`, at most 64 bytes.
-fn slug(text: &str) -> String {
-    let mut out = String::new();
-    for c in text.chars().flat_map(char::to_lowercase) {
-        if c.is_ascii_alphanumeric() {
-            out.push(c);
-        } else if !out.ends_with('-') && !out.is_empty() {
-            out.push('-');
-        }
-    }
-    out.truncate(rampart_store::mailbox::MAX_MAILBOX_ID);
-    out.trim_end_matches('-').to_owned()
 }
 
 /// Stores each configured source, keeping the checkpoint and last run of the one stored
@@ -429,52 +326,178 @@ async fn fetch_all<S: Store>(
     Ok(clean)
 }
 
-/// `rampart serve --mailbox`: each source read at start, then again as soon as its server
-/// says mail arrived (IDLE), at least every ten minutes.
+/// `rampart serve`: every stored source read at start, then again as soon as its server
+/// says mail arrived (IDLE), at least every ten minutes. Sources added through the API are
+/// picked up within [`LOOK_FOR_SOURCES`] (with their secret from `api_sources`; not at
+/// all without one, where the API may reach no network); a removed source stops.
 pub fn watch<S: Store + 'static>(
     store: Arc<S>,
     ingest: Arc<IngestParts>,
     configured: Vec<Configured>,
+    api_sources: Option<ApiSources>,
 ) {
-    for c in configured {
-        let (store, parts) = (Arc::clone(&store), Arc::clone(&ingest));
-        tokio::spawn(async move {
-            let ingest = Ingest::new(&*store, &parts.enricher).accept(parts.accept);
-            let sink = IngestSink {
-                ingest: &ingest,
-                raw_prefix: parts.raw_prefix.clone(),
-            };
-            loop {
-                let wait = match intake::run(&*store, &sink, &c.source.id, &c.reach, now).await {
-                    Ok(Ran::Done(run)) => {
-                        log_run(&c.source.id, &run);
-                        match (&run.error, run.left) {
-                            (Some(_), _) => Some(AFTER_FAILURE),
-                            (None, 0) => None,
-                            (None, _) => Some(Duration::ZERO),
+    let configured: HashMap<String, Reach> = configured
+        .into_iter()
+        .map(|c| (c.source.id, c.reach))
+        .collect();
+    let watched: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let watcher = Arc::new(Watcher {
+        store,
+        ingest,
+        configured,
+        api_sources,
+    });
+    tokio::spawn(async move {
+        loop {
+            match intake::sources(&*watcher.store).await {
+                Ok(sources) => {
+                    for source in sources {
+                        let id = source.id;
+                        let known = watcher.configured.contains_key(&id);
+                        if !known && watcher.api_sources.is_none() {
+                            continue;
+                        }
+                        if lock(&watched).insert(id.clone()) {
+                            let (watcher, watched) = (Arc::clone(&watcher), Arc::clone(&watched));
+                            tokio::spawn(async move {
+                                watcher.follow(&id).await;
+                                lock(&watched).remove(&id);
+                            });
                         }
                     }
-                    Ok(Ran::Paused | Ran::Busy) => Some(AFTER_FAILURE),
-                    Ok(Ran::Missing) => return,
-                    Err(e) => {
-                        eprintln!("rampart: mailbox {}: {e}", c.source.id);
-                        Some(AFTER_FAILURE)
+                }
+                Err(e) => eprintln!("rampart: mailbox sources: {e}"),
+            }
+            tokio::time::sleep(LOOK_FOR_SOURCES).await;
+        }
+    });
+}
+
+/// How often `rampart serve` looks for sources added through the API.
+const LOOK_FOR_SOURCES: Duration = Duration::from_secs(2);
+
+/// Sources added through the API: their secrets, and how their servers are reached.
+pub struct ApiSources {
+    pub secrets: SecretFiles,
+    pub network: Network,
+}
+
+struct Watcher<S> {
+    store: Arc<S>,
+    ingest: Arc<IngestParts>,
+    /// The mailbox file's sources, with their passwords.
+    configured: HashMap<String, Reach>,
+    api_sources: Option<ApiSources>,
+}
+
+fn lock(set: &Mutex<HashSet<String>>) -> std::sync::MutexGuard<'_, HashSet<String>> {
+    set.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl<S: Store> Watcher<S> {
+    /// Reads source `id` until it is removed.
+    async fn follow(&self, id: &str) {
+        let parts = &self.ingest;
+        let ingest = Ingest::new(&*self.store, &parts.enricher).accept(parts.accept);
+        let sink = IngestSink {
+            ingest: &ingest,
+            raw_prefix: parts.raw_prefix.clone(),
+        };
+        loop {
+            // Read each time: a secret replaced through the API counts from the next run.
+            let reach = match self.reach(id).await {
+                Ok(reach) => reach,
+                Err(why) => {
+                    let run = Run {
+                        started_at: now(),
+                        ended_at: now(),
+                        error: Some(error_text(&why)),
+                        ..Run::default()
+                    };
+                    log_run(id, &run);
+                    if let Err(e) = intake::record(&*self.store, id, run).await {
+                        eprintln!("rampart: mailbox {id}: {e}");
                     }
-                };
-                match wait {
-                    Some(pause) => tokio::time::sleep(pause).await,
-                    None => {
-                        // The stored source: its checkpoint says what is new to the wait.
-                        let stored = match store.mailbox(&c.source.id).await {
-                            Ok(Some(item)) => Source::from_item(&item).ok(),
-                            _ => None,
-                        };
-                        let source = stored.as_ref().unwrap_or(&c.source);
-                        wait_for_mail(source, &c.reach, IDLE_LONGEST).await
+                    self.wait_for_change(id, AFTER_FAILURE).await;
+                    continue;
+                }
+            };
+            let wait = match intake::run(&*self.store, &sink, id, &reach, now).await {
+                Ok(Ran::Done(run)) => {
+                    log_run(id, &run);
+                    match (&run.error, run.left) {
+                        (Some(_), _) => Some(AFTER_FAILURE),
+                        (None, 0) => None,
+                        (None, _) => Some(Duration::ZERO),
+                    }
+                }
+                Ok(Ran::Paused | Ran::Busy) => Some(AFTER_FAILURE),
+                Ok(Ran::Missing) => return,
+                Err(e) => {
+                    eprintln!("rampart: mailbox {id}: {e}");
+                    Some(AFTER_FAILURE)
+                }
+            };
+            match wait {
+                Some(pause) => self.wait_for_change(id, pause).await,
+                None => {
+                    // The stored source: its checkpoint says what is new to the wait.
+                    let stored = match self.store.mailbox(id).await {
+                        Ok(Some(item)) => Source::from_item(&item).ok(),
+                        _ => None,
+                    };
+                    let Some(source) = stored else { return };
+                    tokio::select! {
+                        () = wait_for_mail(&source, &reach, IDLE_LONGEST) => {}
+                        () = self.wait_for_change(id, IDLE_LONGEST) => {}
                     }
                 }
             }
-        });
+        }
+    }
+
+    /// Waits `longest`, or less once the source changes through the API: resumed, removed
+    /// (or removed and added again), given a new password.
+    async fn wait_for_change(&self, id: &str, longest: Duration) {
+        let seen = self.snapshot(id).await;
+        let until = tokio::time::Instant::now() + longest;
+        loop {
+            let left = until.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            tokio::time::sleep(left.min(LOOK_FOR_SOURCES)).await;
+            if self.snapshot(id).await != seen {
+                return;
+            }
+        }
+    }
+
+    /// The stored source and its secret, to tell a change.
+    async fn snapshot(&self, id: &str) -> (Option<String>, Option<String>) {
+        let item = self.store.mailbox(id).await.ok().flatten().map(|i| i.body);
+        let secret = self.reach(id).await.ok().map(|r| r.password);
+        (item, secret)
+    }
+
+    /// The mailbox file's password, or the secret stored through the API.
+    async fn reach(&self, id: &str) -> Result<Reach, String> {
+        if let Some(reach) = self.configured.get(id) {
+            return Ok(reach.clone());
+        }
+        let Some(api) = &self.api_sources else {
+            return Err("sources added through the API are not read here".into());
+        };
+        match api.secrets.secret(id).await {
+            Ok(Some(password)) => Ok(Reach {
+                password,
+                network: api.network.clone(),
+                limits: Limits::default(),
+            }),
+            Ok(None) => Err(format!("no secret is stored for mailbox {id}")),
+            Err(e) => Err(e.to_string()),
+        }
     }
 }
 
@@ -510,41 +533,7 @@ fn log_run(id: &str, run: &Run) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls_name_the_security_port_and_folder() {
-        let f = parse_url("imaps://imap.example.com/INBOX", "u").unwrap();
-        assert_eq!(
-            (f.security, f.host.as_str(), f.port, f.name.as_str()),
-            (Security::Tls, "imap.example.com", 993, "INBOX")
-        );
-        let f = parse_url("imap://[::1]:1143/DMARC%20Reports", "u").unwrap();
-        assert_eq!(
-            (f.security, f.host.as_str(), f.port, f.name.as_str()),
-            (Security::StartTls, "::1", 1143, "DMARC Reports")
-        );
-        let f = parse_url("imap+insecure://127.0.0.1:2143", "u").unwrap();
-        assert_eq!(
-            (f.security, f.port, f.name.as_str()),
-            (Security::Plain, 2143, "INBOX")
-        );
-        let f = parse_url("imaps://[2001:db8::1]", "u").unwrap();
-        assert_eq!((f.host.as_str(), f.port), ("2001:db8::1", 993));
-        let f = parse_url("imap+insecure://127.0.0.1:2143", "u").unwrap();
-        assert_eq!(
-            (f.security, f.port, f.name.as_str()),
-            (Security::Plain, 2143, "INBOX")
-        );
-        for bad in [
-            "pop3://x/INBOX",
-            "imaps://u@x/INBOX",
-            "imaps:///INBOX",
-            "imaps://x:99999/",
-            "x",
-        ] {
-            assert!(parse_url(bad, "u").is_err(), "{bad}");
-        }
-    }
+    use rampart_mailbox::source::{Account, slug};
 
     fn file(name: &str, body: &str) -> PathBuf {
         use std::os::unix::fs::PermissionsExt;

@@ -23,12 +23,16 @@ use rampart_api::policy_host::{self, PolicyHost};
 use rampart_api::rest::{Api, MAX_UPLOAD_BYTES, router, system_now};
 use rampart_checks::Checker;
 use rampart_ingest::{Ingest, UploadRefusal};
+use rampart_mailbox::Addresses;
+use rampart_mailbox::intake::Network;
+use rampart_mailbox::secrets::{SecretFiles, SecretStore};
 use rampart_mta_sts::{Timing, ZoneFile, settle_all};
 use rampart_oidc::Verifier;
 use rampart_query::alerting::{self, Outbox};
 use rampart_query::checks::run_due;
 use rampart_query::digest;
 use rampart_query::domains::Endpoints;
+use rampart_query::mailboxes;
 use rampart_store::{Outcome, RawKey, Store};
 
 use crate::backend::{Backend, StoreArgs};
@@ -351,6 +355,14 @@ async fn run<S: Store + 'static>(store: S, args: &ServeArgs) -> anyhow::Result<(
     let zone = ZoneFile::new(&endpoints.policy_zone, &zone_file);
     let access = args.access().await?;
     let store = Arc::new(store);
+    let checker = args.enrich.checker()?.map(Arc::new);
+    // Sources added through the API: secrets in a private folder beside the data; their
+    // servers reached only where the API may use the network (not RAMPART_RESOLVER=off).
+    let secrets_dir = args.store.data_dir()?.join("mailbox-secrets");
+    let network = match checker {
+        Some(_) => Some(Network::new(None, Addresses::Any)?),
+        None => None,
+    };
     let api = Arc::new(Api {
         store: Arc::clone(&store),
         endpoints,
@@ -361,7 +373,13 @@ async fn run<S: Store + 'static>(store: S, args: &ServeArgs) -> anyhow::Result<(
         accept,
         on_refused_upload: log_refusal,
         now: system_now,
-        checker: args.enrich.checker()?.map(Arc::new),
+        checker: checker.clone(),
+        mailboxes: Some(mailboxes::Access {
+            secrets: SecretStore::Files(SecretFiles {
+                dir: secrets_dir.clone(),
+            }),
+            network: network.clone(),
+        }),
     });
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
@@ -392,14 +410,18 @@ async fn run<S: Store + 'static>(store: S, args: &ServeArgs) -> anyhow::Result<(
             watch_inbox(&ingest, &inbox, &prefix).await
         });
     }
-    if !mailboxes.is_empty() {
-        mailbox::register(&*store, &mailboxes).await?;
+    mailbox::register(&*store, &mailboxes).await?;
+    {
         let parts = mailbox::IngestParts {
             enricher: args.enrich.enricher()?,
             accept,
             raw_prefix: args.store.raw_prefix().to_owned(),
         };
-        mailbox::watch(Arc::clone(&store), Arc::new(parts), mailboxes);
+        let api_sources = network.map(|network| mailbox::ApiSources {
+            secrets: SecretFiles { dir: secrets_dir },
+            network,
+        });
+        mailbox::watch(Arc::clone(&store), Arc::new(parts), mailboxes, api_sources);
     }
     {
         let (api, enricher) = (Arc::clone(&api), Arc::clone(&enricher));

@@ -47,6 +47,7 @@ fn api(store: EmbeddedStore) -> axum::Router {
         on_refused_upload: |_| {},
         now: || NOW,
         checker: None,
+        mailboxes: None,
     }))
 }
 

@@ -7,6 +7,9 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use rampart_api::rest::{Api, router};
+use rampart_mailbox::Addresses;
+use rampart_mailbox::intake::Network;
+use rampart_mailbox::secrets::{SecretFiles, SecretStore};
 use rampart_query::domains::Endpoints;
 use rampart_store::Store;
 use serde_json::{Value, json};
@@ -72,7 +75,27 @@ fn app_with<S: Store + 'static>(
     accept: rampart_ingest::Accept,
     checker: Option<Arc<rampart_checks::Checker>>,
 ) -> Router {
-    router(Arc::new(Api {
+    router(Arc::new(api_with(store, token, now, accept, checker)))
+}
+
+/// The API keeping mailbox secrets (and reaching servers) as `mailboxes` says.
+pub fn app_with_mailboxes<S: Store + 'static>(
+    store: S,
+    mailboxes: Option<rampart_query::mailboxes::Access>,
+) -> Router {
+    let mut api = api_with(store, None, || TODAY, rampart_ingest::Accept::Any, None);
+    api.mailboxes = mailboxes;
+    router(Arc::new(api))
+}
+
+fn api_with<S: Store + 'static>(
+    store: S,
+    token: Option<&str>,
+    now: fn() -> i64,
+    accept: rampart_ingest::Accept,
+    checker: Option<Arc<rampart_checks::Checker>>,
+) -> Api<S> {
+    Api {
         store,
         endpoints: endpoints(),
         max_raw_bytes: 1 << 20,
@@ -93,7 +116,18 @@ fn app_with<S: Store + 'static>(
         on_refused_upload: count_refusal,
         now,
         checker,
-    }))
+        mailboxes: Some(rampart_query::mailboxes::Access {
+            secrets: SecretStore::Files(SecretFiles { dir: secrets_dir() }),
+            network: Some(Network::new(None, Addresses::Any).unwrap()),
+        }),
+    }
+}
+
+/// A fresh folder for each app's mailbox secrets.
+pub fn secrets_dir() -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!("rampart-api-secrets-{}-{n}", std::process::id()))
 }
 
 /// One response, its JSON body already checked against the document.

@@ -419,32 +419,50 @@ def main():
            [(gone, "bounce: General: " + bounce["detail"]["bounce"]["bouncedRecipients"][0]
              ["diagnosticCode"])])
 
-    # The mailbox function: its schedule reads the stack's sources; the secret of one is found
-    # under the template's prefix (its error is the server's port, not a missing secret) and
-    # the run is written back to the source.
+    # Mailbox sources: added through the query function, its secret kept in Secrets Manager
+    # under the stack's prefix; tested, then read by the mailbox function's schedule, both of
+    # which reach public servers only (a server on 127.0.0.1 is refused before any
+    # connection, which shows the secret was found: a missing one says so instead).
     mailbox_id = f"wiring-{suffix}"
     prefix = env["mailbox"]["RAMPART_MAILBOX_SECRETS"]
     expect("the mailbox function's secrets are the stack's", prefix, "rampart/mailbox/")
-    boto3.client("secretsmanager", **aws).create_secret(
-        Name=f"{prefix}{mailbox_id}", SecretString="imap-password")
+    expect("and the query function's", env["query"]["RAMPART_MAILBOX_SECRETS"], prefix)
     closed = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
     closed_port = closed.server_address[1]
     closed.server_close()
-    source = {"id": mailbox_id, "paused": False, "account": {
-        "kind": "imap", "host": "127.0.0.1", "port": closed_port, "security": "plain",
-        "user": "dmarc@wiring.example", "name": "INBOX"}}
-    table_client = boto3.client("dynamodb", **aws)
-    table_client.put_item(TableName=table, Item={
-        "pk": {"S": "MAILBOX"}, "sk": {"S": mailbox_id}, "body": {"S": json.dumps(source)}})
+    refused = (f"127.0.0.1:{closed_port}: cannot connect: 127.0.0.1 has no public address "
+               "(127.0.0.1): not called")
+    (kind, added), (_, tested) = invoke(bin_dir / "query", env["query"], [
+        http_event("POST", "/v1/mailboxes", {
+            "id": mailbox_id, "url": f"imaps://127.0.0.1:{closed_port}/INBOX",
+            "user": "dmarc@wiring.example", "secret": "imap-password"}),
+        http_event("POST", f"/v1/mailboxes/{mailbox_id}/test"),
+    ])
+    expect("query adds the source", (kind, added["statusCode"]), ("response", 201))
+    secrets_client = boto3.client("secretsmanager", **aws)
+    expect("its secret is under the stack's prefix", secrets_client.get_secret_value(
+        SecretId=f"{prefix}{mailbox_id}")["SecretString"], "imap-password")
+    expect("the test reaches public servers only", json.loads(tested["body"]),
+           {"ok": False, "messages": None, "new": None, "error": refused})
     (kind, read), = invoke(bin_dir / "mailbox", env["mailbox"], [schedule])
     expect("the mailbox function answers its schedule", (kind, read["skipped"]), ("response", []))
-    expect("and reaches the source's server with the secret it found",
-           [(i, r["error"].split(": cannot connect")[0]) for i, r in read["ran"]],
-           [(mailbox_id, f"127.0.0.1:{closed_port}")])
+    expect("and, with the secret it found, reaches public servers only",
+           [(i, r["error"]) for i, r in read["ran"]], [(mailbox_id, refused)])
+    table_client = boto3.client("dynamodb", **aws)
     stored = json.loads(table_client.get_item(TableName=table, Key={
         "pk": {"S": "MAILBOX"}, "sk": {"S": mailbox_id}})["Item"]["body"]["S"])
-    expect("and records the run on the source", stored["last_run"]["error"],
-           read["ran"][0][1]["error"])
+    expect("and records the run on the source", stored["last_run"]["error"], refused)
+    (kind, removed), = invoke(bin_dir / "query", env["query"], [
+        http_event("DELETE", f"/v1/mailboxes/{mailbox_id}")])
+    expect("query removes the source", removed["statusCode"], 200)
+    expect("and its item", "Item" in table_client.get_item(TableName=table, Key={
+        "pk": {"S": "MAILBOX"}, "sk": {"S": mailbox_id}}), False)
+    try:
+        secrets_client.get_secret_value(SecretId=f"{prefix}{mailbox_id}")
+        gone = False
+    except secrets_client.exceptions.ResourceNotFoundException:
+        gone = True
+    expect("and its secret", gone, True)
     mailbox_id_ = template.function("mailbox")
     expect("on a five-minute schedule", template.doc["Resources"][mailbox_id_]["Properties"]
            ["Events"]["ReadMailboxes"]["Properties"]["Schedule"], "rate(5 minutes)")

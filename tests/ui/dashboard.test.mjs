@@ -579,6 +579,7 @@ describe('alerts: an address refused for good', () => {
 describe('mailboxes', () => {
   let imap;
   let reading;
+  let dns;
   before(async () => {
     imap = await serveImap();
     const fixtures = path.join(here, '..', 'fixtures');
@@ -604,11 +605,15 @@ url = "imap+insecure://127.0.0.1:${closed}/DMARC"
 user = "reports@example.net"
 password = "unused"
 `, { mode: 0o600 });
-    reading = await serve(['--mailbox', file]);
+    // Testing a source reaches the network: on, with a DNS server on 127.0.0.1 that knows
+    // nothing (the checks of the corpus's domains end there).
+    dns = await serveDns([]);
+    reading = await serve(['--mailbox', file], { RAMPART_RESOLVER: dns.address });
   });
   after(() => {
     reading?.stop();
     imap?.close();
+    dns?.close();
   });
 
   test('each source shows where it reads and its last run as the API gives it, and pauses in place', async () => {
@@ -642,6 +647,75 @@ password = "unused"
       assert.deepEqual(problems, []);
       await context.close();
     }
+  });
+
+  test('an admin adds a mailbox, sees its test in place, and removes it; the server then reads it', async () => {
+    const { page, context, problems } = await open('/ui/mailboxes', { scheme: 'light', device: 'desktop', origin: reading.origin });
+    const form = page.locator('form.mailbox-form');
+    const add = async (id, password) => {
+      await form.getByLabel('Server and folder').fill(`imap+insecure://127.0.0.1:${imap.port}/INBOX`);
+      await form.getByLabel('User').fill(IMAP_USER);
+      await form.getByLabel('Password').fill(password);
+      await form.getByLabel('Name (optional)').fill(id);
+      await form.getByRole('button', { name: 'Add mailbox' }).click();
+      await page.locator(`[data-test-result="${id}"] [data-test-ok]`).waitFor();
+    };
+
+    // A wrong password: the test runs as soon as it is added, and says so in the server's words.
+    await add('added', 'not-the-password');
+    const refused = await fetch(`${reading.origin}/v1/mailboxes/added/test`, { method: 'POST' }).then((r) => r.json());
+    assert.equal(refused.ok, false);
+    assert.equal((await page.locator('[data-test-result="added"]').textContent()).trim(), `✗ ${refused.error}`);
+    assert.deepEqual((await api('/v1/mailboxes', reading.origin)).mailboxes.map((m) => m.id), ['added', 'old-server', 'reports']);
+    // The password is not in the page nor in what the API shows.
+    assert.equal((await page.content()).includes('not-the-password'), false);
+    assert.equal(JSON.stringify(await api('/v1/mailboxes', reading.origin)).includes('not-the-password'), false);
+
+    // Removed after a confirmation; then added again with the right password.
+    await page.getByRole('button', { name: 'Remove added' }).click();
+    await page.getByRole('group', { name: 'Remove added?' }).getByRole('button', { name: 'Remove' }).click();
+    await page.locator('[data-source="added"]').waitFor({ state: 'detached' });
+    assert.deepEqual((await api('/v1/mailboxes', reading.origin)).mailboxes.map((m) => m.id), ['old-server', 'reports']);
+    await add('added', IMAP_PASSWORD);
+    const counted = await fetch(`${reading.origin}/v1/mailboxes/added/test`, { method: 'POST' }).then((r) => r.json());
+    assert.deepEqual(counted, { ok: true, messages: 2, new: 2, error: null });
+    const shown = page.locator('[data-test-result="added"]');
+    assert.deepEqual([
+      Number(await shown.locator('[data-messages]').getAttribute('data-messages')),
+      Number(await shown.locator('[data-new]').getAttribute('data-new')),
+    ], [counted.messages, counted.new]);
+    assert.deepEqual(await axe(page), []);
+    await page.screenshot({ path: path.join(SHOTS, 'mailboxes-added-light-desktop.png'), fullPage: true });
+
+    // `rampart serve` reads a source added through the API: the two mails are the ones the
+    // file's source stored already.
+    let run;
+    for (let i = 0; i < 60 && !run; i += 1) {
+      run = (await api('/v1/mailboxes', reading.origin)).mailboxes.find((m) => m.id === 'added').last_run;
+      if (!run) await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    assert.deepEqual([run.error, run.taken, run.outcomes], [null, 2, { duplicate: 2 }]);
+
+    // Microsoft 365's fields are one click away, and the kind is in the address.
+    await page.getByRole('link', { name: 'Microsoft 365' }).click();
+    await form.getByLabel('Tenant').waitFor();
+    assert.equal(new URL(page.url()).searchParams.get('kind'), 'graph');
+    assert.deepEqual(await form.locator('input').evaluateAll((xs) => xs.map((x) => x.name)), ['tenant', 'client_id', 'secret', 'user', 'folder', 'move_to', 'id']);
+    assert.deepEqual(problems, []);
+    await context.close();
+
+    // The same in dark and on a phone, the test's answer beside the source.
+    for (const [scheme, device] of [['dark', 'desktop'], ['light', 'phone']]) {
+      const other = await open('/ui/mailboxes?kind=graph', { scheme, device, origin: reading.origin });
+      await other.page.getByRole('button', { name: 'Test added' }).click();
+      await other.page.locator('[data-test-result="added"] [data-test-ok="true"]').waitFor();
+      assert.deepEqual(await axe(other.page), [], `${scheme} ${device}`);
+      await other.page.screenshot({ path: path.join(SHOTS, `mailboxes-added-${scheme}-${device}.png`), fullPage: true });
+      assert.deepEqual(other.problems, []);
+      await other.context.close();
+    }
+    const removed = await fetch(`${reading.origin}/v1/mailboxes/added`, { method: 'DELETE' });
+    assert.equal(removed.status, 200);
   });
 });
 

@@ -3,10 +3,8 @@
 //! to, where the bucket's notification brings it to the ingest function like any mail SES
 //! received. Outcomes therefore show on the ingest side; here a mail is `queued`.
 
-use std::sync::Arc;
-
 use rampart_mailbox::imap::Limits;
-use rampart_mailbox::intake::{self, Ran, RawSink, Reach};
+use rampart_mailbox::intake::{self, Network, Ran, RawSink, Reach};
 use rampart_mailbox::secrets::Secrets;
 use rampart_mailbox::source::{Run, Source};
 use rampart_store::{Store, StoreError};
@@ -25,8 +23,8 @@ pub struct MailboxDeps<'a, S, X> {
     pub secrets: &'a X,
     /// The SES receipt rule's object prefix (`inbound/`).
     pub raw_prefix: &'a str,
-    pub tls: Arc<rustls::ClientConfig>,
-    pub http: reqwest::Client,
+    /// Public servers only (see [`rampart_mailbox::Addresses`]).
+    pub network: Network,
     pub limits: Limits,
 }
 
@@ -71,8 +69,7 @@ pub async fn run_due<S: Store, X: Secrets>(
         };
         let reach = Reach {
             password,
-            tls: Arc::clone(&deps.tls),
-            http: deps.http.clone(),
+            network: deps.network.clone(),
             limits: deps.limits,
         };
         let sink = RawSink {

@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use ingest::mailboxes::{INTERVAL_SECONDS, MailboxDeps, run_due};
 use ingest::{Deps, handle};
-use rampart_mailbox::imap::{Folder, Limits, Security, tls_config};
+use rampart_mailbox::Addresses;
+use rampart_mailbox::imap::{Folder, Limits, Security};
+use rampart_mailbox::intake::Network;
 use rampart_mailbox::secrets::{Secrets, SecretsManager};
 use rampart_mailbox::source::{Account, Source};
 use rampart_store::aws::{AwsLocation, AwsStore, emulator_config};
@@ -97,8 +99,8 @@ async fn a_scheduled_run_writes_each_mail_where_ses_does_and_ingest_stores_it() 
         store: &store,
         secrets: &secrets,
         raw_prefix: "inbound/",
-        tls: tls_config(None).unwrap(),
-        http: rampart_mailbox::graph::client(None).unwrap(),
+        // Dovecot is on this machine: the function itself reaches public servers only.
+        network: Network::new(None, Addresses::Any).unwrap(),
         limits: Limits::default(),
     };
 

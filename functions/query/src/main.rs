@@ -7,8 +7,12 @@ use query::lambda_service;
 use rampart_api::edge::{Access, SignIn};
 use rampart_api::rest::{Api, MAX_UPLOAD_BYTES, router, system_now};
 use rampart_ingest::{Accept, UploadRefusal};
+use rampart_mailbox::Addresses;
+use rampart_mailbox::intake::Network;
+use rampart_mailbox::secrets::{SecretStore, SecretsManager};
 use rampart_mta_sts::Timing;
 use rampart_query::domains::Endpoints;
+use rampart_query::mailboxes;
 use rampart_store::aws::{AwsLocation, AwsStore, load_config};
 
 /// Lambda responses are capped at 6 MB, and binary bodies travel base64-encoded.
@@ -21,6 +25,22 @@ async fn main() -> Result<(), lambda_http::Error> {
     let location = AwsLocation::from_env(var)?;
     let endpoints = Endpoints::from_env(var)?;
     let sdk = load_config().await;
+    let checker = Checker::from_spec(&var("RAMPART_RESOLVER").unwrap_or_default())?.map(Arc::new);
+    // Mailbox sources added through the API: secrets under the stack's prefix; tested
+    // against public servers only, and not at all where no network may be used.
+    let mailboxes = match var("RAMPART_MAILBOX_SECRETS") {
+        Some(prefix) => Some(mailboxes::Access {
+            secrets: SecretStore::Manager(SecretsManager {
+                client: aws_sdk_secretsmanager::Client::new(&sdk),
+                prefix,
+            }),
+            network: match checker {
+                Some(_) => Some(Network::new(None, Addresses::PublicOnly)?),
+                None => None,
+            },
+        }),
+        None => None,
+    };
     let api = Arc::new(Api {
         store: AwsStore::new(&sdk, location),
         endpoints,
@@ -38,7 +58,8 @@ async fn main() -> Result<(), lambda_http::Error> {
         on_refused_upload: count_refusal,
         now: system_now,
         // The Lambda resolver, for `…/checks` and the guard on enforced policies.
-        checker: Checker::from_spec(&var("RAMPART_RESOLVER").unwrap_or_default())?.map(Arc::new),
+        checker,
+        mailboxes,
     });
     lambda_http::run(lambda_service(router(api))).await
 }

@@ -304,7 +304,8 @@ pub use rampart_checks::mta_sts::Reach;
 pub fn webhook_client(reach: Reach) -> reqwest::Client {
     let mut builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
     if reach == Reach::PublicOnly {
-        builder = builder.dns_resolver(std::sync::Arc::new(PublicOnly));
+        builder =
+            builder.dns_resolver(std::sync::Arc::new(rampart_checks::mta_sts::PublicResolver));
     }
     builder.build().unwrap_or_default()
 }
@@ -329,25 +330,5 @@ pub fn reachable(url: &str, reach: Reach) -> Result<(), SendError> {
             })
         }
         _ => Ok(()),
-    }
-}
-
-/// The system's resolver, keeping public addresses only.
-struct PublicOnly;
-
-impl reqwest::dns::Resolve for PublicOnly {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let host = name.as_str().to_owned();
-        Box::pin(async move {
-            let found: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .filter(|a| rampart_checks::mta_sts::is_public(a.ip()))
-                .collect();
-            if found.is_empty() {
-                return Err(format!("{host} has no public address: not called").into());
-            }
-            let addrs: reqwest::dns::Addrs = Box::new(found.into_iter());
-            Ok(addrs)
-        })
     }
 }

@@ -31,7 +31,9 @@ use rampart_query::checks::{self, DomainChecks};
 use rampart_query::domains::{self, DomainList, DomainSetup, Endpoints, Removal};
 use rampart_query::hosting::{self, HostedPolicy, PolicyRequest};
 use rampart_query::listing::{self, MessageList, ReportDetail, ReportList, TlsView};
-use rampart_query::mailboxes::{self, MailboxChange, MailboxList, MailboxView};
+use rampart_query::mailboxes::{
+    self, MailboxChange, MailboxList, MailboxTest, MailboxView, NewMailbox,
+};
 use rampart_query::overview::{self, Overview};
 use rampart_query::request::{
     DomainsQuery, FromQuery, MessagesQuery, NoQuery, OverviewQuery, RangeQuery, RecordsQuery,
@@ -71,6 +73,9 @@ pub struct Api<S> {
     /// The DNS checks (`…/checks`) and the guard on `mode: enforce`; `None` where no DNS
     /// may be asked (`RAMPART_RESOLVER=off`): running checks answers 409 and the guard is off.
     pub checker: Option<Arc<Checker>>,
+    /// Where mailbox sources added through the API keep their secrets, and how they are
+    /// tested; `None`: adding answers 409 (sources come from a mailbox file).
+    pub mailboxes: Option<mailboxes::Access>,
 }
 
 impl<S> Api<S> {
@@ -197,7 +202,10 @@ fn routes<S: Store + 'static>() -> (Routes<S>, Routes<S>) {
         .add::<__path_show_alert_settings, _, _>(show_alert_settings::<S>)
         .add::<__path_change_alert_settings, _, _>(change_alert_settings::<S>)
         .add::<__path_list_mailboxes, _, _>(list_mailboxes::<S>)
+        .add::<__path_add_mailbox, _, _>(add_mailbox::<S>)
         .add::<__path_change_mailbox, _, _>(change_mailbox::<S>)
+        .add::<__path_remove_mailbox, _, _>(remove_mailbox::<S>)
+        .add::<__path_test_mailbox, _, _>(test_mailbox::<S>)
         .add::<__path_report, _, _>(report::<S>)
         .add::<__path_report_raw, _, _>(report_raw::<S>)
         .add::<__path_messages, _, _>(messages::<S>)
@@ -237,7 +245,10 @@ fn routes<S: Store + 'static>() -> (Routes<S>, Routes<S>) {
     show_alert_settings,
     change_alert_settings,
     list_mailboxes,
+    add_mailbox,
     change_mailbox,
+    remove_mailbox,
+    test_mailbox,
     report,
     report_raw,
     messages,
@@ -909,13 +920,39 @@ async fn list_mailboxes<S: Store>(State(api): Shared<S>, _: Query<NoQuery>) -> A
     Ok(Json(mailboxes::list(&api.store).await?))
 }
 
-/// Pause or resume a mailbox source
+/// Add a mailbox source; its secret is kept apart and never shown again
+#[utoipa::path(post, path = "/v1/mailboxes", operation_id = "addMailbox",
+    request_body = NewMailbox,
+    responses(
+        (status = 201, description = "Created: the source, read at its first run", body = MailboxView),
+        (status = 400, description = "invalid_mailbox: the url, a name or the secret is not usable", body = ErrorBody),
+        (status = 403, description = "forbidden: the token may read but not change anything", body = ErrorBody),
+        (status = 409, description = "mailbox_exists, too_many_mailboxes (100), or mailboxes_off: this deployment keeps no mailbox secrets", body = ErrorBody),
+        (status = 413, description = "body_too_large: the body is larger than 64 KiB", body = ErrorBody),
+    ))]
+async fn add_mailbox<S: Store>(
+    State(api): Shared<S>,
+    _: Query<NoQuery>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Result<(StatusCode, Json<MailboxView>), ApiError> {
+    let new: NewMailbox = json_object(body, NEW_MAILBOX_EXAMPLE)?;
+    let access = api.mailboxes.as_ref().ok_or_else(mailboxes::secrets_off)?;
+    let view = mailboxes::add(&api.store, access, new).await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+const NEW_MAILBOX_EXAMPLE: &str =
+    r#"{"url": "imaps://imap.example.com/INBOX", "user": "dmarc@example.com", "secret": "…"}"#;
+
+/// Pause or resume a mailbox source, or replace its secret
 #[utoipa::path(patch, path = "/v1/mailboxes/{mailbox}", operation_id = "changeMailbox",
     params(MailboxPath), request_body = MailboxChange,
     responses(
         (status = 200, description = "OK: the source now", body = MailboxView),
+        (status = 400, description = "invalid_mailbox: the secret is not usable", body = ErrorBody),
         (status = 403, description = "forbidden: the token may read but not change anything", body = ErrorBody),
         (status = 404, description = "unknown_mailbox: no source has this id", body = ErrorBody),
+        (status = 409, description = "mailboxes_off: this deployment keeps no mailbox secrets", body = ErrorBody),
         (status = 413, description = "body_too_large: the body is larger than 64 KiB", body = ErrorBody),
     ))]
 async fn change_mailbox<S: Store>(
@@ -926,8 +963,46 @@ async fn change_mailbox<S: Store>(
 ) -> Answer<MailboxView> {
     let change: MailboxChange = json_object(body, r#"{"paused": true}"#)?;
     Ok(Json(
-        mailboxes::change(&api.store, &p.mailbox, change).await?,
+        mailboxes::change(&api.store, api.mailboxes.as_ref(), &p.mailbox, change).await?,
     ))
+}
+
+/// Remove a mailbox source and its secret; the mails it brought stay
+#[utoipa::path(delete, path = "/v1/mailboxes/{mailbox}", operation_id = "removeMailbox",
+    params(MailboxPath),
+    responses(
+        (status = 200, description = "OK: the source removed", body = MailboxView),
+        (status = 403, description = "forbidden: the token may read but not change anything", body = ErrorBody),
+        (status = 404, description = "unknown_mailbox: no source has this id", body = ErrorBody),
+        (status = 409, description = "mailboxes_off: this deployment keeps no mailbox secrets", body = ErrorBody),
+    ))]
+async fn remove_mailbox<S: Store>(
+    State(api): Shared<S>,
+    Segment(p): Segment<MailboxPath>,
+    _: Query<NoQuery>,
+) -> Answer<MailboxView> {
+    let access = api.mailboxes.as_ref().ok_or_else(mailboxes::secrets_off)?;
+    Ok(Json(
+        mailboxes::remove(&api.store, access, &p.mailbox).await?,
+    ))
+}
+
+/// Log in to a mailbox source's server and count its folder (no mail is read)
+#[utoipa::path(post, path = "/v1/mailboxes/{mailbox}/test", operation_id = "testMailbox",
+    params(MailboxPath),
+    responses(
+        (status = 200, description = "OK: the test ran; `ok` says whether the login and the count worked", body = MailboxTest),
+        (status = 403, description = "forbidden: the token may read but not change anything", body = ErrorBody),
+        (status = 404, description = "unknown_mailbox: no source has this id", body = ErrorBody),
+        (status = 409, description = "mailboxes_off, or network_off: this deployment reaches no network (RAMPART_RESOLVER=off)", body = ErrorBody),
+    ))]
+async fn test_mailbox<S: Store>(
+    State(api): Shared<S>,
+    Segment(p): Segment<MailboxPath>,
+    _: Query<NoQuery>,
+) -> Answer<MailboxTest> {
+    let access = api.mailboxes.as_ref().ok_or_else(mailboxes::secrets_off)?;
+    Ok(Json(mailboxes::test(&api.store, access, &p.mailbox).await?))
 }
 
 const SETTINGS_EXAMPLE: &str = r#"{"recipients": ["owner@example.com"], "snoozes": [{"rule": "silent_reporter", "until": 1790000000}]}"#;

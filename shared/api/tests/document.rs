@@ -30,7 +30,7 @@ fn every_route_is_documented_and_every_operation_routed() {
         })
         .collect();
     assert_eq!(routed, documented);
-    assert_eq!(routed.len(), 33);
+    assert_eq!(routed.len(), 36);
 }
 
 #[test]

@@ -191,6 +191,46 @@ pub fn is_public(ip: IpAddr) -> bool {
     }
 }
 
+/// The addresses `host` resolves to (the system's resolver) that `reach` allows, with
+/// `port`; an error names the host when none is left.
+pub async fn resolve_within(
+    host: &str,
+    port: u16,
+    reach: Reach,
+) -> std::io::Result<Vec<SocketAddr>> {
+    let found: Vec<SocketAddr> = tokio::net::lookup_host((host, port)).await?.collect();
+    let allowed: Vec<SocketAddr> = found
+        .iter()
+        .copied()
+        .filter(|a| reach == Reach::Any || is_public(a.ip()))
+        .collect();
+    if allowed.is_empty() {
+        let list: Vec<String> = found.iter().map(|a| a.ip().to_string()).collect();
+        return Err(std::io::Error::other(format!(
+            "{host} has no public address ({}): not called",
+            list.join(", ")
+        )));
+    }
+    Ok(allowed)
+}
+
+/// The system's resolver keeping public addresses only, for the clients a server points
+/// where a person told it (webhooks, mailbox servers): nobody can aim them at the server's
+/// own network. An address written in a URL skips any resolver: check it with
+/// [`is_public`] too.
+pub struct PublicResolver;
+
+impl reqwest::dns::Resolve for PublicResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let found = resolve_within(&host, 0, Reach::PublicOnly).await?;
+            let addrs: reqwest::dns::Addrs = Box::new(found.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
 pub(crate) async fn check(run: &Run<'_>, fetcher: &Fetcher) -> (Vec<Finding>, StsSeen) {
     let mut findings = Vec::new();
     let mut seen = StsSeen::default();

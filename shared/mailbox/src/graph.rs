@@ -12,7 +12,9 @@ use std::time::Duration;
 use reqwest::{Client, Url};
 use serde::{Deserialize, Serialize};
 
-use crate::MailboxError;
+use rampart_checks::mta_sts::{PublicResolver, is_public};
+
+use crate::{Addresses, MailboxError};
 
 /// Microsoft's public cloud.
 pub const GRAPH_URL: &str = "https://graph.microsoft.com";
@@ -76,12 +78,16 @@ pub struct Graph {
     user: String,
 }
 
-/// The HTTP client: TLS verified by the system's roots plus `extra_ca`; no redirects.
-pub fn client(extra_ca: Option<&[u8]>) -> Result<Client, MailboxError> {
+/// The HTTP client: TLS verified by the system's roots plus `extra_ca`; no redirects;
+/// names resolved to the addresses `addresses` allows.
+pub fn client(extra_ca: Option<&[u8]>, addresses: Addresses) -> Result<Client, MailboxError> {
     let mut builder = Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(120));
+    if addresses == Addresses::PublicOnly {
+        builder = builder.dns_resolver(std::sync::Arc::new(PublicResolver));
+    }
     if let Some(pem) = extra_ca {
         for cert in reqwest::Certificate::from_pem_bundle(pem)
             .map_err(|e| MailboxError::Protocol(format!("the CA file: {e}")))?
@@ -94,11 +100,22 @@ pub fn client(extra_ca: Option<&[u8]>) -> Result<Client, MailboxError> {
         .map_err(|e| MailboxError::Protocol(format!("HTTP client: {e}")))
 }
 
-/// HTTPS, or HTTP to this machine (a test, a local proxy).
-fn checked_url(url: &str, what: &str) -> Result<Url, MailboxError> {
+/// HTTPS, or HTTP to this machine (a test, a local proxy); where only public addresses may
+/// be reached, an address written in the URL (which skips the resolver) must be public.
+pub fn checked_url(url: &str, what: &str, addresses: Addresses) -> Result<Url, MailboxError> {
     let parsed =
         Url::parse(url).map_err(|e| MailboxError::Protocol(format!("{what} {url:?}: {e}")))?;
     let local = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    let literal = parsed.host_str().and_then(|host| {
+        host.trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .ok()
+    });
+    if let Some(ip) = literal.filter(|ip| addresses == Addresses::PublicOnly && !is_public(*ip)) {
+        return Err(MailboxError::Protocol(format!(
+            "{what} {url:?}: {ip} is not a public address"
+        )));
+    }
     match parsed.scheme() {
         "https" => Ok(parsed),
         "http" if local => Ok(parsed),
@@ -143,9 +160,14 @@ struct FolderId {
 }
 
 /// Gets an app-only token with the client secret, which goes only to the token URL.
-pub async fn login(http: &Client, account: &Account, secret: &str) -> Result<Graph, MailboxError> {
-    let token_url = checked_url(&account.token_url(), "token_url")?;
-    let base = checked_url(account.graph_url(), "graph_url")?;
+pub async fn login(
+    http: &Client,
+    account: &Account,
+    secret: &str,
+    addresses: Addresses,
+) -> Result<Graph, MailboxError> {
+    let token_url = checked_url(&account.token_url(), "token_url", addresses)?;
+    let base = checked_url(account.graph_url(), "graph_url", addresses)?;
     let scope = account.scope();
     let form = [
         ("grant_type", "client_credentials"),
@@ -467,9 +489,25 @@ mod tests {
 
     #[test]
     fn urls_must_be_https_or_this_machine() {
-        assert!(checked_url("https://graph.microsoft.us", "graph_url").is_ok());
-        assert!(checked_url("http://127.0.0.1:8080", "graph_url").is_ok());
-        assert!(checked_url("http://graph.example", "graph_url").is_err());
-        assert!(checked_url("file:///etc/passwd", "token_url").is_err());
+        use crate::Addresses::{Any, PublicOnly};
+        assert!(checked_url("https://graph.microsoft.us", "graph_url", Any).is_ok());
+        assert!(checked_url("http://127.0.0.1:8080", "graph_url", Any).is_ok());
+        assert!(checked_url("http://graph.example", "graph_url", Any).is_err());
+        assert!(checked_url("file:///etc/passwd", "token_url", Any).is_err());
+        // A server reaches public addresses only: a name is checked when resolved, an
+        // address written in the URL here.
+        assert!(checked_url("https://graph.microsoft.us", "graph_url", PublicOnly).is_ok());
+        assert!(checked_url("https://192.0.2.1/x", "graph_url", PublicOnly).is_ok());
+        for private in [
+            "http://127.0.0.1:8080",
+            "https://10.0.0.1/token",
+            "https://[::1]/",
+            "https://169.254.169.254/",
+        ] {
+            assert!(
+                checked_url(private, "token_url", PublicOnly).is_err(),
+                "{private}"
+            );
+        }
     }
 }

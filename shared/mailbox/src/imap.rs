@@ -14,11 +14,14 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_util::StreamExt;
+use rampart_checks::mta_sts::resolve_within;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
+
+use crate::Addresses;
 
 /// How the connection is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +44,104 @@ pub struct Folder {
     pub user: String,
     /// `INBOX`, or another folder's name.
     pub name: String,
+}
+
+/// The longest host name (RFC 1035), login and folder name a source may give.
+const MAX_HOST: usize = 253;
+const MAX_USER: usize = 320;
+const MAX_FOLDER: usize = 255;
+
+impl Folder {
+    /// `imaps://host[:port]/Folder` (TLS, 993), `imap://…` (STARTTLS, 143) or
+    /// `imap+insecure://…` (no TLS: a server on this machine). No folder: INBOX.
+    pub fn from_url(url: &str, user: &str) -> Result<Folder, String> {
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| format!("url {url:?} is not imaps://host/folder"))?;
+        let (security, default_port) = match scheme.to_ascii_lowercase().as_str() {
+            "imaps" => (Security::Tls, 993),
+            "imap" => (Security::StartTls, 143),
+            "imap+insecure" => (Security::Plain, 143),
+            other => {
+                return Err(format!(
+                    "url scheme {other:?}: use imaps, imap (STARTTLS) or imap+insecure"
+                ));
+            }
+        };
+        let (authority, folder) = rest.split_once('/').unwrap_or((rest, ""));
+        if authority.contains('@') {
+            return Err(format!(
+                "url {url:?}: give the user on its own, not in the url"
+            ));
+        }
+        // An IPv6 address is bracketed: `[::1]:993`.
+        let (host, port) = match authority.strip_prefix('[') {
+            Some(bracketed) => {
+                let (host, after) = bracketed
+                    .split_once(']')
+                    .ok_or_else(|| format!("url {url:?}: no ] after the address"))?;
+                (host, after.strip_prefix(':'))
+            }
+            None => match authority.split_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (authority, None),
+            },
+        };
+        let port = match port {
+            Some(port) => port
+                .parse::<u16>()
+                .map_err(|e| format!("url {url:?}: port {port:?}: {e}"))?,
+            None => default_port,
+        };
+        let folder = percent_decode(folder);
+        let valid = |what: &str, text: &str, longest: usize| match text.len() {
+            0 => Err(format!("{what} is empty")),
+            n if n > longest => Err(format!("{what} is longer than {longest} bytes")),
+            _ if text.chars().any(char::is_control) => {
+                Err(format!("{what} holds a control character"))
+            }
+            _ => Ok(()),
+        };
+        valid("the url's host", host, MAX_HOST)?;
+        valid("user", user, MAX_USER)?;
+        if !folder.is_empty() {
+            valid("the url's folder", &folder, MAX_FOLDER)?;
+        }
+        Ok(Folder {
+            host: host.to_owned(),
+            port,
+            security,
+            user: user.to_owned(),
+            name: if folder.is_empty() {
+                "INBOX".into()
+            } else {
+                folder
+            },
+        })
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// How far a folder has been read.
@@ -167,19 +268,32 @@ pub fn tls_config(extra_ca: Option<&[u8]>) -> Result<Arc<rustls::ClientConfig>, 
     Ok(Arc::new(config))
 }
 
-/// Connects and logs in. The password is only ever sent to the server.
+/// Connects and logs in, to an address `addresses` allows. The password is only ever sent
+/// to the server, and never without TLS to a server elsewhere.
 pub async fn login(
     folder: &Folder,
     password: &str,
     tls: &Arc<rustls::ClientConfig>,
+    addresses: Addresses,
 ) -> Result<Session, MailboxError> {
-    let tcp = TcpStream::connect((folder.host.as_str(), folder.port))
+    if folder.security == Security::Plain && addresses == Addresses::PublicOnly {
+        return Err(MailboxError::Protocol(format!(
+            "{}: imap+insecure (no TLS) is for a server on the same machine; use imaps or imap \
+             (STARTTLS)",
+            folder.host
+        )));
+    }
+    let unreachable = |source| MailboxError::Connect {
+        host: folder.host.clone(),
+        port: folder.port,
+        source,
+    };
+    let targets = resolve_within(&folder.host, folder.port, addresses)
         .await
-        .map_err(|source| MailboxError::Connect {
-            host: folder.host.clone(),
-            port: folder.port,
-            source,
-        })?;
+        .map_err(unreachable)?;
+    let tcp = TcpStream::connect(&targets[..])
+        .await
+        .map_err(unreachable)?;
     let secure = |tcp: TcpStream| async {
         let name = rustls_pki_types::ServerName::try_from(folder.host.clone())
             .map_err(|e| protocol("the host name", e))?;
@@ -401,10 +515,11 @@ pub async fn idle(
     folder: &Folder,
     password: &str,
     tls: &Arc<rustls::ClientConfig>,
+    addresses: Addresses,
     since: Option<Checkpoint>,
     longest: std::time::Duration,
 ) -> Result<bool, MailboxError> {
-    let mut session = login(folder, password, tls).await?;
+    let mut session = login(folder, password, tls, addresses).await?;
     let capabilities = session
         .capabilities()
         .await
@@ -458,6 +573,42 @@ fn uid_set(sorted: &[u32]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_name_the_security_port_and_folder() {
+        let f = Folder::from_url("imaps://imap.example.com/INBOX", "u").unwrap();
+        assert_eq!(
+            (f.security, f.host.as_str(), f.port, f.name.as_str()),
+            (Security::Tls, "imap.example.com", 993, "INBOX")
+        );
+        let f = Folder::from_url("imap://[::1]:1143/DMARC%20Reports", "u").unwrap();
+        assert_eq!(
+            (f.security, f.host.as_str(), f.port, f.name.as_str()),
+            (Security::StartTls, "::1", 1143, "DMARC Reports")
+        );
+        let f = Folder::from_url("imap+insecure://127.0.0.1:2143", "u").unwrap();
+        assert_eq!(
+            (f.security, f.port, f.name.as_str()),
+            (Security::Plain, 2143, "INBOX")
+        );
+        let f = Folder::from_url("imaps://[2001:db8::1]", "u").unwrap();
+        assert_eq!((f.host.as_str(), f.port), ("2001:db8::1", 993));
+        let f = Folder::from_url("imap+insecure://127.0.0.1:2143", "u").unwrap();
+        assert_eq!(
+            (f.security, f.port, f.name.as_str()),
+            (Security::Plain, 2143, "INBOX")
+        );
+        for bad in [
+            "pop3://x/INBOX",
+            "imaps://u@x/INBOX",
+            "imaps:///INBOX",
+            "imaps://x:99999/",
+            "x",
+            "imaps://x/a%0Db",
+        ] {
+            assert!(Folder::from_url(bad, "u").is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn uid_sets_are_ranges() {

@@ -14,7 +14,7 @@ use rampart_store::{Outcome, RawKey, Store, StoreError};
 
 use crate::imap::{self, Limits};
 use crate::source::{Account, Checkpoint, MAX_LISTED_UIDS, Run, Source, error_text};
-use crate::{MailboxError, graph};
+use crate::{Addresses, MailboxError, graph};
 
 /// How long a run may hold its source: far over a run of [`Limits::default`].
 const CLAIM_SECONDS: i64 = 15 * 60;
@@ -67,14 +67,34 @@ impl<S: Store> Sink for RawSink<'_, S> {
     }
 }
 
+/// How every source's server is reached, built once and shared.
+#[derive(Clone)]
+pub struct Network {
+    /// IMAP's TLS ([`imap::tls_config`]).
+    pub tls: Arc<rustls::ClientConfig>,
+    /// Graph's HTTPS client ([`graph::client`], built with the same `addresses`).
+    pub http: reqwest::Client,
+    /// Public servers only on AWS; any on one machine.
+    pub addresses: Addresses,
+}
+
+impl Network {
+    /// The system's trust roots plus `extra_ca` (a private mail server's CA).
+    pub fn new(extra_ca: Option<&[u8]>, addresses: Addresses) -> Result<Network, MailboxError> {
+        Ok(Network {
+            tls: imap::tls_config(extra_ca)?,
+            http: graph::client(extra_ca, addresses)?,
+            addresses,
+        })
+    }
+}
+
 /// What a run needs beyond the source: its secret and how to reach the server.
+#[derive(Clone)]
 pub struct Reach {
     /// The IMAP password, or the Graph app's client secret.
     pub password: String,
-    /// IMAP's TLS.
-    pub tls: Arc<rustls::ClientConfig>,
-    /// Graph's HTTPS client ([`graph::client`]).
-    pub http: reqwest::Client,
+    pub network: Network,
     pub limits: Limits,
 }
 
@@ -160,13 +180,14 @@ pub struct Probe {
 
 /// Logs in to the source's server and counts its folder: what "test" means for a source.
 pub async fn probe(source: &Source, reach: &Reach) -> Result<Probe, MailboxError> {
+    let n = &reach.network;
     match &source.account {
         Account::Imap(folder) => {
             let since = match &source.checkpoint {
                 Some(Checkpoint::Imap(c)) => Some(*c),
                 _ => None,
             };
-            let mut session = imap::login(folder, &reach.password, &reach.tls).await?;
+            let mut session = imap::login(folder, &reach.password, &n.tls, n.addresses).await?;
             let counted = imap::count(&mut session, &folder.name, since).await;
             let _ = session.logout().await;
             let (messages, new) = counted?;
@@ -177,7 +198,7 @@ pub async fn probe(source: &Source, reach: &Reach) -> Result<Probe, MailboxError
                 Some(Checkpoint::Graph(c)) => Some(c.clone()),
                 _ => None,
             };
-            let client = graph::login(&reach.http, account, &reach.password).await?;
+            let client = graph::login(&n.http, account, &reach.password, n.addresses).await?;
             let folder = client.folder_id(&account.folder).await?.ok_or_else(|| {
                 MailboxError::Folder(account.folder.clone(), "no such folder".into())
             })?;
@@ -230,7 +251,8 @@ async fn read_imap<K: Sink>(
     run: &mut Run,
     now: &impl Fn() -> i64,
 ) -> Option<imap::Checkpoint> {
-    let mut session = match imap::login(folder, &reach.password, &reach.tls).await {
+    let n = &reach.network;
+    let mut session = match imap::login(folder, &reach.password, &n.tls, n.addresses).await {
         Ok(session) => session,
         Err(e) => {
             run.error = Some(error_text(&e));
@@ -299,6 +321,7 @@ async fn read_graph<K: Sink>(
     run: &mut Run,
     now: &impl Fn() -> i64,
 ) -> Option<graph::Checkpoint> {
+    let n = &reach.network;
     let since = match &source.checkpoint {
         Some(Checkpoint::Graph(c)) => Some(c.clone()),
         _ => None,
@@ -307,7 +330,7 @@ async fn read_graph<K: Sink>(
         run.error = Some(error_text(&e));
         None
     };
-    let client = match graph::login(&reach.http, account, &reach.password).await {
+    let client = match graph::login(&n.http, account, &reach.password, n.addresses).await {
         Ok(client) => client,
         Err(e) => return failed(e),
     };
@@ -385,13 +408,16 @@ fn count(n: usize) -> u32 {
 /// the source's checkpoint is there already (`source` as stored, with its checkpoint). A server without IDLE,
 /// one that fails, and Graph make this a plain wait of `longest`.
 pub async fn wait_for_mail(source: &Source, reach: &Reach, longest: Duration) {
+    let n = &reach.network;
     match &source.account {
         Account::Imap(folder) => {
             let since = match &source.checkpoint {
                 Some(Checkpoint::Imap(c)) => Some(*c),
                 _ => None,
             };
-            if let Err(e) = imap::idle(folder, &reach.password, &reach.tls, since, longest).await {
+            if let Err(e) =
+                imap::idle(folder, &reach.password, &n.tls, n.addresses, since, longest).await
+            {
                 tracing::info!(source = source.id, "IDLE: {e}; polling instead");
                 tokio::time::sleep(longest).await;
             }

@@ -10,6 +10,10 @@ pub mod intake;
 pub mod secrets;
 pub mod source;
 
+/// Which addresses a source's server may have: on a server (AWS) `PublicOnly`, so whoever
+/// adds a source cannot point Rampart at the network it runs in; on one machine `Any`.
+pub use rampart_checks::mta_sts::Reach as Addresses;
+
 /// Why reading a mailbox failed; each names the host, user or folder concerned.
 #[derive(Debug, thiserror::Error)]
 pub enum MailboxError {

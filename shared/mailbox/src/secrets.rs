@@ -177,3 +177,37 @@ impl Secrets for SecretsManager {
         }
     }
 }
+
+/// This deployment's secrets, whichever kind, as one type (for state that is not generic:
+/// the API's).
+pub enum SecretStore {
+    Files(SecretFiles),
+    #[cfg(feature = "aws")]
+    Manager(SecretsManager),
+}
+
+impl Secrets for SecretStore {
+    async fn secret(&self, id: &str) -> Result<Option<String>, MailboxError> {
+        match self {
+            SecretStore::Files(files) => files.secret(id).await,
+            #[cfg(feature = "aws")]
+            SecretStore::Manager(manager) => manager.secret(id).await,
+        }
+    }
+
+    async fn put_secret(&self, id: &str, secret: &str) -> Result<(), MailboxError> {
+        match self {
+            SecretStore::Files(files) => files.put_secret(id, secret).await,
+            #[cfg(feature = "aws")]
+            SecretStore::Manager(manager) => manager.put_secret(id, secret).await,
+        }
+    }
+
+    async fn forget_secret(&self, id: &str) -> Result<(), MailboxError> {
+        match self {
+            SecretStore::Files(files) => files.forget_secret(id).await,
+            #[cfg(feature = "aws")]
+            SecretStore::Manager(manager) => manager.forget_secret(id).await,
+        }
+    }
+}

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use rampart_store::MailboxItem;
 use serde::{Deserialize, Serialize};
 
-use crate::{graph, imap};
+use crate::{Addresses, graph, imap};
 
 /// Longest error kept from a run: a server's words, not its whole answer.
 pub const MAX_ERROR_CHARS: usize = 300;
@@ -84,6 +84,95 @@ impl Source {
             body: serde_json::to_string(self).expect("a source always serialises"),
         }
     }
+}
+
+/// Where a source reads, as a person gives it (the mailbox file, the API): an IMAP `url`,
+/// or a Microsoft 365 `tenant` and `client_id`.
+#[derive(Debug, Clone, Default)]
+pub struct Location {
+    pub url: Option<String>,
+    /// The IMAP login, or the Microsoft 365 mailbox.
+    pub user: String,
+    pub tenant: Option<String>,
+    pub client_id: Option<String>,
+    /// Microsoft 365: a well-known folder or a top-level folder's name [default: inbox].
+    pub folder: Option<String>,
+    pub token_url: Option<String>,
+    pub graph_url: Option<String>,
+}
+
+/// Longest tenant, client id and folder name taken.
+const MAX_NAME: usize = 255;
+
+impl Location {
+    /// The account, and an id for it when none is given (`dmarc-example-com-…-inbox`).
+    pub fn account(&self, addresses: Addresses) -> Result<(Account, String), String> {
+        match (&self.url, &self.tenant, &self.client_id) {
+            (Some(url), None, None) => {
+                if self.folder.is_some() || self.token_url.is_some() || self.graph_url.is_some() {
+                    return Err(
+                        "folder, token_url and graph_url are for Microsoft 365: an IMAP \
+                                folder is in the url"
+                            .into(),
+                    );
+                }
+                let folder = imap::Folder::from_url(url, &self.user)?;
+                let id = slug(&format!("{}-{}-{}", folder.user, folder.host, folder.name));
+                Ok((Account::Imap(folder), id))
+            }
+            (None, Some(tenant), Some(client_id)) => {
+                let folder = self.folder.clone().unwrap_or_else(|| "inbox".into());
+                for (what, text) in [
+                    ("user", &self.user),
+                    ("tenant", tenant),
+                    ("client_id", client_id),
+                    ("folder", &folder),
+                ] {
+                    name(what, text)?;
+                }
+                let account = graph::Account {
+                    tenant: tenant.clone(),
+                    client_id: client_id.clone(),
+                    user: self.user.clone(),
+                    folder,
+                    token_url: self.token_url.clone(),
+                    graph_url: self.graph_url.clone(),
+                };
+                graph::checked_url(&account.token_url(), "token_url", addresses)
+                    .and_then(|_| graph::checked_url(account.graph_url(), "graph_url", addresses))
+                    .map_err(|e| e.to_string())?;
+                let id = slug(&format!("{}-{}", account.user, account.folder));
+                Ok((Account::Graph(account), id))
+            }
+            _ => Err(
+                "give either url (IMAP) or tenant and client_id (Microsoft 365), not both".into(),
+            ),
+        }
+    }
+}
+
+/// A name a person gave: not empty, on one line, at most [`MAX_NAME`] bytes.
+pub fn name(what: &str, text: &str) -> Result<(), String> {
+    match text.len() {
+        0 => Err(format!("{what} is empty")),
+        n if n > MAX_NAME => Err(format!("{what} is longer than {MAX_NAME} bytes")),
+        _ if text.chars().any(char::is_control) => Err(format!("{what} holds a control character")),
+        _ => Ok(()),
+    }
+}
+
+/// `dmarc-example-com-imap-example-com-inbox`, at most 64 bytes.
+pub fn slug(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    out.truncate(rampart_store::mailbox::MAX_MAILBOX_ID);
+    out.trim_end_matches('-').to_owned()
 }
 
 /// An error's words, bounded and on one line.

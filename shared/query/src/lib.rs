@@ -84,6 +84,14 @@ impl QueryError {
             message: message.into(),
         }
     }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        QueryError {
+            kind: ErrorKind::Conflict,
+            code,
+            message: message.into(),
+        }
+    }
 }
 
 impl From<StoreError> for QueryError {

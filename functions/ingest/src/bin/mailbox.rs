@@ -5,7 +5,9 @@ use aws_sdk_secretsmanager::Client as SecretsClient;
 use ingest::is_schedule;
 use ingest::mailboxes::{MailboxDeps, run_due};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use rampart_mailbox::imap::{Limits, tls_config};
+use rampart_mailbox::Addresses;
+use rampart_mailbox::imap::Limits;
+use rampart_mailbox::intake::Network;
 use rampart_mailbox::secrets::SecretsManager;
 use rampart_store::aws::{AwsLocation, AwsStore, load_config};
 use serde_json::Value;
@@ -28,8 +30,8 @@ async fn main() -> Result<(), Error> {
         store: &store,
         secrets: &secrets,
         raw_prefix: &raw_prefix,
-        tls: tls_config(None)?,
-        http: rampart_mailbox::graph::client(None)?,
+        // Whoever adds a source names its server: never one in the function's own network.
+        network: Network::new(None, Addresses::PublicOnly)?,
         limits: Limits::default(),
     };
     let deps = &deps;

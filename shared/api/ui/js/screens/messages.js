@@ -17,7 +17,7 @@ const VIEWS = [
 const OUTCOMES = {
   stored: { glyph: '✓', cls: 'pass', text: 'stored' },
   duplicate: { glyph: '=', cls: 'muted', text: 'duplicate' },
-  held: { glyph: '⏸', cls: 'warn', text: 'held: its domain is not registered' },
+  held: { glyph: '‖', cls: 'warn', text: 'held: its domain is not registered' },
   rejected: { glyph: '✗', cls: 'fail', text: 'rejected' },
   failed: { glyph: '!', cls: 'fail', text: 'failed' },
 };
