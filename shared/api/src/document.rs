@@ -111,6 +111,16 @@ fn finish_operation(path: &str, operation: &mut Value) {
         }
     }
     responses["401"] = error("missing or wrong bearer token");
+    // A source added is one to change, test and remove.
+    if path == "/v1/mailboxes" && !responses["201"].is_null() {
+        let id = json!({"mailbox": "$response.body#/id"});
+        responses["201"]["links"] = json!({
+            "change": {"operationId": "changeMailbox", "parameters": id},
+            "test": {"operationId": "testMailbox", "parameters": id},
+            "remove": {"operationId": "removeMailbox", "parameters": id},
+        });
+        return;
+    }
     let links = match path {
         "/v1/domains/{domain}/reports" => json!({
             "report": {"operationId": "report",

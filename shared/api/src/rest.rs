@@ -749,6 +749,7 @@ async fn show_policy<S: Store>(
         (status = 409, description = "conflicts with the current state; the message says what to do", body = ErrorBody),
         (status = 403, description = "forbidden: the token may read but not change anything", body = ErrorBody),
         (status = 413, description = "body_too_large: the body is larger than 64 KiB", body = ErrorBody),
+        (status = 405, description = "method_not_allowed: an empty domain makes the path `/v1/domains/mta-sts`, a domain's own address, which takes no PUT", body = ErrorBody),
     ))]
 async fn replace_policy<S: Store>(
     State(api): Shared<S>,
@@ -861,6 +862,7 @@ async fn show_domain_alert_settings<S: Store>(
         (status = 200, description = "OK: the settings now (a new webhook secret is shown this once)", body = SettingsView),
         (status = 403, description = "forbidden: the token may read but not change anything", body = ErrorBody),
         (status = 413, description = "body_too_large: the body is larger than 64 KiB", body = ErrorBody),
+        (status = 405, description = "method_not_allowed: an empty domain makes the path `/v1/domains/alert-settings`, a domain's own address, which takes no PUT", body = ErrorBody),
     ))]
 async fn change_domain_alert_settings<S: Store>(
     State(api): Shared<S>,

@@ -217,21 +217,40 @@ impl Graph {
         url
     }
 
-    async fn get_json<T: for<'de> Deserialize<'de>>(&self, url: Url) -> Result<T, MailboxError> {
-        let answer = self
-            .http
-            .get(url.clone())
+    /// Sends `request` to `url` with the token; a failure status is an error with Graph's
+    /// words, read bounded.
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        url: &Url,
+    ) -> Result<reqwest::Response, MailboxError> {
+        let answer = request
             .bearer_auth(&self.token)
             .send()
             .await
-            .map_err(|e| MailboxError::Protocol(format!("GET {}: {e}", url.path())))?;
+            .map_err(|e| MailboxError::Protocol(format!("{}: {e}", url.path())))?;
         let status = answer.status();
-        let body = bounded(answer, MAX_JSON_BYTES).await?;
         if !status.is_success() {
+            let body = bounded(answer, MAX_JSON_BYTES).await?;
             return Err(graph_error(url.path(), status, &body));
         }
+        Ok(answer)
+    }
+
+    /// The JSON answer of a successful `request`, read bounded.
+    async fn json<T: for<'de> Deserialize<'de>>(
+        &self,
+        request: reqwest::RequestBuilder,
+        url: &Url,
+    ) -> Result<T, MailboxError> {
+        let answer = self.send(request, url).await?;
+        let body = bounded(answer, MAX_JSON_BYTES).await?;
         serde_json::from_slice(&body)
-            .map_err(|e| MailboxError::Protocol(format!("GET {}: {e}", url.path())))
+            .map_err(|e| MailboxError::Protocol(format!("{}: {e}", url.path())))
+    }
+
+    async fn get_json<T: for<'de> Deserialize<'de>>(&self, url: Url) -> Result<T, MailboxError> {
+        self.json(self.http.get(url.clone()), &url).await
     }
 
     /// A folder's id: well-known names as they are, others looked up by display name.
@@ -333,18 +352,7 @@ impl Graph {
     /// A message's MIME bytes; `None` when it is over `max_bytes` (not read further).
     pub async fn mime(&self, id: &str, max_bytes: usize) -> Result<Option<Vec<u8>>, MailboxError> {
         let url = self.url(&["messages", id, "$value"]);
-        let answer = self
-            .http
-            .get(url.clone())
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .map_err(|e| MailboxError::Protocol(format!("GET {}: {e}", url.path())))?;
-        let status = answer.status();
-        if !status.is_success() {
-            let body = bounded(answer, MAX_JSON_BYTES).await?;
-            return Err(graph_error(url.path(), status, &body));
-        }
+        let answer = self.send(self.http.get(url.clone()), &url).await?;
         if answer
             .content_length()
             .is_some_and(|n| n > max_bytes as u64)
@@ -361,20 +369,11 @@ impl Graph {
     /// Moves a message to the folder `to` (an id or well-known name).
     pub async fn move_message(&self, id: &str, to: &str) -> Result<(), MailboxError> {
         let url = self.url(&["messages", id, "move"]);
-        let answer = self
+        let request = self
             .http
             .post(url.clone())
-            .bearer_auth(&self.token)
-            .json(&serde_json::json!({ "destinationId": to }))
-            .send()
-            .await
-            .map_err(|e| MailboxError::Protocol(format!("POST {}: {e}", url.path())))?;
-        let status = answer.status();
-        if !status.is_success() {
-            let body = bounded(answer, MAX_JSON_BYTES).await?;
-            return Err(graph_error(url.path(), status, &body));
-        }
-        Ok(())
+            .json(&serde_json::json!({ "destinationId": to }));
+        self.send(request, &url).await.map(drop)
     }
 
     /// The id of the top-level folder `name`, created if missing.
@@ -383,21 +382,11 @@ impl Graph {
             return Ok(id);
         }
         let url = self.url(&["mailFolders"]);
-        let answer = self
+        let request = self
             .http
             .post(url.clone())
-            .bearer_auth(&self.token)
-            .json(&serde_json::json!({ "displayName": name }))
-            .send()
-            .await
-            .map_err(|e| MailboxError::Protocol(format!("POST {}: {e}", url.path())))?;
-        let status = answer.status();
-        let body = bounded(answer, MAX_JSON_BYTES).await?;
-        if !status.is_success() {
-            return Err(graph_error(url.path(), status, &body));
-        }
-        let created: FolderId = serde_json::from_slice(&body)
-            .map_err(|e| MailboxError::Protocol(format!("POST {}: {e}", url.path())))?;
+            .json(&serde_json::json!({ "displayName": name }));
+        let created: FolderId = self.json(request, &url).await?;
         Ok(created.id)
     }
 }

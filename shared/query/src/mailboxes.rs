@@ -69,6 +69,7 @@ pub struct MailboxChange {
     /// Stop (true) or resume (false) reading the source.
     pub paused: Option<bool>,
     /// A new password or client secret.
+    #[schema(min_length = 1, max_length = 1024)]
     pub secret: Option<String>,
 }
 
@@ -78,17 +79,21 @@ pub struct MailboxChange {
 #[serde(deny_unknown_fields)]
 pub struct NewMailbox {
     /// Lower-case letters, digits and `-` [default: from the user, host and folder].
-    #[schema(examples("reports"))]
+    #[schema(examples("reports"), pattern = "^[a-z0-9-]{1,64}$")]
     pub id: Option<String>,
     /// IMAP: `imaps://host[:port]/Folder` (TLS, 993), `imap://…` (STARTTLS, 143), or
     /// `imap+insecure://…` (no TLS: a server on the same machine only). No folder: INBOX.
-    #[schema(examples("imaps://imap.example.com/INBOX"))]
+    #[schema(
+        examples("imaps://imap.example.com/INBOX"),
+        pattern = "^(imaps|imap|imap\\+insecure)://[^/@]+"
+    )]
     pub url: Option<String>,
     /// The IMAP login, or the Microsoft 365 mailbox.
-    #[schema(examples("dmarc@example.com"))]
+    #[schema(examples("dmarc@example.com"), min_length = 1, max_length = 320)]
     pub user: String,
     /// The IMAP password, or the Graph app's client secret: kept in this deployment's
     /// secrets, never shown again.
+    #[schema(min_length = 1, max_length = 1024)]
     pub secret: String,
     /// Microsoft 365: the Entra ID tenant.
     pub tenant: Option<String>,
